@@ -1,0 +1,233 @@
+// dlcm fit: fit a scaling law to a table of runs (fitting/README.md).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "commands.hpp"
+#include "fitting/csv.hpp"
+#include "fitting/fit.hpp"
+#include "fitting/isoflop.hpp"
+#include "fitting/uncertainty.hpp"
+
+namespace dlcm::cli {
+namespace {
+
+using namespace dlcm::fitting;
+using json = nlohmann::ordered_json;  // keeps parameters in the law's order
+
+struct FitArgs {
+  std::string csv, sweep, db, law, holdout, isoflop_x = "N";
+  int bootstrap = 0;
+  double huber_delta = 1e-3;
+  bool json = false, zero_offsets = false;
+  std::uint64_t seed = 0;
+  int threads = 0;
+};
+
+// Where the runs come from. The sweep database is the one source still to wire in.
+std::vector<Observation> load_runs(const FitArgs& a, CsvNeeds needs) {
+  if (!a.sweep.empty())
+    throw std::runtime_error("dlcm fit: --sweep needs the sweep database (not available yet)");
+  if (a.csv.empty()) throw std::runtime_error("dlcm fit: give --csv FILE or --sweep NAME");
+  return read_observations_csv(a.csv, needs);
+}
+
+Axis parse_axis(const std::string& s) {
+  if (s == "D") return Axis::D;
+  if (s == "P") return Axis::P;
+  if (s == "R") return Axis::R;
+  return Axis::N;
+}
+
+// The compute at which derived quantities (optimal N, D, tokens per parameter) are reported.
+double largest_compute(std::span<const Observation> obs) {
+  double c = 0;
+  for (const auto& o : obs) c = std::max(c, compute(o));
+  return c;
+}
+
+void add_bootstrap(json& out, const Bootstrap& b, const FitArgs& a) {
+  for (const auto& iv : b.intervals) {
+    out["ci"][iv.name] = {iv.low, iv.high};
+    out["se"][iv.name] = iv.se;
+  }
+  out["bootstrap"] = {{"replicates", b.replicates}, {"failed", b.failed}, {"seed", a.seed}, {"level", 0.95}};
+}
+
+json fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs& a) {
+  FitOptions opt;
+  opt.huber_delta = a.huber_delta;
+  opt.offsets = !a.zero_offsets;
+  opt.threads = a.threads;
+  const Fit fit = fit_law(law, obs, opt);
+  const double c_ref = largest_compute(obs);
+
+  json out;
+  out["law"] = law_name(law);
+  const auto names = param_names(law);
+  const auto values = natural_params(fit.model);
+  for (std::size_t i = 0; i < names.size(); ++i) out["params"][std::string(names[i])] = values[i];
+  if (law == Law::dlcm) out["offsets"] = fit.model.offsets;
+  out["objective"] = fit.objective;
+  out["huber_delta"] = a.huber_delta;
+  out["n_points"] = obs.size();
+  out["starts"] = fit.outcomes.size();
+  out["converged_starts"] = fit.converged_starts();
+  std::map<std::string, int> terminations;
+  for (const auto& s : fit.outcomes) ++terminations[std::string(termination_name(s.termination))];
+  out["terminations"] = terminations;
+  out["r2"] = r_squared(fit.model, obs);
+  out["residuals"] = log_residuals(fit.model, obs);
+  const auto derived = derived_quantities(fit.model, c_ref);
+  if (!derived.empty()) {
+    out["derived"]["C"] = c_ref;
+    for (const auto& [name, v] : derived) out["derived"][name] = v;
+  }
+  if (a.bootstrap > 0)
+    add_bootstrap(out, bootstrap_fit(fit, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref), a);
+  if (!a.holdout.empty()) {
+    const Holdout h = holdout_largest_budget(law, obs, opt);
+    json runs = json::array();
+    for (const auto& r : h.runs)
+      runs.push_back({{"line", r.line}, {"loss", r.loss}, {"predicted", r.predicted}, {"rel_error", r.rel_error}});
+    out["holdout"] = {{"budget", h.budget},         {"n_train", h.n_train},
+                      {"n_test", h.runs.size()},    {"mean_rel_error", h.mean_rel_error},
+                      {"max_rel_error", h.max_rel_error}, {"runs", runs}};
+  }
+  return out;
+}
+
+json fit_isoflop_law(const std::vector<Observation>& obs, const FitArgs& a) {
+  IsoflopOptions opt;
+  opt.x = parse_axis(a.isoflop_x);
+  const Isoflop f = fit_isoflop(obs, opt);
+  const double c_ref = largest_compute(obs);
+
+  json out;
+  out["law"] = "isoflop";
+  out["x"] = a.isoflop_x;
+  out["params"] = {{"exponent", f.exponent}, {"coefficient", f.coefficient}};
+  out["objective"] = f.rss;
+  out["n_points"] = obs.size();
+  out["r2"] = f.r2;
+  out["residuals"] = f.residuals;
+  json budgets = json::array();
+  for (const auto& b : f.budgets)
+    budgets.push_back({{"C", b.C},
+                       {"n_runs", b.n_runs},
+                       {"x_opt", b.x_opt},
+                       {"log_x_opt_se", b.log_x_opt_se},
+                       {"loss_opt", b.loss_opt},
+                       {"curvature", b.curvature}});
+  out["budgets"] = budgets;
+  out["derived"]["C"] = c_ref;
+  for (const auto& [name, v] : isoflop_derived(f, c_ref)) out["derived"][name] = v;
+  if (a.bootstrap > 0)
+    add_bootstrap(out, bootstrap_isoflop(f, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref), a);
+  if (!a.holdout.empty()) {
+    const auto h = isoflop_holdout(f);
+    out["holdout"] = {{"budget", h.budget},
+                      {"predicted", h.predicted},
+                      {"fitted", h.fitted},
+                      {"rel_error", h.rel_error}};
+  }
+  return out;
+}
+
+std::string num(const json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : "-"; }
+
+void print_text(const json& r, const FitArgs& a) {
+  const std::string law = r["law"];
+  fmt::print("{} fit of {} runs from {}\n", law, r["n_points"].get<std::size_t>(), a.csv);
+  if (r.contains("starts")) {
+    fmt::print("  {} starts, {} converged (", r["starts"].get<int>(), r["converged_starts"].get<int>());
+    bool first = true;
+    for (const auto& [k, v] : r["terminations"].items()) {
+      fmt::print("{}{} {}", first ? "" : ", ", k, v.get<int>());
+      first = false;
+    }
+    fmt::print("); Huber delta {}\n", num(r["huber_delta"]));
+  }
+  fmt::print("  objective {}   R² {}\n", num(r["objective"]), num(r["r2"]));
+  const bool ci = r.contains("ci");
+  fmt::print("  {:<18} {:>14}{}\n", "parameter", "estimate", ci ? "     95% interval (bootstrap)" : "");
+  auto row = [&](const std::string& name, const json& v) {
+    fmt::print("  {:<18} {:>14}", name, num(v));
+    if (ci && r["ci"].contains(name))
+      fmt::print("     [{}, {}]", num(r["ci"][name][0]), num(r["ci"][name][1]));
+    fmt::print("\n");
+  };
+  for (const auto& [k, v] : r["params"].items()) row(k, v);
+  if (r.contains("derived")) {
+    fmt::print("  at C = {}:\n", num(r["derived"]["C"]));
+    for (const auto& [k, v] : r["derived"].items())
+      if (k != "C") row(k, v);
+  }
+  if (r.contains("budgets")) {
+    fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", "C", "runs", r["x"].get<std::string>() + "_opt",
+               "se(log)", "loss_opt");
+    for (const auto& b : r["budgets"])
+      fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", num(b["C"]), b["n_runs"].get<int>(), num(b["x_opt"]),
+                 num(b["log_x_opt_se"]), num(b["loss_opt"]));
+  }
+  if (r.contains("holdout")) {
+    const auto& h = r["holdout"];
+    if (h.contains("mean_rel_error"))
+      fmt::print("  holdout: fitted without C = {} ({} runs), predicts them with mean relative error {} "
+                 "(max {})\n",
+                 num(h["budget"]), h["n_test"].get<int>(), num(h["mean_rel_error"]), num(h["max_rel_error"]));
+    else
+      fmt::print("  holdout: power law without C = {} predicts its optimum {} (parabola: {}), relative "
+                 "error {}\n",
+                 num(h["budget"]), num(h["predicted"]), num(h["fitted"]), num(h["rel_error"]));
+  }
+}
+
+void run_fit(const FitArgs& a) {
+  const bool isoflop = a.law == "isoflop";
+  CsvNeeds needs;
+  needs.P = a.law == "dlcm" || (isoflop && a.isoflop_x == "P");
+  needs.R = a.law == "dlcm" || (isoflop && a.isoflop_x == "R");
+  const auto obs = load_runs(a, needs);
+  const json report = isoflop ? fit_isoflop_law(obs, a)
+                              : fit_parametric(a.law == "dlcm" ? Law::dlcm : Law::chinchilla, obs, a);
+  if (a.json) fmt::print("{}\n", report.dump());
+  else print_text(report, a);
+}
+
+}  // namespace
+
+void add_fit_command(CLI::App& app) {
+  auto* fit = app.add_subcommand("fit", "Fit a scaling law to a table of runs (fitting/README.md)");
+  auto a = std::make_shared<FitArgs>();
+  auto* csv = fit->add_option("--csv", a->csv, "CSV of runs: columns N, D (or C), loss; P, R for dlcm")
+                  ->check(CLI::ExistingFile);
+  auto* sweep = fit->add_option("--sweep", a->sweep, "Fit the runs of this sweep from the database");
+  csv->excludes(sweep);
+  fit->add_option("--db", a->db, "Sweep database")->needs(sweep);
+  fit->add_option("--law", a->law, "Law to fit")
+      ->required()
+      ->check(CLI::IsMember({"chinchilla", "dlcm", "isoflop"}));
+  fit->add_option("--bootstrap", a->bootstrap, "Bootstrap replicates for confidence intervals (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  fit->add_option("--holdout", a->holdout, "Also fit without the largest compute budget and predict it")
+      ->check(CLI::IsMember({"largest"}));
+  fit->add_option("--huber-delta", a->huber_delta, "Huber delta on log-loss residuals")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  fit->add_option("--isoflop-x", a->isoflop_x, "isoflop: the swept variable of the parabolas")
+      ->check(CLI::IsMember({"N", "D", "P", "R"}))
+      ->capture_default_str();
+  fit->add_flag("--zero-offsets", a->zero_offsets, "dlcm: fix t_tok, t_con, t_data at 0");
+  fit->add_flag("--json", a->json, "Print one JSON object");
+  fit->add_option("--seed", a->seed, "Bootstrap seed")->capture_default_str();
+  fit->add_option("--threads", a->threads, "Threads for starts and replicates (0: every core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  fit->callback([a] { run_fit(*a); });
+}
+
+}  // namespace dlcm::cli

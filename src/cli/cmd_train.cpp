@@ -1,0 +1,86 @@
+// dlcm train / dlcm inspect.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "train/train.hpp"
+
+namespace dlcm::cli {
+
+namespace {
+
+// Concept spans marked with brackets; bytes of a multi-byte character stay together.
+std::string mark_spans(const train::Inspection& r) {
+  std::string out;
+  for (size_t i = 0; i < r.tokens.size(); ++i) {
+    if (r.boundaries[i] && i > 0) out += "|";
+    const auto c = static_cast<char>(r.tokens[i]);
+    out += c == '\n' ? std::string("⏎") : std::string(1, c);
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app) {
+  auto* tr = app.add_subcommand("train", "Train one DLCM or baseline proxy into a run directory");
+  struct TrainArgs {
+    std::string config;
+    train::TrainOptions opt;
+  };
+  auto a = std::make_shared<TrainArgs>();
+  tr->add_option("--config", a->config, "Run config (TOML)")->required();
+  tr->add_option("--run-dir", a->opt.run_dir, "Run directory (created; resumed if it holds a checkpoint)")->required();
+  tr->add_option("--threads", a->opt.threads, "Intra-op threads (default: all cores)");
+  tr->add_option("--device", a->opt.device, "cpu or cuda")->capture_default_str();
+  tr->add_flag("--quiet", a->opt.quiet, "No progress output");
+  tr->add_option("--stop-at-step", a->opt.stop_at_step, "Checkpoint and stop at this step (preemption drills)");
+  tr->callback([a] {
+    const RunConfig cfg = load_run_config(a->config);
+    const auto s = train::train(cfg, a->opt);
+    if (s.status == train::RunStatus::diverged) std::exit(3);
+    if (s.status == train::RunStatus::interrupted) std::exit(4);
+  });
+
+  auto* in = app.add_subcommand("inspect", "Show how a trained run cuts text into concepts, with per-token loss");
+  struct InspectArgs {
+    std::string run_dir, text;
+    bool json = false;
+    int threads = 0;
+  };
+  auto b = std::make_shared<InspectArgs>();
+  in->add_option("--run-dir", b->run_dir, "A trained run directory")->required();
+  in->add_option("--text", b->text, "Text to segment")->required();
+  in->add_option("--threads", b->threads, "Intra-op threads");
+  in->add_flag("--json", b->json, "Machine-readable output");
+  in->callback([b] {
+    const auto r = train::inspect(b->run_dir, b->text, b->threads);
+    if (b->json) {
+      nlohmann::json j = {{"tokens", r.tokens},
+                          {"boundaries", r.boundaries},
+                          {"boundary_prob", r.boundary_prob},
+                          {"next_token_logprob", r.next_token_logprob}};
+      fmt::print("{}\n", j.dump());
+      return;
+    }
+    int concepts = 0;
+    for (int v : r.boundaries) concepts += v;
+    double nll = 0;
+    for (double lp : r.next_token_logprob) nll -= lp;
+    fmt::print("{}\n", mark_spans(r));
+    fmt::print("{} tokens, {} concepts ({:.2f} tokens/concept), mean loss {:.4f} nats/token\n", r.tokens.size(),
+               concepts, static_cast<double>(r.tokens.size()) / std::max(1, concepts),
+               r.next_token_logprob.empty() ? 0.0 : nll / r.next_token_logprob.size());
+    fmt::print("{:>5} {:>6} {:>8} {:>9}\n", "pos", "byte", "p_bound", "-logp");
+    for (size_t i = 0; i < r.tokens.size(); ++i) {
+      const int t = r.tokens[i];
+      const std::string shown = t >= 32 && t < 127 ? fmt::format("'{}'", static_cast<char>(t)) : fmt::format("{:#04x}", t);
+      fmt::print("{:>5} {:>6} {:>8.3f} {:>9}{}\n", i, shown, r.boundary_prob[i],
+                 i == 0 ? std::string("-") : fmt::format("{:.3f}", -r.next_token_logprob[i - 1]),
+                 r.boundaries[i] ? "  <- concept starts" : "");
+    }
+  });
+}
+
+}  // namespace dlcm::cli

@@ -1,0 +1,10 @@
+#pragma once
+// Each subcommand lives in its own translation unit and registers itself on the app.
+// Only cmd_train.cpp's callee (the train library) includes LibTorch.
+#include <CLI/CLI.hpp>
+
+namespace dlcm::cli {
+void add_data_command(CLI::App& app);
+void add_train_commands(CLI::App& app);  // train, inspect
+void add_fit_command(CLI::App& app);
+}  // namespace dlcm::cli

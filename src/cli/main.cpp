@@ -1,0 +1,22 @@
+// dlcm: scaling-law experiment orchestrator for Dynamic Large Concept Models.
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dlcm: compression-aware scaling-law studies for Dynamic Large Concept Models"};
+  app.require_subcommand(1);
+  dlcm::cli::add_data_command(app);
+  dlcm::cli::add_train_commands(app);
+  dlcm::cli::add_fit_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dlcm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,38 @@
+#pragma once
+// Parameter counts and compute accounting (DESIGN §2), from config alone: the planner, the
+// fitter and the model all use these, and a test checks them against a real forward pass.
+#include <cstdint>
+
+#include "core/config.hpp"
+
+namespace dlcm {
+
+// Parameters by μP group. `backbone_matrix` is the backbone (width d_concept); `joining` holds the
+// matrices between the widths (W_up, cross-attention K/V); `vector` holds norms and the null concept.
+struct ParamCounts {
+  int64_t embedding = 0;
+  int64_t token = 0;    // hidden matrices at d_token: encoder, decoder, boundary projections
+  int64_t backbone_matrix = 0;  // hidden matrices of the backbone
+  int64_t joining = 0;
+  int64_t head = 0;
+  int64_t vector = 0;   // norms, null concept
+  int64_t total() const { return embedding + token + backbone_matrix + joining + head + vector; }
+  // What the scaling laws call N and P: all parameters, and the backbone's share of them
+  // (backbone matrices and its norms).
+  int64_t backbone = 0;
+};
+
+// Per-token multiply-accumulates of one forward pass, i.e. N_eff: C = 6 · N_eff · D.
+struct FlopsPerToken {
+  double token_linear = 0;    // encoder, decoder, boundary projections, cross-attention Q/O, LM head
+  double concept_linear = 0;  // backbone, W_up, concept K/V projections, already divided by R
+  double attention = 0;       // QK^T and AV, causal: average context T/2 (backbone: T/(2R))
+  double n_eff() const { return token_linear + concept_linear + attention; }
+  double train_flops() const { return 6.0 * n_eff(); }  // forward + backward, per token
+};
+
+ParamCounts count_params(const ModelConfig& m, const BoundaryConfig& b);
+// `ratio` is the realised compression (tokens per concept); ignored for the baseline.
+FlopsPerToken flops_per_token(const ModelConfig& m, const BoundaryConfig& b, double ratio);
+
+}  // namespace dlcm

@@ -1,0 +1,141 @@
+#pragma once
+// The DLCM proxy and its LLaMA-style baseline (DESIGN §1):
+//   H = E(x)  encoder at d_token          [B, T, d]
+//   C = Φ(H)  boundaries + mean pooling   [B, K, d_concept]   K ≈ T / R
+//   Z = M(C)  concept backbone            [B, K, d_concept]
+//   ŷ = D(Ψ(H, Z)) decoder with cross-attention to *previous* concepts only (leak-free, §1.1)
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/mup.hpp"
+
+namespace dlcm::model {
+
+// Multiply-accumulates seen in one forward pass, counted from the tensors actually multiplied.
+struct MacCounter {
+  double linear_token = 0;    // matmuls over token positions
+  double linear_concept = 0;  // matmuls over real (unpadded) concept positions
+  double attention = 0;       // causal QK^T and AV entries
+  double total() const { return linear_token + linear_concept + attention; }
+};
+
+struct ForwardOut {
+  torch::Tensor logits;      // [B, T, V]
+  torch::Tensor p;           // [B, T] boundary probabilities (undefined for the baseline)
+  torch::Tensor boundaries;  // [B, T] 0/1 float, 1 where a concept starts
+};
+
+// --- building blocks -------------------------------------------------------------------------
+
+struct RMSNormImpl : torch::nn::Module {
+  explicit RMSNormImpl(int64_t dim);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+};
+TORCH_MODULE(RMSNorm);
+
+struct RopeCache {
+  torch::Tensor cos, sin;  // [T_max, d_head / 2]
+};
+RopeCache make_rope(int64_t max_len, int64_t d_head, double theta);
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(int64_t d, int64_t heads, int64_t kv_heads, double scale);
+  // x: [B, T, d] -> [B, T, d], causal, RoPE on q and k.
+  torch::Tensor forward(const torch::Tensor& x, const RopeCache& rope, MacCounter* mc, bool concept_rate);
+  int64_t d, heads, kv_heads, d_head;
+  double scale;
+  torch::Tensor wq, wk, wv, wo;
+};
+TORCH_MODULE(Attention);
+
+struct SwiGLUImpl : torch::nn::Module {
+  SwiGLUImpl(int64_t d, int64_t hidden);
+  torch::Tensor forward(const torch::Tensor& x, MacCounter* mc, bool concept_rate);
+  torch::Tensor w_gate, w_up, w_down;
+};
+TORCH_MODULE(SwiGLU);
+
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(const ModelConfig& m, int64_t d, int64_t heads, int64_t kv_heads);
+  torch::Tensor forward(const torch::Tensor& x, const RopeCache& rope, MacCounter* mc, bool concept_rate);
+  RMSNorm attn_norm{nullptr}, ffn_norm{nullptr};
+  Attention attn{nullptr};
+  SwiGLU ffn{nullptr};
+};
+TORCH_MODULE(Block);
+
+// Decoder cross-attention with concept replication: keys/values are projected once per concept
+// (concept rate), then gathered to token positions so a plain causal attention does the work.
+struct CrossAttentionImpl : torch::nn::Module {
+  CrossAttentionImpl(const ModelConfig& m);
+  // x: [B, T, d]; concepts: [B, K+1, d_concept] (null concept first); src: [B, T] index into
+  // concepts for each token (its previous concept). Returns [B, T, d].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& concepts, const torch::Tensor& src,
+                        int64_t n_real_concepts, MacCounter* mc);
+  int64_t d, heads, kv_heads, d_head;
+  double scale;
+  torch::Tensor wq, wk, wv, wo;
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};
+};
+TORCH_MODULE(CrossAttention);
+
+struct DecoderBlockImpl : torch::nn::Module {
+  explicit DecoderBlockImpl(const ModelConfig& m);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& concepts, const torch::Tensor& src,
+                        int64_t n_real_concepts, const RopeCache& rope, MacCounter* mc);
+  RMSNorm attn_norm{nullptr}, cross_norm{nullptr}, ffn_norm{nullptr};
+  Attention attn{nullptr};
+  CrossAttention cross{nullptr};
+  SwiGLU ffn{nullptr};
+};
+TORCH_MODULE(DecoderBlock);
+
+// --- the model ------------------------------------------------------------------------------
+
+struct LanguageModelImpl : torch::nn::Module {
+  LanguageModelImpl(const ModelConfig& m, const BoundaryConfig& b);
+  // tokens: [B, T] int64. In training mode boundaries are sampled (global/sequence modes);
+  // in eval mode they are thresholded at p >= 0.5.
+  ForwardOut forward(const torch::Tensor& tokens, MacCounter* mc = nullptr);
+
+  ModelConfig cfg;
+  BoundaryConfig bcfg;
+  torch::Tensor tok_emb, lm_head, null_concept;
+  torch::nn::ModuleList encoder, backbone, decoder, layers;  // layers: baseline stack
+  RMSNorm enc_norm{nullptr}, backbone_norm{nullptr}, final_norm{nullptr};
+  torch::Tensor w_scan_q, w_scan_k, w_up;
+  RopeCache rope_tok, rope_con;
+};
+TORCH_MODULE(LanguageModel);
+
+// Boundary probabilities p_t = (1 - cos(q_{t-1}, k_t)) / 2, p_0 = 1. h: [B, T, d] -> [B, T].
+torch::Tensor boundary_probs(const torch::Tensor& q, const torch::Tensor& k);
+// Concept index of each token (0-based) from boundaries [B, T] (first column must be 1).
+torch::Tensor segment_ids(const torch::Tensor& boundaries);
+
+// --- parameter groups (μP-ready) -------------------------------------------------------------
+
+struct ParamInfo {
+  std::string name;
+  torch::Tensor tensor;
+  Group group;
+  FanIn fan_in;
+};
+std::vector<ParamInfo> param_infos(LanguageModel& model);
+// Initialises every parameter per the group rules (DESIGN §5); boundary projections to identity.
+void init_parameters(LanguageModel& model);
+
+// --- losses ---------------------------------------------------------------------------------
+
+// Mean cross-entropy in nats of logits [B, T, V] against targets [B, T] (inputs shifted by one).
+torch::Tensor lm_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+// Global Parser ratio loss (DESIGN §1) from F (realised boundary rate, no gradient) and G (mean p).
+torch::Tensor ratio_loss(const torch::Tensor& F, const torch::Tensor& G, double R);
+// The auxiliary loss of one (micro-)batch under the configured mode; zero in fixed mode.
+torch::Tensor aux_loss(const ForwardOut& out, const BoundaryConfig& b);
+
+}  // namespace dlcm::model

@@ -1,0 +1,519 @@
+#include "train/train.hpp"
+
+#include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "core/flops.hpp"
+#include "core/schedule.hpp"
+#include "data/corpus.hpp"
+#include "model/model.hpp"
+#include "storage/run_metrics.hpp"
+#include "train/optim.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace dlcm::train {
+
+const char* name(RunStatus s) {
+  return s == RunStatus::completed ? "completed" : s == RunStatus::diverged ? "diverged" : "interrupted";
+}
+
+namespace {
+
+// Set from signal handlers (SIGINT, SIGTERM, and Slurm's SIGUSR1 before a time limit): the loop
+// checkpoints and stops at the next step boundary.
+volatile std::sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void write_text_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error(fmt::format("{}: write failed", tmp.string()));
+  }
+  fs::rename(tmp, path);
+}
+
+// Random training windows [B, T+1]; the generator's state is the data position.
+struct Batcher {
+  const std::vector<uint16_t>* tokens;
+  int64_t T;
+  std::mt19937_64 rng;
+
+  torch::Tensor next(int64_t B) {
+    auto out = torch::empty({B, T + 1}, torch::kLong);
+    auto acc = out.accessor<int64_t, 2>();
+    const uint64_t range = tokens->size() - static_cast<uint64_t>(T);
+    for (int64_t b = 0; b < B; ++b) {
+      const uint64_t off = rng() % range;
+      for (int64_t t = 0; t <= T; ++t) acc[b][t] = (*tokens)[off + t];
+    }
+    return out;
+  }
+};
+
+struct DomainEval {
+  double loss_sum = 0, tokens = 0, concepts = 0;
+  double loss() const { return tokens > 0 ? loss_sum / tokens : 0; }
+  double ratio() const { return concepts > 0 ? tokens / concepts : 1; }
+};
+
+// Fixed, evenly spaced validation windows per domain: the same windows at every evaluation.
+std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data::Corpus& corpus, int64_t T,
+                                           int windows, int batch, torch::Device dev) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  std::vector<data::DomainSpan> spans = corpus.val_domains;
+  if (spans.empty()) spans.push_back({"all", 0, static_cast<int64_t>(corpus.val.size())});
+  std::map<std::string, DomainEval> out;
+  for (const auto& s : spans) {
+    const int64_t room = s.end - s.begin - (T + 1);
+    if (room < 0) continue;
+    std::vector<int64_t> offsets;
+    for (int i = 0; i < windows; ++i)
+      offsets.push_back(s.begin + (windows > 1 ? room * i / (windows - 1) : 0));
+    for (size_t i = 0; i < offsets.size(); i += batch) {
+      const auto n = static_cast<int64_t>(std::min<size_t>(batch, offsets.size() - i));
+      auto w = torch::empty({n, T + 1}, torch::kLong);
+      auto acc = w.accessor<int64_t, 2>();
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t t = 0; t <= T; ++t) acc[b][t] = corpus.val[offsets[i + b] + t];
+      w = w.to(dev);
+      auto o = net->forward(w.slice(1, 0, T));
+      const double loss = model::lm_loss(o.logits, w.slice(1, 1)).item<double>();
+      auto& d = out[s.domain];
+      d.loss_sum += loss * n * T;
+      d.tokens += static_cast<double>(n * T);
+      d.concepts += o.boundaries.defined() ? o.boundaries.sum().item<double>() : static_cast<double>(n * T);
+    }
+  }
+  DomainEval all;
+  for (auto& [_, d] : out) {
+    all.loss_sum += d.loss_sum;
+    all.tokens += d.tokens;
+    all.concepts += d.concepts;
+  }
+  if (!out.count("all")) out["all"] = all;
+  net->train();
+  return out;
+}
+
+// --- checkpoints ---------------------------------------------------------------------------
+
+struct Progress {
+  int64_t step = 0;
+  double tokens = 0;
+  double ratio_sum = 0, ratio_count = 0;  // realised training compression, averaged over steps
+  std::vector<double> recent_losses;      // last few training losses, for final_train_loss
+};
+
+void save_checkpoint(const fs::path& path, model::LanguageModel& net, const AdamW& opt, const Batcher& data,
+                     const Progress& pr) {
+  torch::serialize::OutputArchive ar;
+  for (auto& p : net->named_parameters()) ar.write("model/" + p.key(), p.value());
+  for (size_t g = 0; g < opt.groups.size(); ++g)
+    for (size_t i = 0; i < opt.groups[g].params.size(); ++i) {
+      ar.write(fmt::format("opt/{}/{}/m", g, i), opt.groups[g].exp_avg[i]);
+      ar.write(fmt::format("opt/{}/{}/v", g, i), opt.groups[g].exp_avg_sq[i]);
+    }
+  std::ostringstream rng;
+  rng << data.rng;
+  auto gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor gen_state;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen_state = gen.get_state();
+  }
+  ar.write("opt_t", c10::IValue(opt.t));
+  ar.write("step", c10::IValue(pr.step));
+  ar.write("tokens", c10::IValue(pr.tokens));
+  ar.write("ratio_sum", c10::IValue(pr.ratio_sum));
+  ar.write("ratio_count", c10::IValue(pr.ratio_count));
+  ar.write("recent_losses", torch::tensor(pr.recent_losses, torch::kDouble));
+  ar.write("rng_data", c10::IValue(rng.str()));
+  ar.write("rng_torch", gen_state);
+  const fs::path tmp = path.string() + ".tmp";
+  ar.save_to(tmp.string());
+  fs::rename(tmp, path);
+}
+
+void load_checkpoint(const fs::path& path, model::LanguageModel& net, AdamW& opt, Batcher& data, Progress& pr) {
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path.string());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("{}: unreadable checkpoint", path.string()));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->named_parameters()) {
+    torch::Tensor t;
+    ar.read("model/" + p.key(), t);
+    p.value().copy_(t);
+  }
+  for (size_t g = 0; g < opt.groups.size(); ++g)
+    for (size_t i = 0; i < opt.groups[g].params.size(); ++i) {
+      torch::Tensor m, v;
+      ar.read(fmt::format("opt/{}/{}/m", g, i), m);
+      ar.read(fmt::format("opt/{}/{}/v", g, i), v);
+      opt.groups[g].exp_avg[i].copy_(m);
+      opt.groups[g].exp_avg_sq[i].copy_(v);
+    }
+  c10::IValue v;
+  ar.read("opt_t", v), opt.t = v.toInt();
+  ar.read("step", v), pr.step = v.toInt();
+  ar.read("tokens", v), pr.tokens = v.toDouble();
+  ar.read("ratio_sum", v), pr.ratio_sum = v.toDouble();
+  ar.read("ratio_count", v), pr.ratio_count = v.toDouble();
+  torch::Tensor recent;
+  ar.read("recent_losses", recent);
+  pr.recent_losses.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
+  ar.read("rng_data", v);
+  std::istringstream rng(v.toStringRef());
+  rng >> data.rng;
+  torch::Tensor gen_state;
+  ar.read("rng_torch", gen_state);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(gen_state);
+}
+
+// --- one optimizer step ----------------------------------------------------------------------
+
+struct StepStats {
+  double loss = 0, aux = 0, ratio = 1;
+};
+
+// Forward/backward over the micro-batches of one global batch. In `global` boundary mode the
+// ratio loss uses F and G of the whole global batch: it is linear in G once F is fixed, so each
+// micro-batch's ∇G is kept aside and scaled by the global F's coefficient at the end.
+StepStats forward_backward(model::LanguageModel& net, AdamW& opt, Batcher& data, const RunConfig& cfg,
+                           torch::Device dev) {
+  const auto& b = cfg.boundary;
+  const int M = cfg.train.micro_batches;
+  const int64_t mb = cfg.train.batch_size / M, T = cfg.model.seq_len;
+  const bool dlcm = cfg.model.arch == Arch::dlcm;
+  const bool deferred = dlcm && b.mode == BoundaryMode::global && M > 1 && b.aux_weight > 0;
+  std::vector<torch::Tensor> params;
+  for (auto& g : opt.groups)
+    for (auto& p : g.params) params.push_back(p);
+  std::vector<torch::Tensor> grad_G(deferred ? params.size() : 0);
+  StepStats st;
+  double F_sum = 0, G_sum = 0, boundaries = 0;
+  for (int i = 0; i < M; ++i) {
+    auto w = data.next(mb).to(dev);
+    auto out = net->forward(w.slice(1, 0, T));
+    auto ce = model::lm_loss(out.logits, w.slice(1, 1));
+    torch::Tensor loss = ce / M;
+    if (dlcm) {
+      boundaries += out.boundaries.sum().item<double>();
+      if (deferred) {
+        auto G = out.p.mean();
+        F_sum += out.boundaries.mean().item<double>();
+        G_sum += G.item<double>();
+        auto g = torch::autograd::grad({G / M}, params, {}, /*retain_graph=*/true, false, /*allow_unused=*/true);
+        for (size_t j = 0; j < params.size(); ++j)
+          if (g[j].defined()) grad_G[j] = grad_G[j].defined() ? grad_G[j] + g[j] : g[j];
+      } else {
+        auto aux = model::aux_loss(out, b);
+        st.aux += aux.item<double>() / M;
+        loss = loss + b.aux_weight * aux / M;
+      }
+    }
+    loss.backward();
+    st.loss += ce.item<double>() / M;
+  }
+  if (deferred) {
+    const double F = F_sum / M, G = G_sum / M, R = b.ratio;
+    st.aux = R / (R - 1) * ((R - 1) * F * G + (1 - F) * (1 - G)) - 1;
+    const double coef = b.aux_weight * R / (R - 1) * (R * F - 1);  // dL_aux/dG at the global F
+    torch::NoGradGuard no_grad;
+    for (size_t j = 0; j < params.size(); ++j) {
+      if (!grad_G[j].defined()) continue;
+      if (params[j].grad().defined()) params[j].mutable_grad().add_(grad_G[j], coef);
+      else params[j].mutable_grad() = grad_G[j] * coef;
+    }
+  }
+  if (dlcm) st.ratio = static_cast<double>(cfg.train.batch_size * T) / std::max(1.0, boundaries);
+  return st;
+}
+
+std::string format_eta(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  const int v = static_cast<int>(s);
+  return v >= 3600 ? fmt::format("{}h{:02d}m", v / 3600, v / 60 % 60) : fmt::format("{}m{:02d}s", v / 60, v % 60);
+}
+
+}  // namespace
+
+std::string blas_in_use() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line, found;
+  while (std::getline(maps, line)) {
+    const auto pos = line.find('/');
+    if (pos == std::string::npos) continue;
+    const std::string path = line.substr(pos);
+    if ((path.find("blas") != std::string::npos || path.find("mkl") != std::string::npos) &&
+        found.find(path) == std::string::npos)
+      found += (found.empty() ? "" : ", ") + path;
+  }
+  return found.empty() ? "none loaded" : found;
+}
+
+TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
+  const auto t_start = Clock::now();
+  // Keep large activation buffers in the heap instead of fresh mmaps each step: the C++ binary
+  // otherwise takes ~6x Python's page faults (TOOLCHAIN.md); same effect as GLIBC_TUNABLES.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  if (opt.run_dir.empty()) throw std::runtime_error("train: --run-dir is required");
+  if (opt.device != "cpu" && opt.device != "cuda")
+    throw std::runtime_error(fmt::format("--device: unknown device \"{}\" (cpu or cuda)", opt.device));
+  if (opt.device == "cuda" && !torch::cuda::is_available())
+    throw std::runtime_error("--device cuda: this LibTorch build has no CUDA device available");
+  const torch::Device dev(opt.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+
+  auto corpus = data::load_corpus(cfg.data, cfg.model.vocab_size);
+  const int64_t T = cfg.model.seq_len;
+  if (static_cast<int64_t>(corpus.train.size()) <= T + 1)
+    throw std::runtime_error(fmt::format("training split has {} tokens, fewer than model.seq_len + 1 = {}",
+                                         corpus.train.size(), T + 1));
+
+  const fs::path dir(opt.run_dir);
+  fs::create_directories(dir);
+  const std::string config_text = to_toml(cfg);
+  const fs::path config_path = dir / "config.toml", ckpt_path = dir / "checkpoint.pt";
+  if (fs::exists(config_path)) {
+    std::ifstream in(config_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (ss.str() != config_text)
+      throw std::runtime_error(fmt::format("{}: run directory holds a different config; use a new --run-dir",
+                                           config_path.string()));
+  } else {
+    write_text_atomic(config_path, config_text);
+  }
+  std::ofstream log(dir / "log.txt", std::ios::app);
+  auto say = [&](const std::string& line) {
+    log << line << "\n";
+    log.flush();
+    if (!opt.quiet) fmt::print(stderr, "{}\n", line);
+  };
+
+  torch::manual_seed(cfg.train.seed);
+  model::LanguageModel net(cfg.model, cfg.boundary);
+  model::init_parameters(net);
+  net->to(dev);
+  net->train();
+  auto params = model::param_infos(net);
+  AdamW adam = make_adamw(params, cfg.model, cfg.train);
+  Batcher data{&corpus.train, T, std::mt19937_64(cfg.train.seed * 0x9E3779B97F4A7C15ull + 1)};
+  Progress pr;
+  if (fs::exists(ckpt_path)) {
+    load_checkpoint(ckpt_path, net, adam, data, pr);
+    say(fmt::format("resumed from {} at step {}", ckpt_path.string(), pr.step));
+  }
+  auto metrics = storage::open_run_metrics((dir / "metrics.sqlite").string());
+  std::vector<storage::MetricRow> pending;
+
+  const auto counts = count_params(cfg.model, cfg.boundary);
+  say(fmt::format("dlcm train: {} {} params ({} backbone), {} steps x {} x {} tokens, {} threads, device {}",
+                  name(cfg.model.arch), counts.total(), counts.backbone, cfg.train.steps, cfg.train.batch_size, T,
+                  threads, opt.device));
+  say(fmt::format("BLAS: {}", blas_in_use()));
+
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
+  g_stop_signal = 0;
+
+  TrainSummary summary;
+  const bool tty = !opt.quiet && isatty(STDERR_FILENO);
+  const double tokens_per_step = static_cast<double>(cfg.train.batch_size) * T;
+  const int64_t first_step = pr.step;
+  const auto t_loop = Clock::now();
+  std::map<std::string, DomainEval> last_eval;
+  auto run_eval = [&](int64_t step) {
+    last_eval = evaluate(net, corpus, T, cfg.train.eval_windows, cfg.train.batch_size, dev);
+    for (auto& [domain, d] : last_eval) {
+      pending.push_back({step, "val", domain, "loss", d.loss()});
+      if (corpus.byte_level) pending.push_back({step, "val", domain, "bpb", d.loss() / std::log(2.0)});
+      if (cfg.model.arch == Arch::dlcm) pending.push_back({step, "val", domain, "ratio", d.ratio()});
+    }
+    const auto& a = last_eval["all"];
+    say(fmt::format("step {:>6} | val loss {:.4f}{} | realised ratio {:.2f}", step, a.loss(),
+                    corpus.byte_level ? fmt::format(" | {:.3f} bpb", a.loss() / std::log(2.0)) : "", a.ratio()));
+  };
+  auto checkpoint = [&]() {
+    storage::write_metrics(metrics, pending);
+    pending.clear();
+    save_checkpoint(ckpt_path, net, adam, data, pr);
+  };
+
+  while (pr.step < cfg.train.steps) {
+    if (g_stop_signal || pr.step == opt.stop_at_step) {
+      summary.status = RunStatus::interrupted;
+      break;
+    }
+    const double lrf = lr_factor(cfg.train, pr.step);
+    const auto t_step = Clock::now();
+    zero_grad(adam);
+    const StepStats st = forward_backward(net, adam, data, cfg, dev);
+    const bool diverged = !std::isfinite(st.loss) || st.loss > cfg.train.diverge_loss;
+    const double gnorm = diverged ? NAN : clip_grad_norm(adam, cfg.train.grad_clip);
+    if (diverged || !std::isfinite(gnorm)) {
+      pending.push_back({pr.step, "train", "all", "loss", st.loss});
+      say(fmt::format("step {}: training loss {} — run diverged", pr.step, st.loss));
+      summary.status = RunStatus::diverged;
+      break;
+    }
+    adamw_step(adam, cfg.train.lr * lrf);
+    summary.step_seconds.push_back(seconds_since(t_step));
+    pr.step += 1;
+    pr.tokens += tokens_per_step;
+    pr.ratio_sum += st.ratio;
+    pr.ratio_count += 1;
+    pr.recent_losses.push_back(st.loss);
+    if (pr.recent_losses.size() > 20) pr.recent_losses.erase(pr.recent_losses.begin());
+    summary.train_losses.push_back(st.loss);
+    const double elapsed = seconds_since(t_loop);
+    const double tok_s = (pr.step - first_step) * tokens_per_step / std::max(elapsed, 1e-9);
+    pending.push_back({pr.step, "train", "all", "loss", st.loss});
+    pending.push_back({pr.step, "train", "all", "lr", cfg.train.lr * lrf});
+    pending.push_back({pr.step, "train", "all", "grad_norm", gnorm});
+    pending.push_back({pr.step, "train", "all", "tokens_per_s", tok_s});
+    if (cfg.model.arch == Arch::dlcm) {
+      pending.push_back({pr.step, "train", "all", "aux", st.aux});
+      pending.push_back({pr.step, "train", "all", "ratio", st.ratio});
+    }
+    const double eta = (cfg.train.steps - pr.step) * elapsed / std::max<int64_t>(1, pr.step - first_step);
+    const std::string line = fmt::format("step {:>6}/{} | loss {:.4f} | {:.0f} tok/s | ETA {}", pr.step,
+                                         cfg.train.steps, st.loss, tok_s, format_eta(eta));
+    if (tty) fmt::print(stderr, "\r{}   ", line);
+    const bool eval_now = pr.step % cfg.train.eval_every == 0 || pr.step == cfg.train.steps;
+    if (eval_now) {
+      if (tty) fmt::print(stderr, "\n");
+      log << line << "\n";
+      if (!tty && !opt.quiet) fmt::print(stderr, "{}\n", line);
+      run_eval(pr.step);
+    }
+    if (pr.step % cfg.train.checkpoint_every == 0 || pr.step == cfg.train.steps) checkpoint();
+  }
+  if (summary.status != RunStatus::diverged) checkpoint();
+  if (last_eval.empty() && summary.status != RunStatus::diverged) run_eval(pr.step);
+  storage::write_metrics(metrics, pending);
+  if (summary.status == RunStatus::interrupted)
+    say(fmt::format("stopped at step {}; checkpoint saved, re-run to resume", pr.step));
+
+  double recent = 0;
+  for (double l : pr.recent_losses) recent += l;
+  summary.steps = pr.step;
+  summary.final_train_loss = pr.recent_losses.empty() ? NAN : recent / pr.recent_losses.size();
+  const auto& all = last_eval["all"];
+  summary.final_val_loss = last_eval.empty() ? NAN : all.loss();
+  summary.realised_ratio = cfg.model.arch == Arch::dlcm ? all.ratio() : 1.0;
+  const double train_ratio = pr.ratio_count > 0 ? pr.ratio_sum / pr.ratio_count : cfg.boundary.ratio;
+  const auto fpt = flops_per_token(cfg.model, cfg.boundary, train_ratio);
+  summary.flops_per_token = fpt.train_flops();
+  summary.tokens_per_step = tokens_per_step;
+  json domains = json::object();
+  for (auto& [d, e] : last_eval) {
+    domains[d] = {{"val_loss", e.loss()}, {"realised_ratio", cfg.model.arch == Arch::dlcm ? e.ratio() : 1.0}};
+    if (corpus.byte_level) domains[d]["val_bpb"] = e.loss() / std::log(2.0);
+  }
+  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json result = {{"status", name(summary.status)},
+                 {"steps", pr.step},
+                 {"tokens", pr.tokens},
+                 {"n_params", counts.total()},
+                 {"n_params_concept", counts.backbone},
+                 {"flops_per_token", fpt.train_flops()},
+                 {"n_eff", fpt.n_eff()},
+                 {"train_flops", fpt.train_flops() * pr.tokens},
+                 {"final_train_loss", num(summary.final_train_loss)},
+                 {"final_val_loss", num(summary.final_val_loss)},
+                 {"val_bpb", corpus.byte_level ? num(summary.final_val_loss / std::log(2.0)) : json(nullptr)},
+                 {"realised_ratio", summary.realised_ratio},
+                 {"train_realised_ratio", train_ratio},
+                 {"target_ratio", cfg.model.arch == Arch::dlcm ? cfg.boundary.ratio : 1.0},
+                 {"domains", domains},
+                 {"threads", threads},
+                 {"device", opt.device},
+                 {"wall_seconds", seconds_since(t_start)},
+                 {"tokens_per_second", (pr.step - first_step) * tokens_per_step / std::max(seconds_since(t_loop), 1e-9)}};
+  write_text_atomic(dir / "result.json", result.dump(2) + "\n");
+  say(fmt::format("{}: {} steps, train loss {:.4f}, val loss {:.4f}, result in {}", name(summary.status), pr.step,
+                  summary.final_train_loss, summary.final_val_loss, (dir / "result.json").string()));
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGUSR1, SIG_DFL);
+  return summary;
+}
+
+Inspection inspect(const std::string& run_dir, const std::string& text, int threads) {
+  const fs::path dir(run_dir);
+  const RunConfig cfg = load_run_config((dir / "config.toml").string());
+  if (!cfg.data.dir.empty()) {
+    std::ifstream meta(fs::path(cfg.data.dir) / "meta.json");
+    if (meta && json::parse(meta).value("tokenizer", "") != "bytes")
+      throw std::runtime_error("inspect --text needs a byte-level run");
+  } else {
+    throw std::runtime_error("inspect --text needs a byte-level run (this run trained on a token file)");
+  }
+  if (text.empty()) throw std::runtime_error("--text: empty text");
+  if (threads > 0) torch::set_num_threads(threads);
+  model::LanguageModel net(cfg.model, cfg.boundary);
+  {
+    torch::serialize::InputArchive ar;
+    const auto ckpt = (dir / "checkpoint.pt").string();
+    try {
+      ar.load_from(ckpt);
+    } catch (const std::exception&) {
+      throw std::runtime_error(fmt::format("{}: missing or unreadable checkpoint", ckpt));
+    }
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->named_parameters()) {
+      torch::Tensor t;
+      ar.read("model/" + p.key(), t);
+      p.value().copy_(t);
+    }
+  }
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const size_t n = std::min<size_t>(text.size(), static_cast<size_t>(cfg.model.seq_len));
+  Inspection out;
+  auto x = torch::empty({1, static_cast<int64_t>(n)}, torch::kLong);
+  for (size_t i = 0; i < n; ++i) {
+    out.tokens.push_back(static_cast<unsigned char>(text[i]));
+    x[0][static_cast<int64_t>(i)] = out.tokens.back();
+  }
+  auto o = net->forward(x);
+  auto logp = torch::log_softmax(o.logits[0], -1);
+  for (size_t i = 0; i + 1 < n; ++i) out.next_token_logprob.push_back(logp[i][out.tokens[i + 1]].item<double>());
+  for (size_t i = 0; i < n; ++i) {
+    out.boundaries.push_back(o.boundaries.defined() ? static_cast<int>(o.boundaries[0][i].item<double>()) : 1);
+    out.boundary_prob.push_back(o.p.defined() ? o.p[0][i].item<double>() : 1.0);
+  }
+  return out;
+}
+
+}  // namespace dlcm::train

@@ -1,0 +1,50 @@
+#pragma once
+// `dlcm train` and `dlcm inspect`, behind a plain-C++ interface so the CLI never includes LibTorch.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace dlcm::train {
+
+struct TrainOptions {
+  std::string run_dir;
+  int threads = 0;             // 0: all cores
+  std::string device = "cpu";  // cpu | cuda
+  bool quiet = false;          // no progress output (tests)
+  int64_t stop_at_step = -1;   // checkpoint and stop as if signalled once this step is reached
+};
+
+enum class RunStatus { completed, diverged, interrupted };
+
+struct TrainSummary {
+  RunStatus status = RunStatus::completed;
+  int64_t steps = 0;
+  double final_train_loss = 0, final_val_loss = 0, realised_ratio = 1;
+  std::vector<double> train_losses;  // one per step taken in this process
+  std::vector<double> step_seconds;  // wall time of each of those steps (forward, backward, update)
+  double flops_per_token = 0;        // 6 · N_eff at the realised training ratio
+  double tokens_per_step = 0;
+};
+
+// Trains (or resumes from the run directory's checkpoint) and writes config.toml, log.txt,
+// metrics.sqlite, checkpoint.pt and result.json into opt.run_dir.
+TrainSummary train(const RunConfig& cfg, const TrainOptions& opt);
+
+struct Inspection {
+  std::vector<int> tokens;
+  std::vector<int> boundaries;                // 1 where a concept starts
+  std::vector<double> next_token_logprob;     // entry i: log p(token i+1 | tokens 0..i)
+  std::vector<double> boundary_prob;
+};
+
+// Runs a trained model (eval mode, thresholded boundaries) over byte-level text.
+Inspection inspect(const std::string& run_dir, const std::string& text, int threads = 0);
+
+// Which BLAS library LibTorch is calling, read from the process's mapped libraries.
+std::string blas_in_use();
+
+const char* name(RunStatus s);
+
+}  // namespace dlcm::train

@@ -1,0 +1,40 @@
+// FLOPs accounting against hand-computed values (DESIGN §2).
+#include <gtest/gtest.h>
+
+#include "core/flops.hpp"
+
+using namespace dlcm;
+
+TEST(Flops, BaselineMatchesHandComputedCount) {
+  ModelConfig m;
+  m.arch = Arch::baseline;
+  m.vocab_size = 256;
+  m.seq_len = 128;
+  m.d_token = 64;
+  m.n_heads_token = 4;
+  m.n_layers = 2;
+  // SwiGLU hidden: ceil(8/3 * 64) = 171 -> 192 (multiple of 32).
+  EXPECT_EQ(ffn_hidden(m, 64), 192);
+  const double per_layer = 4.0 * 64 * 64 + 3.0 * 64 * 192;
+  const double head = 256.0 * 64;
+  const double attn = 2.0 * 2 * 64 * 64;  // 2 · layers · (T/2) · d
+  const auto f = flops_per_token(m, {}, 1.0);
+  EXPECT_DOUBLE_EQ(f.n_eff(), 2 * per_layer + head + attn);
+  EXPECT_DOUBLE_EQ(f.train_flops(), 6 * f.n_eff());
+  const auto p = count_params(m, {});
+  EXPECT_EQ(p.total(), static_cast<int64_t>(2 * per_layer + 2 * head + 2 * 2 * 64 + 64));
+}
+
+TEST(Flops, ConceptRateTermsShrinkWithTheRealisedRatio) {
+  ModelConfig m;
+  m.arch = Arch::dlcm;
+  BoundaryConfig b;
+  const auto r2 = flops_per_token(m, b, 2.0), r8 = flops_per_token(m, b, 8.0);
+  EXPECT_DOUBLE_EQ(r2.token_linear, r8.token_linear);
+  EXPECT_DOUBLE_EQ(r2.concept_linear, 4.0 * r8.concept_linear);
+  EXPECT_GT(r2.attention, r8.attention);
+  // Backbone parameters count fully in N but run R times less often.
+  const auto p = count_params(m, b);
+  EXPECT_GT(p.backbone, 0);
+  EXPECT_LT(r8.concept_linear, static_cast<double>(p.backbone));
+}
