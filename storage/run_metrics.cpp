@@ -4,6 +4,7 @@ namespace dlcm::storage {
 
 Database open_run_metrics(const std::string& path) {
   Database db(path);
+  db.enable_wal();
   if (db.user_version() == 0) {
     db.exec(R"(CREATE TABLE IF NOT EXISTS metrics(
                  step INTEGER NOT NULL, split TEXT NOT NULL, domain TEXT NOT NULL,

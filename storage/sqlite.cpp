@@ -62,9 +62,9 @@ Database::Database(const std::string& path, bool create) : path_(path) {
   }
   sqlite3_busy_timeout(db_, 30000);
   try {
-    // Reading the schema also rejects a file that is not a database, before anything is written.
-    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    // Reading the schema rejects a file that is not a database, before anything is written.
     user_version();
+    exec("PRAGMA foreign_keys=ON;");
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -73,6 +73,8 @@ Database::Database(const std::string& path, bool create) : path_(path) {
 }
 
 Database::~Database() { sqlite3_close(db_); }
+
+void Database::enable_wal() { exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); }
 
 void Database::exec(const std::string& sql) {
   char* err = nullptr;

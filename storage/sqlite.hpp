@@ -41,6 +41,8 @@ class Database {
   Database& operator=(const Database&) = delete;
   Database(Database&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
 
+  // WAL with synchronous=NORMAL: called once the file is known to be ours (it rewrites the header).
+  void enable_wal();
   void exec(const std::string& sql);
   // Runs `sql` once per row of bound values, in one transaction.
   void exec_rows(const std::string& sql, const std::vector<std::vector<Value>>& rows);

@@ -7,4 +7,5 @@ namespace dlcm::cli {
 void add_data_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, inspect
 void add_fit_command(CLI::App& app);
+void add_sweep_commands(CLI::App& app);  // sweep plan|run|status, export
 }  // namespace dlcm::cli

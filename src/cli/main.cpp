@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   dlcm::cli::add_data_command(app);
   dlcm::cli::add_train_commands(app);
+  dlcm::cli::add_sweep_commands(app);
   dlcm::cli::add_fit_command(app);
   try {
     app.parse(argc, argv);

@@ -106,7 +106,8 @@ int ffn_hidden(const ModelConfig& m, int d) {
 int kv_heads(int n_heads, int n_kv_heads) { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
 int scan_dim(const ModelConfig& m, const BoundaryConfig& b) { return b.d_scan > 0 ? b.d_scan : m.d_token; }
 
-RunConfig parse_run_config(const std::string& text, const std::string& source) {
+RunConfig parse_run_config(const std::string& text, const std::string& source, const std::string& pre,
+                           bool check) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -118,11 +119,11 @@ RunConfig parse_run_config(const std::string& text, const std::string& source) {
   for (auto& [k, _] : root) {
     std::string key(k.str());
     if (key != "model" && key != "boundary" && key != "train" && key != "data")
-      fail(source, key, "unknown section (expected model, boundary, train, data)");
+      fail(source, pre + key, "unknown section (expected model, boundary, train, data)");
   }
   RunConfig c;
   {
-    TableReader r{subtable(root, "model", source), source, "model", {}};
+    TableReader r{subtable(root, "model", source), source, pre + "model", {}};
     auto& m = c.model;
     r.read_enum("arch", m.arch, {{"baseline", Arch::baseline}, {"dlcm", Arch::dlcm}});
     r.read("vocab_size", m.vocab_size);
@@ -147,7 +148,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& source) {
     r.finish();
   }
   {
-    TableReader r{subtable(root, "boundary", source), source, "boundary", {}};
+    TableReader r{subtable(root, "boundary", source), source, pre + "boundary", {}};
     auto& b = c.boundary;
     r.read_enum("mode", b.mode,
                 {{"global", BoundaryMode::global}, {"sequence", BoundaryMode::sequence},
@@ -160,7 +161,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& source) {
     r.finish();
   }
   {
-    TableReader r{subtable(root, "train", source), source, "train", {}};
+    TableReader r{subtable(root, "train", source), source, pre + "train", {}};
     auto& t = c.train;
     r.read("steps", t.steps);
     r.read("batch_size", t.batch_size);
@@ -183,7 +184,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& source) {
     r.finish();
   }
   {
-    TableReader r{subtable(root, "data", source), source, "data", {}};
+    TableReader r{subtable(root, "data", source), source, pre + "data", {}};
     auto& d = c.data;
     r.read("dir", d.dir);
     r.read("train_bin", d.train_bin);
@@ -191,7 +192,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& source) {
     r.read("vocab_size", d.vocab_size);
     r.finish();
   }
-  validate(c, source);
+  if (check) validate(c, source);
   return c;
 }
 

@@ -80,7 +80,10 @@ struct RunConfig {
 
 // Reads and validates a run config; throws std::runtime_error naming the file and key.
 RunConfig load_run_config(const std::string& path);
-RunConfig parse_run_config(const std::string& toml_text, const std::string& source_name);
+// key_prefix names where the tables sit in a larger file ("base." in a sweep spec); with
+// check = false the result is not validated (a sweep validates each expanded grid point).
+RunConfig parse_run_config(const std::string& toml_text, const std::string& source_name,
+                           const std::string& key_prefix = "", bool check = true);
 // Throws naming the key if the config cannot describe a model.
 void validate(const RunConfig& cfg, const std::string& source_name);
 // Canonical TOML text of a config: same config, same text (used for run identity).

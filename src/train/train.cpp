@@ -469,6 +469,33 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   return summary;
 }
 
+double measure_train_flops_per_second(const RunConfig& cfg, int threads, int steps) {
+  if (threads > 0) torch::set_num_threads(threads);
+  torch::manual_seed(cfg.train.seed);
+  model::LanguageModel net(cfg.model, cfg.boundary);
+  model::init_parameters(net);
+  net->train();
+  AdamW adam = make_adamw(model::param_infos(net), cfg.model, cfg.train);
+  std::vector<uint16_t> tokens(static_cast<size_t>(cfg.model.seq_len) * 64);
+  std::mt19937_64 rng(1);
+  for (auto& t : tokens) t = static_cast<uint16_t>(rng() % static_cast<uint64_t>(cfg.model.vocab_size));
+  Batcher data{&tokens, cfg.model.seq_len, std::mt19937_64(2)};
+  double ratio_sum = 0, seconds = 0;
+  for (int i = 0; i <= steps; ++i) {
+    const auto t0 = Clock::now();
+    zero_grad(adam);
+    const auto st = forward_backward(net, adam, data, cfg, torch::kCPU);
+    adamw_step(adam, cfg.train.lr);
+    if (i > 0) {
+      seconds += seconds_since(t0);
+      ratio_sum += st.ratio;
+    }
+  }
+  const double ratio = cfg.model.arch == Arch::dlcm ? ratio_sum / steps : 1.0;
+  const double tokens_per_step = static_cast<double>(cfg.train.batch_size) * cfg.model.seq_len;
+  return flops_per_token(cfg.model, cfg.boundary, ratio).train_flops() * tokens_per_step * steps / seconds;
+}
+
 Inspection inspect(const std::string& run_dir, const std::string& text, int threads) {
   const fs::path dir(run_dir);
   const RunConfig cfg = load_run_config((dir / "config.toml").string());

@@ -42,6 +42,10 @@ struct Inspection {
 // Runs a trained model (eval mode, thresholded boundaries) over byte-level text.
 Inspection inspect(const std::string& run_dir, const std::string& text, int threads = 0);
 
+// Training FLOP/s this machine achieves on the config's model: a few optimizer steps on random
+// tokens after one warm-up step (the sweep planner's wall-time estimate).
+double measure_train_flops_per_second(const RunConfig& cfg, int threads, int steps = 2);
+
 // Which BLAS library LibTorch is calling, read from the process's mapped libraries.
 std::string blas_in_use();
 

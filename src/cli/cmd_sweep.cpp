@@ -1,0 +1,230 @@
+// dlcm sweep plan|run|status and dlcm export: studies under fixed FLOPs budgets.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.hpp"
+#include "storage/central.hpp"
+#include "sweeps/launcher.hpp"
+#include "sweeps/spec.hpp"
+#include "train/train.hpp"
+
+namespace dlcm::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string fmt_duration(double s) {
+  const auto v = static_cast<int64_t>(s);
+  return v >= 3600 ? fmt::format("{}h{:02d}m", v / 3600, v / 60 % 60) : fmt::format("{}m{:02d}s", v / 60, v % 60);
+}
+
+int default_workers() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+
+// Estimated wall time: each distinct architecture is timed for a few steps with the threads a
+// worker would get; runs are then spread over the workers.
+double estimate_seconds(const sweeps::Plan& plan, int workers) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = std::max(1, cores / workers);
+  std::map<std::string, double> rate;
+  double total = 0;
+  for (const auto& r : plan.runs) {
+    RunConfig arch = r.cfg;
+    arch.train = TrainConfig{};
+    arch.train.batch_size = r.cfg.train.batch_size;
+    const std::string key = to_toml(arch);
+    if (!rate.count(key)) rate[key] = train::measure_train_flops_per_second(r.cfg, threads);
+    total += r.C / rate[key];
+  }
+  return total / workers;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+// CSV column order (JSON objects carry the same keys).
+const std::vector<std::string> kExportColumns = {
+    "sweep", "hash", "label", "status", "arch", "budget", "d_token", "d_concept", "n_layers", "encoder_layers",
+    "concept_layers", "decoder_layers", "seed", "lr", "N", "P", "R", "realised_ratio", "D", "C", "steps",
+    "steps_done", "final_train_loss", "final_val_loss", "loss", "val_bpb"};
+
+json row_json(const storage::RunRow& r) {
+  const RunConfig c = parse_run_config(r.config, "database run " + r.hash);
+  auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  const bool dlcm = c.model.arch == Arch::dlcm;
+  return {{"sweep", r.sweep},
+          {"hash", r.hash},
+          {"label", r.label},
+          {"status", r.status},
+          {"arch", name(c.model.arch)},
+          {"budget", r.budget},
+          {"d_token", c.model.d_token},
+          {"d_concept", dlcm ? json(c.model.d_concept) : json(nullptr)},
+          {"n_layers", dlcm ? json(nullptr) : json(c.model.n_layers)},
+          {"encoder_layers", dlcm ? json(c.model.encoder_layers) : json(nullptr)},
+          {"concept_layers", dlcm ? json(c.model.concept_layers) : json(nullptr)},
+          {"decoder_layers", dlcm ? json(c.model.decoder_layers) : json(nullptr)},
+          {"seed", c.train.seed},
+          {"lr", c.train.lr},
+          {"N", r.N},
+          {"P", r.P},
+          {"R", r.R},
+          {"realised_ratio", opt(r.realised_ratio)},
+          {"D", r.D},
+          {"C", r.C},
+          {"steps", r.steps},
+          {"steps_done", r.steps_done},
+          {"final_train_loss", opt(r.final_train_loss)},
+          {"final_val_loss", opt(r.final_val_loss)},
+          {"loss", opt(r.final_val_loss)},
+          {"val_bpb", opt(r.val_bpb)}};
+}
+
+std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::string& sweep) {
+  if (!std::filesystem::exists(db_path)) throw std::runtime_error(fmt::format("{}: database not found", db_path));
+  auto db = storage::open_central(db_path);
+  if (!storage::sweep_exists(db, sweep))
+    throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db_path, sweep));
+  return storage::sweep_runs(db, sweep);
+}
+
+}  // namespace
+
+void add_sweep_commands(CLI::App& app) {
+  auto* sweep = app.add_subcommand("sweep", "Plan, run and follow a sweep under fixed FLOPs budgets");
+  sweep->require_subcommand(1);
+
+  struct Args {
+    std::string spec, db = "dlcm.db", name, format = "csv", out;
+    bool json = false, no_calibrate = false, quiet = false;
+    int workers = 0, threads = 0;
+  };
+  auto a = std::make_shared<Args>();
+
+  auto* plan = sweep->add_subcommand("plan", "Expand a sweep spec into runs: N, P, R, D, steps, wall time");
+  plan->add_option("spec", a->spec, "Sweep spec (TOML)")->required();
+  plan->add_flag("--json", a->json, "List of runs as JSON");
+  plan->add_flag("--no-calibrate", a->no_calibrate, "Skip the timing calibration");
+  plan->add_option("--workers", a->workers, "Workers the estimate assumes (default: one per core)");
+  plan->callback([a] {
+    const auto spec = sweeps::load_spec(a->spec);
+    const auto p = sweeps::plan(spec);
+    const int workers = a->workers > 0 ? a->workers : default_workers();
+    const double secs = a->no_calibrate ? NAN : estimate_seconds(p, workers);
+    if (a->json) {
+      json runs = json::array();
+      for (const auto& r : p.runs)
+        runs.push_back({{"hash", r.hash}, {"label", r.label}, {"budget", r.budget}, {"N", r.N}, {"P", r.P},
+                        {"R", r.R}, {"D", r.D}, {"C", r.C}, {"flops_per_token", r.flops_per_token},
+                        {"n_eff", r.n_eff}, {"steps", r.steps}});
+      fmt::print("{}\n", runs.dump(2));
+      return;
+    }
+    fmt::print("{:<16} {:>9} {:<36} {:>9} {:>6} {:>4} {:>9} {:>9} {:>6}\n", "hash", "budget", "run", "N", "P", "R",
+               "D", "C/budget", "steps");
+    for (const auto& r : p.runs)
+      fmt::print("{:<16} {:>9.3g} {:<36} {:>9.3g} {:>6.3f} {:>4g} {:>9.3g} {:>9.4f} {:>6}\n", r.hash, r.budget, r.label,
+                 r.N, r.P, r.R, r.D, r.C / r.budget, r.steps);
+    for (const auto& d : p.dropped) fmt::print("dropped at budget {:.3g}: {}: {}\n", d.budget, d.label, d.reason);
+    fmt::print("{} runs, {} dropped", p.runs.size(), p.dropped.size());
+    if (!a->no_calibrate) fmt::print("; estimated wall time {} on {} workers (calibrated here)", fmt_duration(secs), workers);
+    fmt::print("\n");
+  });
+
+  auto* run = sweep->add_subcommand("run", "Run every pending run of a sweep on this machine");
+  run->add_option("spec", a->spec, "Sweep spec (TOML)")->required();
+  run->add_option("--db", a->db, "Central database")->capture_default_str();
+  run->add_option("--workers", a->workers, "Concurrent runs (default: one per core)");
+  run->add_option("--threads", a->threads, "Threads per run (default: cores / workers)");
+  run->add_flag("--quiet", a->quiet, "No progress output");
+  run->callback([a] {
+    const auto spec = sweeps::load_spec(a->spec);
+    const auto p = sweeps::plan(spec);
+    auto db = storage::open_central(a->db);
+    sweeps::LocalOptions opt;
+    opt.workers = a->workers;
+    opt.threads = a->threads;
+    opt.quiet = a->quiet;
+    const auto o = sweeps::run_local(spec, p, db, opt);
+    if (o.interrupted) std::exit(130);
+    if (o.failed > 0) std::exit(2);
+  });
+
+  auto* status = sweep->add_subcommand("status", "Per-run status of a sweep");
+  status->add_option("name", a->name, "Sweep name")->required();
+  status->add_option("--db", a->db, "Central database")->capture_default_str();
+  status->add_flag("--json", a->json, "Machine-readable output");
+  status->callback([a] {
+    const auto rows = rows_of(a->db, a->name);
+    if (a->json) {
+      json out = json::array();
+      for (const auto& r : rows)
+        out.push_back({{"hash", r.hash}, {"label", r.label}, {"status", r.status}, {"steps", r.steps},
+                       {"steps_done", r.steps_done}, {"attempts", r.attempts},
+                       {"last_loss", r.last_loss ? json(*r.last_loss) : json(nullptr)},
+                       {"final_val_loss", r.final_val_loss ? json(*r.final_val_loss) : json(nullptr)}});
+      fmt::print("{}\n", out.dump(2));
+      return;
+    }
+    std::map<std::string, int> counts;
+    fmt::print("{:<16} {:<36} {:<11} {:>11} {:>9} {:>9}\n", "hash", "run", "status", "steps", "last loss", "val loss");
+    for (const auto& r : rows) {
+      counts[r.status] += 1;
+      fmt::print("{:<16} {:<36} {:<11} {:>5}/{:<5} {:>9} {:>9}\n", r.hash, r.label, r.status, r.steps_done, r.steps,
+                 r.last_loss ? fmt::format("{:.4f}", *r.last_loss) : "-",
+                 r.final_val_loss ? fmt::format("{:.4f}", *r.final_val_loss) : "-");
+    }
+    std::string summary;
+    for (auto& [s, n] : counts) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, s);
+    fmt::print("{} runs: {}\n", rows.size(), summary);
+  });
+
+  auto* exp = app.add_subcommand("export", "Export a sweep's runs (one row per run) as CSV or JSON");
+  exp->add_option("name", a->name, "Sweep name")->required();
+  exp->add_option("--db", a->db, "Central database")->capture_default_str();
+  exp->add_option("--format", a->format, "csv or json")->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
+  exp->add_option("-o,--output", a->out, "Write to this file instead of standard output");
+  exp->callback([a] {
+    const auto rows = rows_of(a->db, a->name);
+    std::string text;
+    if (a->format == "json") {
+      json out = json::array();
+      for (const auto& r : rows) out.push_back(row_json(r));
+      text = out.dump(2) + "\n";
+    } else {
+      std::vector<std::string> cols;
+      for (const auto& r : rows) {
+        const json j = row_json(r);
+        if (cols.empty()) {
+          cols = kExportColumns;
+          for (size_t i = 0; i < cols.size(); ++i) text += (i ? "," : "") + cols[i];
+          text += "\n";
+        }
+        for (size_t i = 0; i < cols.size(); ++i) {
+          const auto& v = j[cols[i]];
+          const std::string cell = v.is_null() ? "" : v.is_string() ? v.get<std::string>() : v.dump();
+          text += (i ? "," : "") + csv_field(cell);
+        }
+        text += "\n";
+      }
+    }
+    if (a->out.empty()) {
+      fmt::print("{}", text);
+    } else {
+      const std::string tmp = a->out + ".tmp";
+      std::ofstream(tmp) << text;
+      std::filesystem::rename(tmp, a->out);
+    }
+  });
+}
+
+}  // namespace dlcm::cli

@@ -1,0 +1,225 @@
+#include "storage/central.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "storage/run_metrics.hpp"
+
+namespace fs = std::filesystem;
+
+namespace dlcm::storage {
+namespace {
+
+// Each entry migrates the schema from version i to i + 1.
+const char* const kMigrations[] = {
+    R"(CREATE TABLE dlcm_meta(key TEXT PRIMARY KEY, value TEXT);
+       INSERT INTO dlcm_meta VALUES('application', 'dlcm');
+       CREATE TABLE sweeps(name TEXT PRIMARY KEY, spec TEXT NOT NULL, created_at TEXT NOT NULL);
+       CREATE TABLE runs(
+         hash TEXT PRIMARY KEY, label TEXT, arch TEXT, config TEXT NOT NULL, run_dir TEXT NOT NULL,
+         N REAL, P REAL, R REAL, D REAL, C REAL, flops_per_token REAL, steps INTEGER,
+         status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+         host TEXT, created_at TEXT, started_at TEXT, finished_at TEXT,
+         steps_done INTEGER NOT NULL DEFAULT 0, last_loss REAL,
+         final_train_loss REAL, final_val_loss REAL, val_bpb REAL, realised_ratio REAL, result TEXT);
+       CREATE TABLE sweep_runs(sweep TEXT NOT NULL REFERENCES sweeps(name), hash TEXT NOT NULL REFERENCES runs(hash),
+         budget REAL NOT NULL, PRIMARY KEY(sweep, hash));
+       CREATE TABLE metrics(hash TEXT NOT NULL, step INTEGER NOT NULL, split TEXT NOT NULL, domain TEXT NOT NULL,
+         name TEXT NOT NULL, value REAL, PRIMARY KEY(hash, step, split, domain, name)) WITHOUT ROWID;)",
+};
+
+std::string now_utc() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::optional<double> opt_double(const Statement& st, int i) {
+  if (st.column_null(i)) return std::nullopt;
+  return st.column_double(i);
+}
+
+Value json_num(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return nullptr;
+  return j[key].get<double>();
+}
+
+}  // namespace
+
+Database open_central(const std::string& path) {
+  const bool existed = fs::exists(path);
+  Database db(path);
+  const int version = db.user_version();
+  if (existed && version == 0) {
+    Statement st(db.handle(), "SELECT count(*) FROM sqlite_master");
+    st.step();
+    if (st.column_int(0) > 0)
+      throw std::runtime_error(fmt::format("{}: not a dlcm database (it has other tables)", path));
+  }
+  if (version > kSchemaVersion)
+    throw std::runtime_error(fmt::format("{}: schema version {} is newer than this dlcm ({})", path, version,
+                                         kSchemaVersion));
+  if (version > 0) {
+    Statement st(db.handle(), "SELECT value FROM dlcm_meta WHERE key = 'application'");
+    if (!st.step() || st.column_text(0) != "dlcm")
+      throw std::runtime_error(fmt::format("{}: not a dlcm database", path));
+  }
+  db.enable_wal();
+  for (int v = version; v < kSchemaVersion; ++v) {
+    WriteTransaction tx(db);
+    db.exec(kMigrations[v]);
+    db.set_user_version(v + 1);
+    tx.commit();
+  }
+  return db;
+}
+
+bool sweep_exists(Database& db, const std::string& sweep) {
+  Statement st(db.handle(), "SELECT 1 FROM sweeps WHERE name = ?");
+  st.bind(1, sweep);
+  return st.step();
+}
+
+void register_sweep(Database& db, const std::string& name, const std::string& spec_text,
+                    const std::vector<RunPlanRow>& runs) {
+  WriteTransaction tx(db);
+  const std::string now = now_utc();
+  {
+    Statement st(db.handle(),
+                 "INSERT INTO sweeps(name, spec, created_at) VALUES(?, ?, ?) "
+                 "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec");
+    st.bind(1, name).bind(2, spec_text).bind(3, now);
+    st.step();
+  }
+  Statement run(db.handle(),
+                "INSERT OR IGNORE INTO runs(hash, label, arch, config, run_dir, N, P, R, D, C, flops_per_token, steps, "
+                "created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Statement link(db.handle(), "INSERT OR IGNORE INTO sweep_runs(sweep, hash, budget) VALUES(?, ?, ?)");
+  for (const auto& r : runs) {
+    run.bind(1, r.hash).bind(2, r.label).bind(3, r.arch).bind(4, r.config).bind(5, r.run_dir).bind(6, r.N);
+    run.bind(7, r.P).bind(8, r.R).bind(9, r.D).bind(10, r.C).bind(11, r.flops_per_token).bind(12, r.steps);
+    run.bind(13, now);
+    run.step();
+    run.reset();
+    link.bind(1, name).bind(2, r.hash).bind(3, r.budget);
+    link.step();
+    link.reset();
+  }
+  tx.commit();
+}
+
+std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
+  Statement st(db.handle(),
+               "SELECT r.hash, s.sweep, r.label, r.arch, r.status, r.run_dir, coalesce(r.host, ''), r.config, "
+               "s.budget, r.N, r.P, r.R, r.D, r.C, r.flops_per_token, r.steps, r.steps_done, r.attempts, "
+               "r.last_loss, r.final_train_loss, r.final_val_loss, r.val_bpb, r.realised_ratio "
+               "FROM sweep_runs s JOIN runs r ON r.hash = s.hash WHERE s.sweep = ? ORDER BY s.budget, r.label");
+  st.bind(1, sweep);
+  std::vector<RunRow> out;
+  while (st.step()) {
+    RunRow r;
+    r.hash = st.column_text(0);
+    r.sweep = st.column_text(1);
+    r.label = st.column_text(2);
+    r.arch = st.column_text(3);
+    r.status = st.column_text(4);
+    r.run_dir = st.column_text(5);
+    r.host = st.column_text(6);
+    r.config = st.column_text(7);
+    r.budget = st.column_double(8);
+    r.N = st.column_double(9);
+    r.P = st.column_double(10);
+    r.R = st.column_double(11);
+    r.D = st.column_double(12);
+    r.C = st.column_double(13);
+    r.flops_per_token = st.column_double(14);
+    r.steps = st.column_int(15);
+    r.steps_done = st.column_int(16);
+    r.attempts = st.column_int(17);
+    r.last_loss = opt_double(st, 18);
+    r.final_train_loss = opt_double(st, 19);
+    r.final_val_loss = opt_double(st, 20);
+    r.val_bpb = opt_double(st, 21);
+    r.realised_ratio = opt_double(st, 22);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void mark_started(Database& db, const std::string& hash, const std::string& host) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(),
+               "UPDATE runs SET status = 'running', attempts = attempts + 1, host = ?, started_at = ? WHERE hash = ?");
+  st.bind(1, host).bind(2, now_utc()).bind(3, hash);
+  st.step();
+  tx.commit();
+}
+
+void set_status(Database& db, const std::string& hash, const std::string& status) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(), "UPDATE runs SET status = ? WHERE hash = ?");
+  st.bind(1, status).bind(2, hash);
+  st.step();
+  tx.commit();
+}
+
+std::string ingest_run_dir(Database& db, const std::string& hash, const std::string& run_dir) {
+  const fs::path dir(run_dir);
+  std::vector<MetricRow> metrics;
+  if (fs::exists(dir / "metrics.sqlite")) {
+    auto m = open_run_metrics((dir / "metrics.sqlite").string());
+    metrics = read_metrics(m);
+  }
+  nlohmann::json result;
+  if (fs::exists(dir / "result.json")) {
+    std::ifstream in(dir / "result.json");
+    try {
+      result = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("{}: unreadable result: {}", (dir / "result.json").string(), e.what()));
+    }
+  }
+  int64_t steps_done = 0;
+  Value last_loss = nullptr;
+  for (const auto& r : metrics)
+    if (r.split == "train" && r.domain == "all" && r.name == "loss" && r.step >= steps_done) {
+      steps_done = r.step;
+      last_loss = r.value;
+    }
+  WriteTransaction tx(db);
+  {
+    Statement st(db.handle(),
+                 "INSERT OR REPLACE INTO metrics(hash, step, split, domain, name, value) VALUES(?, ?, ?, ?, ?, ?)");
+    for (const auto& r : metrics) {
+      st.bind(1, hash).bind(2, r.step).bind(3, r.split).bind(4, r.domain).bind(5, r.name).bind(6, r.value);
+      st.step();
+      st.reset();
+    }
+  }
+  std::string status;
+  if (!result.is_null()) {
+    status = result.value("status", "");
+    const bool final = status == "completed" || status == "diverged";
+    Statement st(db.handle(),
+                 "UPDATE runs SET status = ?, steps_done = ?, last_loss = ?, final_train_loss = ?, final_val_loss = ?, "
+                 "val_bpb = ?, realised_ratio = ?, result = ?, finished_at = coalesce(?, finished_at) WHERE hash = ?");
+    st.bind(1, final ? status : std::string("pending")).bind(2, result.value("steps", steps_done)).bind(3, last_loss);
+    st.bind(4, json_num(result, "final_train_loss")).bind(5, json_num(result, "final_val_loss"));
+    st.bind(6, json_num(result, "val_bpb")).bind(7, json_num(result, "realised_ratio")).bind(8, result.dump());
+    st.bind(9, final ? Value(now_utc()) : Value(nullptr)).bind(10, hash);
+    st.step();
+  } else if (!metrics.empty()) {
+    Statement st(db.handle(), "UPDATE runs SET steps_done = ?, last_loss = ? WHERE hash = ?");
+    st.bind(1, steps_done).bind(2, last_loss).bind(3, hash);
+    st.step();
+  }
+  tx.commit();
+  return status;
+}
+
+}  // namespace dlcm::storage

@@ -1,0 +1,49 @@
+#pragma once
+// The central study database (default ./dlcm.db): sweeps, runs, their metrics, fits and
+// recommendations. Schema versioned with PRAGMA user_version and migrated forward on open.
+// Only the orchestrator writes it; runs write their own directories and are ingested from there.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/sqlite.hpp"
+
+namespace dlcm::storage {
+
+constexpr int kSchemaVersion = 1;
+
+// Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
+// dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
+Database open_central(const std::string& path);
+
+// What the planner knows about a run before it trains.
+struct RunPlanRow {
+  std::string hash, label, config, run_dir, arch;
+  double budget = 0, N = 0, P = 0, R = 1, D = 0, C = 0, flops_per_token = 0;
+  int64_t steps = 0;
+};
+
+struct RunRow {
+  std::string hash, sweep, label, arch, status, run_dir, host, config;
+  double budget = 0, N = 0, P = 0, R = 1, D = 0, C = 0, flops_per_token = 0;
+  int64_t steps = 0, steps_done = 0, attempts = 0;
+  std::optional<double> last_loss, final_train_loss, final_val_loss, val_bpb, realised_ratio;
+};
+
+// Registers the sweep and its runs; runs already known keep their status and results.
+void register_sweep(Database& db, const std::string& name, const std::string& spec_text,
+                    const std::vector<RunPlanRow>& runs);
+std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep);
+bool sweep_exists(Database& db, const std::string& sweep);
+
+// A worker is about to train this run: status running, one more attempt, host and start time.
+void mark_started(Database& db, const std::string& hash, const std::string& host);
+// Sets a status without touching results (pending after an interruption, failed on a crash).
+void set_status(Database& db, const std::string& hash, const std::string& status);
+
+// Reads a run directory (result.json, metrics.sqlite) into the database. Idempotent: ingesting
+// the same directory twice leaves the same rows. Returns the status found ("" if nothing yet).
+std::string ingest_run_dir(Database& db, const std::string& hash, const std::string& run_dir);
+
+}  // namespace dlcm::storage

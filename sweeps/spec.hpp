@@ -1,0 +1,73 @@
+#pragma once
+// A sweep: one study described once (DESIGN §6). The spec is TOML:
+//
+//   name = "demo"
+//   budgets = [3e11, 1e12, 3e12]        # training FLOPs per run
+//   [grid]                               # every combination is a candidate run per budget
+//   d_token = [64]        baseline_layers = [4]       # R = 1 runs: the plain stack
+//   d_concept = [96, 192] concept_layers = [2]  encoder_layers = [1]  decoder_layers = [1]
+//   ratio = [1, 2, 4]     seed = [1]  lr = [3e-3]
+//   [base.model] / [base.boundary] / [base.train] / [base.data]   # fixed settings, as in a run config
+//
+// Plain C++: planning needs no LibTorch.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace dlcm::sweeps {
+
+struct Grid {
+  std::vector<int> d_token, baseline_layers, d_concept, concept_layers, encoder_layers, decoder_layers;
+  std::vector<double> ratio, lr;
+  std::vector<int64_t> seed;
+};
+
+struct SweepSpec {
+  std::string name;
+  std::string path;      // where it was read from (for messages)
+  std::string text;      // the spec as written (stored with the sweep)
+  std::string runs_dir;  // default: runs/<name>
+  std::vector<double> budgets;
+  Grid grid;
+  RunConfig base;
+  double warmup_fraction = 0.1;  // warmup steps as a share of each run's steps
+  int64_t min_steps = 20;        // runs with fewer steps are dropped (too short to mean anything)
+  int64_t max_steps = 1000000;
+  int evals = 1;                 // validation passes per run (the last at the final step)
+  int max_attempts = 3;          // failed runs are retried up to this many attempts in all
+};
+
+// Throws std::runtime_error naming the file and the key for every kind of bad input.
+SweepSpec load_spec(const std::string& path);
+SweepSpec parse_spec(const std::string& text, const std::string& path);
+
+struct PlannedRun {
+  std::string hash;  // identity: hash of the canonical config
+  std::string label; // e.g. "dlcm d64 c96x2 R4 s1 lr0.003"
+  double budget = 0; // the budget asked for
+  RunConfig cfg;     // the full run config, steps set from the budget
+  double N = 0, P = 0, R = 1;
+  double n_eff = 0, flops_per_token = 0;  // N_eff and 6·N_eff at the target ratio
+  double D = 0;      // training tokens: steps × batch × seq_len
+  double C = 0;      // 6·N_eff·D, the compute actually planned (within one step of the budget)
+  int64_t steps = 0;
+};
+
+struct DroppedRun {
+  std::string label;
+  double budget;
+  std::string reason;
+};
+
+struct Plan {
+  std::vector<PlannedRun> runs;
+  std::vector<DroppedRun> dropped;
+};
+
+Plan plan(const SweepSpec& spec);
+// Stable 64-bit FNV-1a of the canonical config text, as 16 hex digits.
+std::string config_hash(const RunConfig& cfg);
+
+}  // namespace dlcm::sweeps

@@ -1,0 +1,99 @@
+// The central database: schema versioning, idempotent ingestion, foreign files left alone.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "storage/central.hpp"
+#include "storage/run_metrics.hpp"
+
+using namespace dlcm::storage;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("dlcm-ingest-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+int64_t count(Database& db, const std::string& table) {
+  Statement st(db.handle(), "SELECT count(*) FROM " + table);
+  st.step();
+  return st.column_int(0);
+}
+}  // namespace
+
+TEST(Central, IngestingTwiceChangesNothing) {
+  const auto dir = temp_dir("twice");
+  auto db = open_central((dir / "dlcm.db").string());
+  EXPECT_EQ(db.user_version(), kSchemaVersion);
+  const auto run = dir / "run";
+  fs::create_directories(run);
+  {
+    auto m = open_run_metrics((run / "metrics.sqlite").string());
+    write_metrics(m, {{1, "train", "all", "loss", 5.0}, {2, "train", "all", "loss", 4.0}, {2, "val", "code", "loss", 4.5}});
+  }
+  std::ofstream(run / "result.json") << R"({"status": "completed", "steps": 2, "final_train_loss": 4.0,
+                                           "final_val_loss": 4.5, "val_bpb": 6.49, "realised_ratio": 3.9})";
+  register_sweep(db, "s", "spec", {{"h1", "run one", "cfg", run.string(), "dlcm", 1e12, 1e6, 0.5, 4, 1e5, 1e12, 6e6, 2}});
+  EXPECT_EQ(ingest_run_dir(db, "h1", run.string()), "completed");
+  const auto first = sweep_runs(db, "s");
+  EXPECT_EQ(ingest_run_dir(db, "h1", run.string()), "completed");
+  const auto second = sweep_runs(db, "s");
+  EXPECT_EQ(count(db, "metrics"), 3);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].status, "completed");
+  EXPECT_EQ(second[0].steps_done, 2);
+  EXPECT_EQ(*second[0].final_val_loss, 4.5);
+  EXPECT_EQ(*second[0].last_loss, 4.0);
+  EXPECT_EQ(*first[0].realised_ratio, *second[0].realised_ratio);
+  // Registering the same plan again keeps the results.
+  register_sweep(db, "s", "spec", {{"h1", "run one", "cfg", run.string(), "dlcm", 1e12, 1e6, 0.5, 4, 1e5, 1e12, 6e6, 2}});
+  EXPECT_EQ(sweep_runs(db, "s")[0].status, "completed");
+  EXPECT_EQ(count(db, "runs"), 1);
+}
+
+TEST(Central, AnInterruptedRunGoesBackToPending) {
+  const auto dir = temp_dir("interrupted");
+  auto db = open_central((dir / "dlcm.db").string());
+  const auto run = dir / "run";
+  fs::create_directories(run);
+  std::ofstream(run / "result.json") << R"({"status": "interrupted", "steps": 1})";
+  register_sweep(db, "s", "spec", {{"h1", "r", "cfg", run.string(), "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
+  mark_started(db, "h1", "host");
+  EXPECT_EQ(sweep_runs(db, "s")[0].status, "running");
+  ingest_run_dir(db, "h1", run.string());
+  const auto r = sweep_runs(db, "s")[0];
+  EXPECT_EQ(r.status, "pending");
+  EXPECT_EQ(r.attempts, 1);
+}
+
+TEST(Central, ForeignAndTruncatedFilesAreRefusedUntouched) {
+  const auto dir = temp_dir("foreign");
+  const auto other = (dir / "other.db").string();
+  {
+    Database d(other);
+    d.exec("CREATE TABLE notes(x TEXT); INSERT INTO notes VALUES('mine');");
+  }
+  const auto size = fs::file_size(other);
+  try {
+    open_central(other);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("other.db: not a dlcm database"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fs::file_size(other), size);
+  // A database cut short (first 1000 bytes of a real one) is refused, not repaired into something else.
+  const auto real = (dir / "real.db").string(), cut = (dir / "cut.db").string();
+  { auto d = open_central(real); }
+  {
+    std::ifstream in(real, std::ios::binary);
+    std::string bytes(1000, '\0');
+    in.read(bytes.data(), 1000);
+    std::ofstream(cut, std::ios::binary) << bytes;
+  }
+  EXPECT_THROW(open_central(cut), std::runtime_error);
+  EXPECT_EQ(fs::file_size(cut), 1000u);
+}

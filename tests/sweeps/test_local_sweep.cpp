@@ -1,0 +1,138 @@
+// A tiny sweep end to end through the real `dlcm` binary and a real SQLite database: every run
+// recorded, a re-run does no work, a killed worker's run resumes from its checkpoint.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "data/corpus.hpp"
+#include "storage/central.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+fs::path g_root;
+
+std::string sh(const std::string& cmd, int* code = nullptr) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  if (code) *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+std::string spec(const std::string& name, const std::string& budgets) {
+  return "name = \"" + name + "\"\nbudgets = " + budgets + "\nruns_dir = \"" + (g_root / name).string() +
+         "\"\nmin_steps = 5\nevals = 1\n[grid]\nd_token = [32]\nbaseline_layers = [2]\nd_concept = [32]\n"
+         "ratio = [1, 4]\n[base.model]\nseq_len = 64\nn_heads_token = 2\nn_heads_concept = 2\nconcept_layers = 1\n"
+         "[base.train]\nbatch_size = 4\neval_windows = 2\n[base.data]\ndir = \"" + (g_root / "corpus").string() + "\"\n";
+}
+
+class LocalSweep : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    g_root = fs::temp_directory_path() / ("dlcm-sweep-test-" + std::to_string(::getpid()));
+    fs::remove_all(g_root);
+    dlcm::data::PrepareOptions opt;
+    opt.out_dir = (g_root / "corpus").string();
+    opt.max_bytes_per_domain = 50000;
+    dlcm::data::prepare_corpus(opt);
+  }
+  static void TearDownTestSuite() { fs::remove_all(g_root); }
+  static std::string write(const std::string& name, const std::string& text) {
+    const auto p = g_root / (name + ".toml");
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  static std::string dlcm(const std::string& args) { return std::string(DLCM_BIN) + " " + args; }
+};
+
+}  // namespace
+
+TEST_F(LocalSweep, RunsEverythingOnceAndAReRunDoesNoWork) {
+  const auto path = write("e2e", spec("e2e", "[1e9, 3e9]"));
+  const auto db = (g_root / "e2e.db").string();
+  int code = -1;
+  sh(dlcm("sweep run --quiet --workers 2 --db " + db + " " + path), &code);
+  ASSERT_EQ(code, 0);
+  const auto status = json::parse(sh(dlcm("sweep status --json --db " + db + " e2e")));
+  ASSERT_EQ(status.size(), 4u);  // 2 budgets × (baseline + DLCM R = 4)
+  for (const auto& r : status) {
+    EXPECT_EQ(r["status"], "completed") << r.dump();
+    EXPECT_EQ(r["steps_done"], r["steps"]);
+    EXPECT_EQ(r["attempts"], 1);
+  }
+  // Re-running: nothing trains again (attempts stay 1, run directories untouched).
+  const auto mtime = fs::last_write_time(g_root / "e2e" / status[0]["hash"].get<std::string>() / "result.json");
+  sh(dlcm("sweep run --quiet --db " + db + " " + path), &code);
+  EXPECT_EQ(code, 0);
+  for (const auto& r : json::parse(sh(dlcm("sweep status --json --db " + db + " e2e")))) EXPECT_EQ(r["attempts"], 1);
+  EXPECT_EQ(fs::last_write_time(g_root / "e2e" / status[0]["hash"].get<std::string>() / "result.json"), mtime);
+  // The export is one row per run, with what the fits read.
+  const auto csv = sh(dlcm("export e2e --format csv --db " + db));
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
+  EXPECT_NE(csv.find("sweep,hash,label,status,"), std::string::npos) << csv.substr(0, 200);
+  for (const char* col : {",N,", ",P,", ",R,", ",D,", ",C,", ",loss,", ",realised_ratio,"})
+    EXPECT_NE(csv.find(col), std::string::npos) << col;
+  const auto js = json::parse(sh(dlcm("export e2e --format json --db " + db)));
+  ASSERT_EQ(js.size(), 4u);
+  EXPECT_GT(js[0]["final_val_loss"].get<double>(), 0.0);
+}
+
+TEST_F(LocalSweep, AKilledWorkersRunResumesFromItsCheckpoint) {
+  const auto path = write("kill", spec("kill", "[4e9]"));
+  const auto db = (g_root / "kill.db").string();
+  const auto plan = json::parse(sh(dlcm("sweep plan --json --no-calibrate " + path)));
+  ASSERT_EQ(plan.size(), 2u);
+  const std::string victim = plan[1]["hash"];  // the DLCM run
+  const int64_t steps = plan[1]["steps"];
+  ASSERT_GE(steps, 40);
+  const auto run_dir = g_root / "kill" / victim;
+  FILE* orchestrator = popen(dlcm("sweep run --quiet --workers 1 --db " + db + " " + path + " 2>&1").c_str(), "r");
+  // Wait for the victim's first checkpoint, then SIGKILL its worker mid-run.
+  pid_t worker = 0;
+  for (int i = 0; i < 1200 && !worker; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!fs::exists(run_dir / "checkpoint.pt")) continue;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      std::ifstream cmd(e.path() / "cmdline");
+      std::string c((std::istreambuf_iterator<char>(cmd)), {});
+      if (c.find("train") != std::string::npos && c.find(run_dir.string()) != std::string::npos)
+        worker = static_cast<pid_t>(std::stol(e.path().filename().string()));
+    }
+  }
+  ASSERT_GT(worker, 0) << "worker never reached its first checkpoint";
+  kill(worker, SIGKILL);
+  char buf[4096];
+  while (fread(buf, 1, sizeof buf, orchestrator) > 0) {
+  }
+  const int first = pclose(orchestrator);
+  EXPECT_EQ(WEXITSTATUS(first), 2);  // a failed run is reported
+  auto rows = json::parse(sh(dlcm("sweep status --json --db " + db + " kill")));
+  for (const auto& r : rows)
+    if (r["hash"] == victim) {
+      EXPECT_EQ(r["status"], "failed");
+      EXPECT_LT(r["steps_done"].get<int64_t>(), steps);
+    }
+  int code = -1;
+  sh(dlcm("sweep run --quiet --db " + db + " " + path), &code);
+  EXPECT_EQ(code, 0);
+  for (const auto& r : json::parse(sh(dlcm("sweep status --json --db " + db + " kill")))) {
+    EXPECT_EQ(r["status"], "completed");
+    EXPECT_EQ(r["steps_done"], r["steps"]);
+  }
+  std::ifstream log(run_dir / "log.txt");
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find("resumed from"), std::string::npos);
+}
