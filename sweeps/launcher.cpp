@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "storage/central.hpp"
@@ -174,8 +175,15 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
         out.failed += 1;
       }
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
-      say(fmt::format("[{}/{}] {} {} {} in {:.0f}s", out.completed + out.diverged, out.total, r.row.hash, r.row.label,
-                      verdict, secs));
+      // The trainer's own wall time, to show what the orchestration around it costs.
+      double train_secs = 0;
+      try {
+        std::ifstream res(fs::path(r.row.run_dir) / "result.json");
+        train_secs = nlohmann::json::parse(res).value("wall_seconds", 0.0);
+      } catch (const std::exception&) {
+      }
+      say(fmt::format("[{}/{}] {} {} {} in {:.1f}s (trainer {:.1f}s)", out.completed + out.diverged, out.total,
+                      r.row.hash, r.row.label, verdict, secs, train_secs));
       continue;
     }
     const auto now = std::chrono::steady_clock::now();
