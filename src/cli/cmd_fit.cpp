@@ -19,7 +19,7 @@ using namespace dlcm::fitting;
 using json = nlohmann::ordered_json;  // keeps parameters in the law's order
 
 struct FitArgs {
-  std::string csv, sweep, db, law, holdout, isoflop_x = "N";
+  std::string csv, sweep, db = "dlcm.db", law, holdout, isoflop_x = "N";
   int bootstrap = 0;
   double huber_delta = 1e-3;
   bool json = false, zero_offsets = false;
@@ -207,7 +207,7 @@ void add_fit_command(CLI::App& app) {
                   ->check(CLI::ExistingFile);
   auto* sweep = fit->add_option("--sweep", a->sweep, "Fit the runs of this sweep from the database");
   csv->excludes(sweep);
-  fit->add_option("--db", a->db, "Sweep database")->needs(sweep);
+  fit->add_option("--db", a->db, "Central database")->needs(sweep)->capture_default_str();
   fit->add_option("--law", a->law, "Law to fit")
       ->required()
       ->check(CLI::IsMember({"chinchilla", "dlcm", "isoflop"}));

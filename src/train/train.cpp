@@ -1,7 +1,9 @@
 #include "train/train.hpp"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -122,8 +124,21 @@ struct Progress {
   int64_t step = 0;
   double tokens = 0;
   double ratio_sum = 0, ratio_count = 0;  // realised training compression, averaged over steps
-  std::vector<double> recent_losses;      // last few training losses, for final_train_loss
+  std::vector<double> recent_losses;      // last 20 training losses, for final_train_loss
+  std::vector<double> recent_ratios;      // last 20 realised training ratios: the Global Parser
+                                          // oscillates around its target, so report a window
 };
+
+void push_recent(std::vector<double>& v, double x) {
+  v.push_back(x);
+  if (v.size() > 20) v.erase(v.begin());
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? NAN : s / static_cast<double>(v.size());
+}
 
 void save_checkpoint(const fs::path& path, model::LanguageModel& net, const AdamW& opt, const Batcher& data,
                      const Progress& pr) {
@@ -148,6 +163,7 @@ void save_checkpoint(const fs::path& path, model::LanguageModel& net, const Adam
   ar.write("ratio_sum", c10::IValue(pr.ratio_sum));
   ar.write("ratio_count", c10::IValue(pr.ratio_count));
   ar.write("recent_losses", torch::tensor(pr.recent_losses, torch::kDouble));
+  ar.write("recent_ratios", torch::tensor(pr.recent_ratios, torch::kDouble));
   ar.write("rng_data", c10::IValue(rng.str()));
   ar.write("rng_torch", gen_state);
   const fs::path tmp = path.string() + ".tmp";
@@ -185,6 +201,8 @@ void load_checkpoint(const fs::path& path, model::LanguageModel& net, AdamW& opt
   torch::Tensor recent;
   ar.read("recent_losses", recent);
   pr.recent_losses.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
+  ar.read("recent_ratios", recent);
+  pr.recent_ratios.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
   ar.read("rng_data", v);
   std::istringstream rng(v.toStringRef());
   rng >> data.rng;
@@ -300,6 +318,14 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
 
   const fs::path dir(opt.run_dir);
   fs::create_directories(dir);
+  // One trainer per run directory: a second one (a re-run racing a dying worker) is refused.
+  const int lock_fd = open((dir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+    throw std::runtime_error(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { close(fd); }
+  } lock_guard{lock_fd};
   const std::string config_text = to_toml(cfg);
   const fs::path config_path = dir / "config.toml", ckpt_path = dir / "checkpoint.pt";
   if (fs::exists(config_path)) {
@@ -392,8 +418,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     pr.tokens += tokens_per_step;
     pr.ratio_sum += st.ratio;
     pr.ratio_count += 1;
-    pr.recent_losses.push_back(st.loss);
-    if (pr.recent_losses.size() > 20) pr.recent_losses.erase(pr.recent_losses.begin());
+    push_recent(pr.recent_losses, st.loss);
+    push_recent(pr.recent_ratios, st.ratio);
     summary.train_losses.push_back(st.loss);
     const double elapsed = seconds_since(t_loop);
     const double tok_s = (pr.step - first_step) * tokens_per_step / std::max(elapsed, 1e-9);
@@ -424,15 +450,15 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   if (summary.status == RunStatus::interrupted)
     say(fmt::format("stopped at step {}; checkpoint saved, re-run to resume", pr.step));
 
-  double recent = 0;
-  for (double l : pr.recent_losses) recent += l;
   summary.steps = pr.step;
-  summary.final_train_loss = pr.recent_losses.empty() ? NAN : recent / pr.recent_losses.size();
+  summary.final_train_loss = mean(pr.recent_losses);
+  summary.train_realised_ratio = cfg.model.arch == Arch::dlcm ? mean(pr.recent_ratios) : 1.0;
   const auto& all = last_eval["all"];
   summary.final_val_loss = last_eval.empty() ? NAN : all.loss();
   summary.realised_ratio = cfg.model.arch == Arch::dlcm ? all.ratio() : 1.0;
-  const double train_ratio = pr.ratio_count > 0 ? pr.ratio_sum / pr.ratio_count : cfg.boundary.ratio;
-  const auto fpt = flops_per_token(cfg.model, cfg.boundary, train_ratio);
+  // Compute actually spent: concept-rate layers at the ratio averaged over every step.
+  const double run_ratio = pr.ratio_count > 0 ? pr.ratio_sum / pr.ratio_count : cfg.boundary.ratio;
+  const auto fpt = flops_per_token(cfg.model, cfg.boundary, run_ratio);
   summary.flops_per_token = fpt.train_flops();
   summary.tokens_per_step = tokens_per_step;
   json domains = json::object();
@@ -453,7 +479,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
                  {"final_val_loss", num(summary.final_val_loss)},
                  {"val_bpb", corpus.byte_level ? num(summary.final_val_loss / std::log(2.0)) : json(nullptr)},
                  {"realised_ratio", summary.realised_ratio},
-                 {"train_realised_ratio", train_ratio},
+                 {"train_realised_ratio", num(summary.train_realised_ratio)},
+                 {"run_mean_ratio", run_ratio},
                  {"target_ratio", cfg.model.arch == Arch::dlcm ? cfg.boundary.ratio : 1.0},
                  {"domains", domains},
                  {"threads", threads},

@@ -21,7 +21,9 @@ enum class RunStatus { completed, diverged, interrupted };
 struct TrainSummary {
   RunStatus status = RunStatus::completed;
   int64_t steps = 0;
-  double final_train_loss = 0, final_val_loss = 0, realised_ratio = 1;
+  double final_train_loss = 0, final_val_loss = 0;
+  double realised_ratio = 1;        // validation, thresholded boundaries (inference)
+  double train_realised_ratio = 1;  // training batches, last 20 steps
   std::vector<double> train_losses;  // one per step taken in this process
   std::vector<double> step_seconds;  // wall time of each of those steps (forward, backward, update)
   double flops_per_token = 0;        // 6 · N_eff at the realised training ratio
