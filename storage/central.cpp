@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,8 @@ const char* const kMigrations[] = {
          budget REAL NOT NULL, PRIMARY KEY(sweep, hash));
        CREATE TABLE metrics(hash TEXT NOT NULL, step INTEGER NOT NULL, split TEXT NOT NULL, domain TEXT NOT NULL,
          name TEXT NOT NULL, value REAL, PRIMARY KEY(hash, step, split, domain, name)) WITHOUT ROWID;)",
+    R"(CREATE TABLE fits(id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT NOT NULL, law TEXT NOT NULL,
+         created_at TEXT NOT NULL, result TEXT NOT NULL);)",
 };
 
 std::string now_utc() {
@@ -220,6 +223,38 @@ std::string ingest_run_dir(Database& db, const std::string& hash, const std::str
   }
   tx.commit();
   return status;
+}
+
+std::vector<FitPoint> fit_points(Database& db, const std::string& sweep) {
+  Statement st(db.handle(),
+               "SELECT r.hash, r.status, r.N, r.P, r.R, r.D, r.C, r.final_val_loss, coalesce(r.result, '{}') "
+               "FROM sweep_runs s JOIN runs r ON r.hash = s.hash "
+               "WHERE s.sweep = ? AND r.status IN ('completed', 'diverged') ORDER BY r.C, r.hash");
+  st.bind(1, sweep);
+  std::vector<FitPoint> out;
+  while (st.step()) {
+    FitPoint p{st.column_text(0), st.column_text(1), st.column_double(2), st.column_double(3),
+               st.column_double(4), st.column_double(5), st.column_double(6),
+               st.column_null(7) ? NAN : st.column_double(7)};
+    const auto result = nlohmann::json::parse(st.column_text(8), nullptr, false);
+    if (result.is_object()) {
+      if (result.contains("run_mean_ratio") && result["run_mean_ratio"].is_number()) p.R = result["run_mean_ratio"];
+      if (result.contains("train_flops") && result["train_flops"].is_number()) p.C = result["train_flops"];
+      if (result.contains("tokens") && result["tokens"].is_number()) p.D = result["tokens"];
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(), "INSERT INTO fits(sweep, law, created_at, result) VALUES(?, ?, ?, ?)");
+  st.bind(1, sweep).bind(2, law).bind(3, now_utc()).bind(4, result_json);
+  st.step();
+  const int64_t id = sqlite3_last_insert_rowid(db.handle());
+  tx.commit();
+  return id;
 }
 
 }  // namespace dlcm::storage

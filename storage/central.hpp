@@ -11,7 +11,7 @@
 
 namespace dlcm::storage {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
 // dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
@@ -45,5 +45,16 @@ void set_status(Database& db, const std::string& hash, const std::string& status
 // Reads a run directory (result.json, metrics.sqlite) into the database. Idempotent: ingesting
 // the same directory twice leaves the same rows. Returns the status found ("" if nothing yet).
 std::string ingest_run_dir(Database& db, const std::string& hash, const std::string& run_dir);
+
+// What a scaling-law fit reads of a sweep's run: finished runs only, with the compute spent.
+struct FitPoint {
+  std::string hash, status;  // completed or diverged
+  double N = 0, P = 0, R = 1, D = 0, C = 0, loss = 0;
+};
+// Completed and diverged runs of the sweep (the caller excludes and reports the diverged).
+// R is the run's mean realised training ratio and C its training FLOPs, from result.json.
+std::vector<FitPoint> fit_points(Database& db, const std::string& sweep);
+// Stores a fit's JSON output; returns its id.
+int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json);
 
 }  // namespace dlcm::storage

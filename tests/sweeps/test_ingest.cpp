@@ -97,3 +97,19 @@ TEST(Central, ForeignAndTruncatedFilesAreRefusedUntouched) {
   EXPECT_THROW(open_central(cut), std::runtime_error);
   EXPECT_EQ(fs::file_size(cut), 1000u);
 }
+
+TEST(Central, AnOlderSchemaIsMigratedForwardKeepingItsRows) {
+  const auto dir = temp_dir("migrate");
+  const auto path = (dir / "dlcm.db").string();
+  {
+    auto db = open_central(path);
+    register_sweep(db, "s", "spec", {{"h1", "r", "cfg", "dir", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
+    // Roll the file back to schema 1 (before the fits table).
+    db.exec("DROP TABLE fits; PRAGMA user_version = 1;");
+  }
+  auto db = open_central(path);
+  EXPECT_EQ(db.user_version(), kSchemaVersion);
+  EXPECT_EQ(sweep_runs(db, "s").size(), 1u);
+  EXPECT_EQ(store_fit(db, "s", "chinchilla", "{}"), 1);
+  EXPECT_EQ(count(db, "fits"), 1);
+}
