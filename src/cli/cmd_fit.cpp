@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -11,6 +13,7 @@
 #include "fitting/fit.hpp"
 #include "fitting/isoflop.hpp"
 #include "fitting/uncertainty.hpp"
+#include "storage/central.hpp"
 
 namespace dlcm::cli {
 namespace {
@@ -27,12 +30,38 @@ struct FitArgs {
   int threads = 0;
 };
 
-// Where the runs come from. The sweep database is the one source still to wire in.
-std::vector<Observation> load_runs(const FitArgs& a, CsvNeeds needs) {
-  if (!a.sweep.empty())
-    throw std::runtime_error("dlcm fit: --sweep needs the sweep database (not available yet)");
-  if (a.csv.empty()) throw std::runtime_error("dlcm fit: give --csv FILE or --sweep NAME");
-  return read_observations_csv(a.csv, needs);
+struct Runs {
+  std::vector<Observation> obs;
+  std::vector<std::string> excluded;  // diverged runs left out of the fit, by hash
+  int baselines_excluded = 0;         // dlcm law: P = 0 rows, as the CSV reader refuses them
+};
+
+// Where the runs come from: a CSV table, or a sweep's finished runs in the central database
+// (diverged runs are excluded and named in the output).
+Runs load_runs(const FitArgs& a, CsvNeeds needs) {
+  if (a.sweep.empty()) {
+    if (a.csv.empty()) throw std::runtime_error("dlcm fit: give --csv FILE or --sweep NAME");
+    return {read_observations_csv(a.csv, needs), {}};
+  }
+  if (!std::filesystem::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
+  auto db = storage::open_central(a.db);
+  if (!storage::sweep_exists(db, a.sweep))
+    throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", a.db, a.sweep));
+  Runs runs;
+  for (const auto& p : storage::fit_points(db, a.sweep)) {
+    if (p.status != "completed" || !std::isfinite(p.loss)) {
+      runs.excluded.push_back(p.hash);
+      continue;
+    }
+    if (needs.P && p.P <= 0) {
+      runs.baselines_excluded += 1;
+      continue;
+    }
+    runs.obs.push_back({p.N, p.D, p.loss, p.P, p.R, p.C, 0});
+  }
+  if (runs.obs.empty())
+    throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no completed runs to fit", a.db, a.sweep));
+  return runs;
 }
 
 Axis parse_axis(const std::string& s) {
@@ -141,7 +170,11 @@ std::string num(const json& v) { return v.is_number() ? fmt::format("{:.6g}", v.
 
 void print_text(const json& r, const FitArgs& a) {
   const std::string law = r["law"];
-  fmt::print("{} fit of {} runs from {}\n", law, r["n_points"].get<std::size_t>(), a.csv);
+  fmt::print("{} fit of {} runs from {}\n", law, r["n_points"].get<std::size_t>(),
+             a.sweep.empty() ? a.csv : fmt::format("sweep {} in {}", a.sweep, a.db));
+  if (r.contains("source") && !r["source"]["excluded_diverged"].empty())
+    fmt::print("  excluded {} diverged runs\n", r["source"]["excluded_diverged"].size());
+  if (r.contains("fit_id")) fmt::print("  stored as fit {} in {}\n", r["fit_id"].get<int64_t>(), a.db);
   if (r.contains("starts")) {
     fmt::print("  {} starts, {} converged (", r["starts"].get<int>(), r["converged_starts"].get<int>());
     bool first = true;
@@ -191,9 +224,17 @@ void run_fit(const FitArgs& a) {
   CsvNeeds needs;
   needs.P = a.law == "dlcm" || (isoflop && a.isoflop_x == "P");
   needs.R = a.law == "dlcm" || (isoflop && a.isoflop_x == "R");
-  const auto obs = load_runs(a, needs);
-  const json report = isoflop ? fit_isoflop_law(obs, a)
-                              : fit_parametric(a.law == "dlcm" ? Law::dlcm : Law::chinchilla, obs, a);
+  const auto runs = load_runs(a, needs);
+  json report = isoflop ? fit_isoflop_law(runs.obs, a)
+                        : fit_parametric(a.law == "dlcm" ? Law::dlcm : Law::chinchilla, runs.obs, a);
+  if (!a.sweep.empty()) {
+    report["source"] = {{"sweep", a.sweep},
+                        {"db", a.db},
+                        {"excluded_diverged", runs.excluded},
+                        {"excluded_baselines", runs.baselines_excluded}};
+    auto db = storage::open_central(a.db);
+    report["fit_id"] = storage::store_fit(db, a.sweep, a.law, report.dump());
+  }
   if (a.json) fmt::print("{}\n", report.dump());
   else print_text(report, a);
 }

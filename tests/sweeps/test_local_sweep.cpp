@@ -88,6 +88,15 @@ TEST_F(LocalSweep, RunsEverythingOnceAndAReRunDoesNoWork) {
   const auto js = json::parse(sh(dlcm("export e2e --format json --db " + db)));
   ASSERT_EQ(js.size(), 4u);
   EXPECT_GT(js[0]["final_val_loss"].get<double>(), 0.0);
+  // The sweep feeds the fitter straight from the database, and the fit is stored there.
+  const auto fit = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --json --threads 1 --db " + db), &code));
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(fit["n_points"], 4);
+  EXPECT_EQ(fit["fit_id"], 1);
+  EXPECT_EQ(fit["source"]["sweep"], "e2e");
+  const auto again = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --json --threads 1 --db " + db)));
+  EXPECT_EQ(again["fit_id"], 2);
+  EXPECT_EQ(again["params"], fit["params"]);
 }
 
 TEST_F(LocalSweep, AKilledWorkersRunResumesFromItsCheckpoint) {

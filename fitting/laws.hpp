@@ -1,0 +1,179 @@
+#pragma once
+// The parametric scaling laws: plain predictions in natural parameters (for callers such as the
+// allocation search), and the log-sum-exp forms the fits work in. Fitting space `theta` holds
+// log(x) for every positive parameter and x for exponents, as in Hoffmann et al. (2022),
+// Approach 3; its order matches param_names().
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fitting/observation.hpp"
+
+namespace dlcm::fitting {
+
+// ---- natural form ----
+
+// L(N, D) = E + A/N^alpha + B/D^beta
+struct ChinchillaParams {
+  double E, A, B, alpha, beta;
+};
+double chinchilla_loss(const ChinchillaParams& p, double N, double D);
+
+// Compute-optimal allocation of C = 6ND under the Chinchilla law:
+// N_opt = G·(C/6)^a, D_opt = (C/6)^b / G, G = (alpha·A / (beta·B))^(1/(alpha+beta)).
+struct ComputeOptimal {
+  double a, b, N, D;
+};
+ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C);
+
+// The compression-aware law (DESIGN §3, paper Eq. 22); N total parameters, P the backbone's share,
+// R the compression ratio, D tokens:
+// L = E0 + A_tok/(N(1-P) + t_tok)^delta1 + A_con·R^gamma/(N·P + t_con)^delta2 + A_data/(D + t_data)^alpha
+struct DlcmParams {
+  double E0, A_tok, t_tok, delta1, A_con, gamma, t_con, delta2, A_data, t_data, alpha;
+};
+double dlcm_loss(const DlcmParams& p, double N, double P, double R, double D);
+
+// ---- fitting form ----
+
+enum class Law { chinchilla, dlcm };
+
+std::string_view law_name(Law law);
+// Natural parameter names, in theta order: the keys of `params` in `dlcm fit --json`.
+std::span<const std::string_view> param_names(Law law);
+// Whether theta[i] is log(param i) (amplitudes, E, offsets) rather than param i itself (exponents).
+bool is_log_param(Law law, std::size_t i);
+// theta indices of dlcm's offsets t_tok, t_con, t_data (as log t).
+inline constexpr std::array<int, 3> kDlcmOffsetParams{2, 6, 9};
+
+// A law with values for its fitting-space parameters. offsets=false fixes dlcm's t_* at 0; their
+// theta entries are then ignored.
+struct Model {
+  Law law = Law::chinchilla;
+  std::vector<double> theta;
+  bool offsets = true;
+};
+
+Model chinchilla_model(const ChinchillaParams& p);
+Model dlcm_model(const DlcmParams& p, bool offsets = true);
+std::vector<double> natural_params(const Model& m);  // in param_names() order
+ChinchillaParams chinchilla_params(const Model& m);
+DlcmParams dlcm_params(const Model& m);
+
+// log Σ exp(t_k), shifted by the largest term so nothing overflows (whose exp is 1: skipping it saves
+// an eighth of a fit); p gets the softmax weights exp(t_k - LSE), which are ∂LSE/∂t_k.
+template <std::size_t K>
+double log_sum_exp(const std::array<double, K>& t, std::array<double, K>& p) {
+  const std::size_t top = std::max_element(t.begin(), t.end()) - t.begin();
+  double s = 0;
+  for (std::size_t k = 0; k < K; ++k) s += (p[k] = k == top ? 1.0 : std::exp(t[k] - t[top]));
+  const double inv = 1 / s;
+  for (double& w : p) w *= inv;
+  return t[top] + std::log(s);
+}
+
+// What each law reads off a run, in logs.
+struct ChinchillaInputs {
+  double log_n, log_d;
+};
+inline ChinchillaInputs chinchilla_inputs(const Observation& o) { return {std::log(o.N), std::log(o.D)}; }
+
+struct DlcmInputs {
+  double log_ntok, log_ncon, log_r, log_d;  // log N(1-P), log N·P, log R, log D
+};
+inline DlcmInputs dlcm_inputs(const Observation& o) {
+  return {std::log(o.N * (1 - o.P)), std::log(o.N * o.P), std::log(o.R), std::log(o.D)};
+}
+
+// log L = LSE(e, a - alpha·log N, b - beta·log D) for theta = [e, a, b, alpha, beta]. With grad
+// (5 values) also ∂log L/∂theta, which is exact: the fits use it instead of autodiff, at half the
+// cost. Inline, as the fits' inner loop.
+inline double chinchilla_log_loss(const double* th, const ChinchillaInputs& x, double* grad = nullptr) {
+  std::array<double, 3> p;
+  const double lse = log_sum_exp(std::array{th[0], th[1] - th[3] * x.log_n, th[2] - th[4] * x.log_d}, p);
+  if (grad) {
+    grad[0] = p[0];
+    grad[1] = p[1];
+    grad[2] = p[2];
+    grad[3] = -p[1] * x.log_n;
+    grad[4] = -p[2] * x.log_d;
+  }
+  return lse;
+}
+
+// log L = LSE(e0, a_tok - delta1·ℓ_tok, a_con + gamma·log R - delta2·ℓ_con, a_data - alpha·ℓ_data)
+// for theta = [e0, a_tok, tau_tok, delta1, a_con, gamma, tau_con, delta2, a_data, tau_data, alpha],
+// where ℓ = log(x + t) = LSE(log x, tau) with tau = log t, or log x when offsets is false (then
+// the tau entries are ignored and their gradient is 0). grad: 11 values.
+inline double dlcm_log_loss(const double* th, const DlcmInputs& x, bool offsets, double* grad = nullptr) {
+  // ℓ = log(v + e^tau) and σ = ∂ℓ/∂tau = e^tau / (v + e^tau).
+  auto offset_log = [offsets](double log_v, double tau, double& sigma) {
+    if (!offsets) {
+      sigma = 0;
+      return log_v;
+    }
+    std::array<double, 2> q;
+    const double l = log_sum_exp(std::array{log_v, tau}, q);
+    sigma = q[1];
+    return l;
+  };
+  double s_tok, s_con, s_data;
+  const double l_tok = offset_log(x.log_ntok, th[2], s_tok);
+  const double l_con = offset_log(x.log_ncon, th[6], s_con);
+  const double l_data = offset_log(x.log_d, th[9], s_data);
+  std::array<double, 4> p;
+  const double lse = log_sum_exp(std::array{th[0], th[1] - th[3] * l_tok,
+                                            th[4] + th[5] * x.log_r - th[7] * l_con,
+                                            th[8] - th[10] * l_data},
+                                 p);
+  if (grad) {
+    grad[0] = p[0];
+    grad[1] = p[1];
+    grad[2] = -p[1] * th[3] * s_tok;
+    grad[3] = -p[1] * l_tok;
+    grad[4] = p[2];
+    grad[5] = p[2] * x.log_r;
+    grad[6] = -p[2] * th[7] * s_con;
+    grad[7] = -p[2] * l_con;
+    grad[8] = p[3];
+    grad[9] = -p[3] * th[10] * s_data;
+    grad[10] = -p[3] * l_data;
+  }
+  return lse;
+}
+
+double predict_log_loss(const Model& m, const Observation& o);
+inline double predict_loss(const Model& m, const Observation& o) {
+  return std::exp(predict_log_loss(m, o));
+}
+
+// The fits' objective: the sum over runs of Huber_delta(log L_predicted - log L_observed), with
+// Huber_delta(r) = r²/2 for |r| <= delta, delta·(|r| - delta/2) beyond.
+inline double huber(double r, double delta) {
+  const double a = std::abs(r);
+  return a <= delta ? 0.5 * r * r : delta * (a - 0.5 * delta);
+}
+// dHuber_delta/dr: r clipped to [-delta, delta].
+inline double huber_slope(double r, double delta) { return std::clamp(r, -delta, delta); }
+double huber_objective(const Model& m, std::span<const Observation> obs, double delta);
+
+// ---- start grids (fitting space) ----
+
+// Every combination of the axes' values, the last axis varying fastest.
+std::vector<std::vector<double>> cartesian_grid(const std::vector<std::vector<double>>& axes);
+// Hoffmann et al.'s 4500 starts: e in {-1, -.5, .., 1}, a, b in {0, 5, .., 25}, alpha, beta in {0, .5, .., 2}.
+std::vector<std::vector<double>> chinchilla_start_grid();
+// 1296 starts scaled to the data; see fitting/README.md for why this grid.
+std::vector<std::vector<double>> dlcm_start_grid(std::span<const Observation> obs);
+std::vector<std::vector<double>> default_starts(Law law, std::span<const Observation> obs);
+
+// Quantities derived from fitted parameters that get their own bootstrap intervals: for chinchilla
+// the compute-optimal exponents a, b and, at compute c_ref, N_opt, D_opt and tokens per parameter.
+std::vector<std::pair<std::string, double>> derived_quantities(const Model& m, double c_ref);
+
+}  // namespace dlcm::fitting

@@ -1,0 +1,30 @@
+#pragma once
+// One finished training run, as the fits see it: sizes, tokens, compute and final loss.
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace dlcm::fitting {
+
+struct Observation {
+  double N = 0;     // total parameters
+  double D = 0;     // training tokens
+  double loss = 0;  // final (validation) loss, nats per token
+  double P = 0;     // backbone share of N (dlcm law only)
+  double R = 1;     // realised compression ratio (dlcm law only)
+  double C = 0;     // training FLOPs; 0 means 6·N·D
+  int line = 0;     // where the run came from (CSV line), for messages; 0 if unknown
+};
+
+// Training compute of a run: its C when given, else 6·N·D.
+inline double compute(const Observation& o) { return o.C > 0 ? o.C : 6.0 * o.N * o.D; }
+
+// Groups runs into compute budgets, smallest first. Sweeps round tokens to whole batches, so runs of
+// one budget differ slightly in C: a budget takes every run within rel_tol of its smallest run's C.
+std::vector<std::vector<std::size_t>> group_by_budget(std::span<const Observation> obs,
+                                                      double rel_tol = 0.05);
+
+// The runs at `rows`, in that order (bootstrap resamples, held-out splits).
+std::vector<Observation> select(std::span<const Observation> obs, std::span<const std::size_t> rows);
+
+}  // namespace dlcm::fitting

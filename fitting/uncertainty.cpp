@@ -1,0 +1,157 @@
+#include "fitting/uncertainty.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+
+#include "fitting/parallel.hpp"
+
+namespace dlcm::fitting {
+namespace {
+
+// Linear interpolation between order statistics (numpy's default percentile).
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+std::mt19937_64 replicate_rng(std::uint64_t seed, int replicate) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(replicate)};
+  return std::mt19937_64(seq);
+}
+
+}  // namespace
+
+// mt19937_64 and seed_seq are fully specified by the standard (distributions are not), so a seed
+// gives the same resamples everywhere; the modulo bias is below 1e-15 for any table of runs.
+std::vector<std::size_t> resample_indices(std::size_t n, std::uint64_t seed, int replicate) {
+  auto rng = replicate_rng(seed, replicate);
+  std::vector<std::size_t> rows(n);
+  for (auto& r : rows) r = rng() % n;
+  return rows;
+}
+
+std::vector<std::size_t> resample_within(const std::vector<std::vector<std::size_t>>& groups,
+                                         std::uint64_t seed, int replicate) {
+  auto rng = replicate_rng(seed, replicate);
+  std::vector<std::size_t> rows;
+  for (const auto& g : groups)
+    for (std::size_t k = 0; k < g.size(); ++k) rows.push_back(g[rng() % g.size()]);
+  return rows;
+}
+
+std::vector<Interval> summarize(const std::vector<std::string>& names,
+                                const std::vector<double>& estimates,
+                                const std::vector<std::vector<double>>& samples, double level) {
+  std::vector<Interval> out;
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    Interval iv{names[k], estimates[k], NAN, NAN, NAN};
+    std::vector<double> v;
+    for (const auto& s : samples) v.push_back(s[k]);
+    if (v.size() >= 2) {
+      double mean = 0, ss = 0;
+      for (double x : v) mean += x / static_cast<double>(v.size());
+      for (double x : v) ss += (x - mean) * (x - mean);
+      iv.se = std::sqrt(ss / static_cast<double>(v.size() - 1));
+      iv.low = quantile(v, (1 - level) / 2);
+      iv.high = quantile(v, 1 - (1 - level) / 2);
+    }
+    out.push_back(iv);
+  }
+  return out;
+}
+
+Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const FitOptions& opt,
+                        const BootstrapOptions& boot, double c_ref) {
+  auto values = [&](const Model& m) {
+    auto v = natural_params(m);
+    for (const auto& [name, x] : derived_quantities(m, c_ref)) v.push_back(x);
+    return v;
+  };
+  const auto params = param_names(fit.model.law);
+  std::vector<std::string> names(params.begin(), params.end());
+  for (const auto& [name, x] : derived_quantities(fit.model, c_ref)) names.push_back(name);
+
+  std::vector<std::vector<double>> samples(boot.replicates);
+  std::vector<char> ok(boot.replicates, 0);
+  parallel_for(boot.replicates, opt.threads, [&] {
+    return [&](int r) {
+      const auto rows = resample_indices(obs.size(), boot.seed, r);
+      const auto sample = select(obs, rows);
+      Model m = fit.model;
+      const auto outcome = refine(m, sample, opt);
+      if (!converged(outcome.termination)) return;
+      samples[r] = values(m);
+      ok[r] = std::all_of(samples[r].begin(), samples[r].end(), [](double x) { return std::isfinite(x); });
+    };
+  });
+  Bootstrap b;
+  b.replicates = boot.replicates;
+  std::vector<std::vector<double>> good;
+  for (int r = 0; r < boot.replicates; ++r) {
+    if (ok[r]) good.push_back(std::move(samples[r]));
+    else ++b.failed;
+  }
+  b.intervals = summarize(names, values(fit.model), good, boot.level);
+  return b;
+}
+
+Holdout holdout_largest_budget(Law law, std::span<const Observation> obs, const FitOptions& opt,
+                               double budget_tol) {
+  auto groups = group_by_budget(obs, budget_tol);
+  if (groups.size() < 2)
+    throw std::invalid_argument("holdout: needs runs at two or more compute budgets");
+  const auto test_rows = groups.back();
+  groups.pop_back();
+  std::vector<std::size_t> train_rows;
+  for (const auto& g : groups) train_rows.insert(train_rows.end(), g.begin(), g.end());
+
+  const auto train = select(obs, train_rows);
+  const Fit fit = fit_law(law, train, opt);
+  Holdout h;
+  h.n_train = train.size();
+  for (std::size_t i : test_rows) {
+    const auto& o = obs[i];
+    const double pred = predict_loss(fit.model, o);
+    h.runs.push_back({o.line, o.loss, pred, std::abs(pred - o.loss) / o.loss});
+    h.budget = std::max(h.budget, compute(o));
+    h.mean_rel_error += h.runs.back().rel_error / static_cast<double>(test_rows.size());
+    h.max_rel_error = std::max(h.max_rel_error, h.runs.back().rel_error);
+  }
+  return h;
+}
+
+double r_squared(std::span<const double> observed, std::span<const double> predicted) {
+  double mean = 0;
+  for (double y : observed) mean += y / static_cast<double>(observed.size());
+  double ss_res = 0, ss_tot = 0;
+  for (std::size_t i = 0; i < observed.size(); ++i) {
+    ss_res += (observed[i] - predicted[i]) * (observed[i] - predicted[i]);
+    ss_tot += (observed[i] - mean) * (observed[i] - mean);
+  }
+  return 1 - ss_res / ss_tot;
+}
+
+std::vector<double> log_residuals(const Model& m, std::span<const Observation> obs) {
+  std::vector<double> r;
+  for (const auto& o : obs) r.push_back(predict_log_loss(m, o) - std::log(o.loss));
+  return r;
+}
+
+double r_squared(const Model& m, std::span<const Observation> obs) {
+  std::vector<double> y, p;
+  for (const auto& o : obs) {
+    y.push_back(o.loss);
+    p.push_back(predict_loss(m, o));
+  }
+  return r_squared(y, p);
+}
+
+}  // namespace dlcm::fitting

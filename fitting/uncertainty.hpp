@@ -1,0 +1,70 @@
+#pragma once
+// How far to trust a fit: bootstrap intervals, a held-out budget, R² and residuals.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fitting/fit.hpp"
+
+namespace dlcm::fitting {
+
+struct Interval {
+  std::string name;
+  double estimate = 0;  // from the fit to all runs
+  double se = 0;        // standard deviation over replicates
+  double low = 0, high = 0;  // percentile interval
+};
+
+struct BootstrapOptions {
+  int replicates = 0;
+  std::uint64_t seed = 0;
+  double level = 0.95;
+};
+
+struct Bootstrap {
+  std::vector<Interval> intervals;
+  int replicates = 0;
+  int failed = 0;  // replicates whose refit did not converge; left out of the intervals
+};
+
+// Resamples runs with replacement and refits each replicate from the best fit (one local solve).
+// Intervals cover the natural parameters, then derived_quantities(model, c_ref). Replicate i draws
+// from its own stream seeded by (seed, i), so results do not depend on the thread count.
+Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const FitOptions& opt,
+                        const BootstrapOptions& boot, double c_ref);
+
+// Indices of n runs drawn with replacement for replicate `replicate` of stream `seed`.
+std::vector<std::size_t> resample_indices(std::size_t n, std::uint64_t seed, int replicate);
+// As above, but within each group (runs of one compute budget stay in their budget).
+std::vector<std::size_t> resample_within(const std::vector<std::vector<std::size_t>>& groups,
+                                         std::uint64_t seed, int replicate);
+
+// Estimates plus per-replicate samples (samples[r][k] for quantity k) to intervals.
+std::vector<Interval> summarize(const std::vector<std::string>& names,
+                                const std::vector<double>& estimates,
+                                const std::vector<std::vector<double>>& samples, double level);
+
+struct HeldOutRun {
+  int line = 0;
+  double loss = 0, predicted = 0, rel_error = 0;  // rel_error = |predicted - loss| / loss
+};
+
+struct Holdout {
+  double budget = 0;  // compute of the held-out (largest) budget
+  std::size_t n_train = 0;
+  std::vector<HeldOutRun> runs;
+  double mean_rel_error = 0, max_rel_error = 0;
+};
+
+// Refits with every start on all budgets but the largest, then predicts the largest.
+Holdout holdout_largest_budget(Law law, std::span<const Observation> obs, const FitOptions& opt,
+                               double budget_tol = 0.05);
+
+// 1 - SS_res/SS_tot, on the loss itself (not its log).
+double r_squared(std::span<const double> observed, std::span<const double> predicted);
+// log L_predicted - log L_observed per run, in input order.
+std::vector<double> log_residuals(const Model& m, std::span<const Observation> obs);
+double r_squared(const Model& m, std::span<const Observation> obs);
+
+}  // namespace dlcm::fitting

@@ -1,0 +1,165 @@
+#include <gtest/gtest.h>
+
+#include "fitting/laws.hpp"
+#include "helpers.hpp"
+
+namespace dlcm::fitting {
+namespace {
+
+using test::kChinchilla;
+using test::kDlcm;
+
+TEST(Laws, ChinchillaNaturalFormGivesPublishedValue) {
+  // Hoffmann et al.'s fit at 1B parameters and 20B tokens.
+  EXPECT_NEAR(chinchilla_loss(kChinchilla, 1e9, 2e10), 2.5800478722379934, 1e-14);
+}
+
+TEST(Laws, LogSumExpFormEqualsNaturalForm) {
+  const Model chin = chinchilla_model(kChinchilla);
+  const Model dl = dlcm_model(kDlcm);
+  DlcmParams no_offsets = kDlcm;
+  no_offsets.t_tok = no_offsets.t_con = no_offsets.t_data = 0;
+  const Model dl0 = dlcm_model(no_offsets, /*offsets=*/false);
+  for (double N : {1e6, 3e8, 7e10})
+    for (double D : {1e8, 2e10, 1e13}) {
+      const Observation o{.N = N, .D = D, .loss = 1, .P = 0.4, .R = 3};
+      EXPECT_NEAR(predict_loss(chin, o), chinchilla_loss(kChinchilla, N, D), 1e-13);
+      EXPECT_NEAR(predict_loss(dl, o), dlcm_loss(kDlcm, N, 0.4, 3, D), 1e-13);
+      EXPECT_NEAR(predict_loss(dl0, o), dlcm_loss(no_offsets, N, 0.4, 3, D), 1e-13);
+    }
+}
+
+TEST(Laws, NaturalParametersRoundTripThroughFittingSpace) {
+  const auto c = natural_params(chinchilla_model(kChinchilla));
+  const std::vector<double> want{1.69, 406.4, 410.7, 0.34, 0.28};
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(c[i], want[i], 1e-12 * want[i]);
+  const auto d = dlcm_params(dlcm_model(kDlcm));
+  EXPECT_NEAR(d.t_con, kDlcm.t_con, 1e-9);
+  EXPECT_NEAR(d.gamma, kDlcm.gamma, 1e-15);
+  EXPECT_EQ(dlcm_params(dlcm_model(kDlcm, false)).t_tok, 0.0);  // fixed offsets read as 0
+}
+
+TEST(Laws, ParameterNamesAreTheJsonKeys) {
+  const auto c = param_names(Law::chinchilla);
+  EXPECT_EQ(std::vector<std::string_view>(c.begin(), c.end()),
+            (std::vector<std::string_view>{"E", "A", "B", "alpha", "beta"}));
+  const auto d = param_names(Law::dlcm);
+  EXPECT_EQ(std::vector<std::string_view>(d.begin(), d.end()),
+            (std::vector<std::string_view>{"E0", "A_tok", "t_tok", "delta1", "A_con", "gamma", "t_con",
+                                           "delta2", "A_data", "t_data", "alpha"}));
+}
+
+// The fits use these gradients instead of autodiff: check every entry against central differences.
+template <typename F>
+void expect_gradient_matches_differences(F log_loss, std::vector<double> theta) {
+  std::vector<double> grad(theta.size());
+  log_loss(theta.data(), grad.data());
+  for (std::size_t k = 0; k < theta.size(); ++k) {
+    const double h = 1e-6;
+    auto plus = theta, minus = theta;
+    plus[k] += h;
+    minus[k] -= h;
+    const double numeric = (log_loss(plus.data(), nullptr) - log_loss(minus.data(), nullptr)) / (2 * h);
+    EXPECT_NEAR(grad[k], numeric, 1e-8) << "parameter " << k;
+  }
+}
+
+TEST(Laws, ChinchillaGradientMatchesFiniteDifferences) {
+  const ChinchillaInputs x{std::log(3e8), std::log(5e9)};
+  expect_gradient_matches_differences(
+      [&](const double* th, double* g) { return chinchilla_log_loss(th, x, g); },
+      chinchilla_model(kChinchilla).theta);
+}
+
+TEST(Laws, DlcmGradientMatchesFiniteDifferences) {
+  const auto x = dlcm_inputs({.N = 2e7, .D = 5e8, .loss = 1, .P = 0.3, .R = 4});
+  const auto theta = dlcm_model(kDlcm).theta;
+  expect_gradient_matches_differences(
+      [&](const double* th, double* g) { return dlcm_log_loss(th, x, true, g); }, theta);
+  expect_gradient_matches_differences(
+      [&](const double* th, double* g) { return dlcm_log_loss(th, x, false, g); }, theta);
+  std::vector<double> g(11);
+  dlcm_log_loss(theta.data(), x, false, g.data());
+  EXPECT_EQ(g[2], 0.0);
+  EXPECT_EQ(g[6], 0.0);
+  EXPECT_EQ(g[9], 0.0);
+}
+
+TEST(Laws, ComputeOptimalAllocationOfHoffmannFit) {
+  // At Chinchilla's 5.76e23 FLOPs, Hoffmann et al.'s Approach 3 parameters put the optimum at 32B
+  // parameters (not the 70B they trained): the known inconsistency of their published fit.
+  const double C = 5.76e23;
+  const auto opt = chinchilla_compute_optimal(kChinchilla, C);
+  EXPECT_DOUBLE_EQ(opt.a, 0.28 / 0.62);
+  EXPECT_DOUBLE_EQ(opt.b, 0.34 / 0.62);
+  EXPECT_NEAR(opt.N, 32189859151.368168, 1e-4);
+  EXPECT_NEAR(opt.D / opt.N, 92.64736675730495, 1e-10);
+  EXPECT_NEAR(6 * opt.N * opt.D, C, 1e-12 * C);
+  // And it is the minimum along the isoFLOP curve.
+  auto loss_at = [&](double N) { return chinchilla_loss(kChinchilla, N, C / (6 * N)); };
+  EXPECT_LT(loss_at(opt.N), loss_at(opt.N * 1.01));
+  EXPECT_LT(loss_at(opt.N), loss_at(opt.N / 1.01));
+}
+
+TEST(Laws, DerivedQuantitiesForChinchillaOnly) {
+  const auto d = derived_quantities(chinchilla_model(kChinchilla), 5.76e23);
+  ASSERT_EQ(d.size(), 5u);
+  EXPECT_EQ(d[0].first, "a");
+  EXPECT_EQ(d[4].first, "tokens_per_param");
+  EXPECT_NEAR(d[4].second, 92.64736675730495, 1e-10);
+  EXPECT_TRUE(derived_quantities(dlcm_model(kDlcm), 1e20).empty());
+}
+
+TEST(Laws, HuberIsHalfSquareWithinDeltaAndLinearBeyond) {
+  EXPECT_DOUBLE_EQ(huber(5e-4, 1e-3), 1.25e-7);
+  EXPECT_DOUBLE_EQ(huber(-5e-4, 1e-3), 1.25e-7);
+  EXPECT_DOUBLE_EQ(huber(3e-3, 1e-3), 1e-3 * 2.5e-3);
+  EXPECT_DOUBLE_EQ(huber(-3e-3, 1e-3), 1e-3 * 2.5e-3);
+  EXPECT_DOUBLE_EQ(huber_slope(5e-4, 1e-3), 5e-4);
+  EXPECT_DOUBLE_EQ(huber_slope(-3e-3, 1e-3), -1e-3);
+}
+
+TEST(Laws, ObjectiveIsTheSumOverRuns) {
+  const Model m = chinchilla_model(kChinchilla);
+  std::vector<Observation> obs{{.N = 1e8, .D = 1e10, .loss = 3}, {.N = 1e9, .D = 2e10, .loss = 2.6}};
+  const double r0 = predict_log_loss(m, obs[0]) - std::log(3.0);
+  const double r1 = predict_log_loss(m, obs[1]) - std::log(2.6);
+  EXPECT_DOUBLE_EQ(huber_objective(m, obs, 1e-3), huber(r0, 1e-3) + huber(r1, 1e-3));
+}
+
+TEST(Laws, HoffmannGridHas4500StartsLastAxisFastest) {
+  const auto g = chinchilla_start_grid();
+  ASSERT_EQ(g.size(), 4500u);
+  EXPECT_EQ(g.front(), (std::vector<double>{-1, 0, 0, 0, 0}));
+  EXPECT_EQ(g[1], (std::vector<double>{-1, 0, 0, 0, 0.5}));
+  EXPECT_EQ(g.back(), (std::vector<double>{1, 25, 25, 2, 2}));
+}
+
+TEST(Laws, DlcmGridStartsEachTermAtATenthOrOneNatAtTheMedianRun) {
+  const auto obs = test::with_losses(test::dlcm_design(), dlcm_model(kDlcm));
+  const auto g = dlcm_start_grid(obs);
+  ASSERT_EQ(g.size(), 1296u);
+  // The design's median run: N = 1e8, P = 0.5, R = 4, D = 1e10.
+  const Observation median{.N = 1e8, .D = 1e10, .loss = 1, .P = 0.5, .R = 4};
+  const auto x = dlcm_inputs(median);
+  for (const auto& th : {g.front(), g[777], g.back()}) {
+    const double tok = std::exp(th[1] - th[3] * x.log_ntok);
+    const double con = std::exp(th[4] + th[5] * x.log_r - th[7] * x.log_ncon);
+    const double data = std::exp(th[8] - th[10] * x.log_d);
+    for (double v : {tok, con, data}) EXPECT_TRUE(std::abs(v - 0.1) < 1e-12 || std::abs(v - 1) < 1e-12) << v;
+    EXPECT_NEAR(std::exp(th[2]), 0.1 * 1e7 * 0.3, 1e-3);  // a tenth of the smallest N(1-P)
+  }
+}
+
+TEST(Laws, GroupByBudgetMergesRunsWithinTolerance) {
+  std::vector<Observation> obs;
+  for (double C : {3e18, 1e18, 1.04e18, 3.1e18, 1e19}) obs.push_back({.N = 1, .D = 1, .loss = 1, .C = C});
+  const auto groups = group_by_budget(obs, 0.05);
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[0], (std::vector<std::size_t>{1, 2}));
+  EXPECT_EQ(groups[1], (std::vector<std::size_t>{0, 3}));
+  EXPECT_EQ(groups[2], (std::vector<std::size_t>{4}));
+}
+
+}  // namespace
+}  // namespace dlcm::fitting
