@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: install, build, prepare the bundled corpus, run the demo
-# sweep (sweeps/demo.toml) into ./dlcm.db, and export its table. Re-running skips what is done.
+# sweep (sweeps/demo.toml) into ./dlcm.db, export its table and fit it. Re-running skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,4 +10,6 @@ dlcm=./build/src/cli/dlcm
 $dlcm sweep run sweeps/demo.toml --db dlcm.db
 $dlcm sweep status demo --db dlcm.db
 $dlcm export demo --db dlcm.db --format csv -o runs/demo/runs.csv
-echo "main: demo sweep in dlcm.db; run table runs/demo/runs.csv"
+$dlcm fit --sweep demo --db dlcm.db --law isoflop
+$dlcm fit --sweep demo --db dlcm.db --law chinchilla --bootstrap 100 --holdout largest
+echo "main: demo sweep, its fits in dlcm.db; run table runs/demo/runs.csv"
