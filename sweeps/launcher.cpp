@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/files.hpp"
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
 
@@ -39,10 +40,7 @@ std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
 void prepare_run_dir(const fs::path& dir, const RunConfig& cfg) {
   fs::create_directories(dir);
   const fs::path path = dir / "config.toml";
-  if (fs::exists(path)) return;
-  const fs::path tmp = dir / "config.toml.tmp";
-  std::ofstream(tmp) << to_toml(cfg);
-  fs::rename(tmp, path);
+  if (!fs::exists(path)) write_file_atomic(path.string(), to_toml(cfg));
 }
 
 pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads) {

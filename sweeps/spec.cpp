@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/files.hpp"
 #include "core/flops.hpp"
 
 namespace dlcm::sweeps {
@@ -142,13 +143,7 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   return s;
 }
 
-SweepSpec load_spec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open sweep spec", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_spec(ss.str(), path);
-}
+SweepSpec load_spec(const std::string& path) { return parse_spec(read_file(path, "sweep spec"), path); }
 
 Plan plan(const SweepSpec& s) {
   Plan out;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "core/files.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/spec.hpp"
@@ -220,9 +221,7 @@ void add_sweep_commands(CLI::App& app) {
     if (a->out.empty()) {
       fmt::print("{}", text);
     } else {
-      const std::string tmp = a->out + ".tmp";
-      std::ofstream(tmp) << text;
-      std::filesystem::rename(tmp, a->out);
+      write_file_atomic(a->out, text);
     }
   });
 }

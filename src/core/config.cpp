@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "core/files.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -266,13 +268,7 @@ void validate(const RunConfig& c, const std::string& src) {
   }
 }
 
-RunConfig load_run_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open config file", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_run_config(ss.str(), path);
-}
+RunConfig load_run_config(const std::string& path) { return parse_run_config(read_file(path, "config file"), path); }
 
 std::string to_toml(const RunConfig& c) {
   const auto& m = c.model;

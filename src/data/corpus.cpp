@@ -1,5 +1,7 @@
 #include "data/corpus.hpp"
 
+#include "core/files.hpp"
+
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -20,14 +22,6 @@ namespace dlcm::data {
 const char* const kDomains[5] = {"tech-en", "tech-zh", "casual-en", "casual-zh", "code"};
 
 namespace {
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open", p.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string read_gzip(const fs::path& p) {
   gzFile f = gzopen(p.c_str(), "rb");
@@ -111,7 +105,7 @@ std::vector<std::string> domain_documents(const std::string& domain, const fs::p
       if (is_zh == zh) files.push_back(e.path());
     }
     std::sort(files.begin(), files.end());
-    for (auto& f : files) append(split_fortunes(read_file(f)));
+    for (auto& f : files) append(split_fortunes(read_file(f.string())));
   } else if (domain == "code") {
     // Python's standard library and C headers: present wherever the set-up script has run.
     std::vector<fs::path> files;
@@ -119,7 +113,7 @@ std::vector<std::string> domain_documents(const std::string& domain, const fs::p
       for (auto& f : sorted_files(dir, dir.filename() == "include" ? ".h" : ".py")) files.push_back(f);
     // Whole files are the documents; very large ones would crowd out the rest under the cap.
     for (auto& f : files)
-      if (fs::file_size(f) <= 24 * 1024) docs.push_back(read_file(f));
+      if (fs::file_size(f) <= 24 * 1024) docs.push_back(read_file(f.string()));
   }
   return docs;
 }
@@ -140,15 +134,7 @@ void append_doc(std::vector<uint16_t>& out, const std::string& doc) {
 }  // namespace
 
 void write_token_file(const std::string& path, const std::vector<uint16_t>& tokens) {
-  // Write beside, then rename: a reader never sees half a file.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(tokens.data()),
-              static_cast<std::streamsize>(tokens.size() * sizeof(uint16_t)));
-    if (!out) throw std::runtime_error(fmt::format("{}: write failed", tmp));
-  }
-  fs::rename(tmp, path);
+  write_file_atomic(path, std::string(reinterpret_cast<const char*>(tokens.data()), tokens.size() * sizeof(uint16_t)));
 }
 
 std::vector<DomainSummary> prepare_corpus(const PrepareOptions& opt) {
@@ -192,8 +178,7 @@ std::vector<DomainSummary> prepare_corpus(const PrepareOptions& opt) {
                          {"train_tokens", train.size()},
                          {"val_tokens", val.size()},
                          {"val_domains", spans}};
-  std::ofstream((out / "meta.json.tmp").string()) << meta.dump(2) << "\n";
-  fs::rename(out / "meta.json.tmp", out / "meta.json");
+  write_file_atomic((out / "meta.json").string(), meta.dump(2) + "\n");
   return summary;
 }
 
@@ -224,7 +209,7 @@ Corpus load_corpus(const DataConfig& cfg, int model_vocab_size) {
     const auto meta_path = (dir / "meta.json").string();
     nlohmann::json meta;
     try {
-      meta = nlohmann::json::parse(read_file(meta_path));
+      meta = nlohmann::json::parse(read_file(meta_path, "corpus description"));
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error(fmt::format("{}: not a corpus description: {}", meta_path, e.what()));
     }

@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/files.hpp"
 #include "core/flops.hpp"
 #include "core/schedule.hpp"
 #include "data/corpus.hpp"
@@ -41,17 +42,6 @@ void on_stop_signal(int sig) { g_stop_signal = sig; }
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("{}: write failed", tmp.string()));
-  }
-  fs::rename(tmp, path);
 }
 
 // Random training windows [B, T+1]; the generator's state is the data position.
@@ -329,14 +319,11 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const std::string config_text = to_toml(cfg);
   const fs::path config_path = dir / "config.toml", ckpt_path = dir / "checkpoint.pt";
   if (fs::exists(config_path)) {
-    std::ifstream in(config_path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (ss.str() != config_text)
+    if (read_file(config_path.string(), "run config") != config_text)
       throw std::runtime_error(fmt::format("{}: run directory holds a different config; use a new --run-dir",
                                            config_path.string()));
   } else {
-    write_text_atomic(config_path, config_text);
+    write_file_atomic(config_path.string(), config_text);
   }
   std::ofstream log(dir / "log.txt", std::ios::app);
   auto say = [&](const std::string& line) {
@@ -487,7 +474,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
                  {"device", opt.device},
                  {"wall_seconds", seconds_since(t_start)},
                  {"tokens_per_second", (pr.step - first_step) * tokens_per_step / std::max(seconds_since(t_loop), 1e-9)}};
-  write_text_atomic(dir / "result.json", result.dump(2) + "\n");
+  write_file_atomic((dir / "result.json").string(), result.dump(2) + "\n");
   say(fmt::format("{}: {} steps, train loss {:.4f}, val loss {:.4f}, result in {}", name(summary.status), pr.step,
                   summary.final_train_loss, summary.final_val_loss, (dir / "result.json").string()));
   std::signal(SIGINT, SIG_DFL);

@@ -6,18 +6,14 @@
 #include <set>
 
 #include "data/corpus.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm;
 using namespace dlcm::data;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("dlcm-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using dlcm::test::temp_dir;
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -4,18 +4,12 @@
 #include <fstream>
 
 #include "storage/run_metrics.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm::storage;
 namespace fs = std::filesystem;
 
-namespace {
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("dlcm-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-}  // namespace
+using dlcm::test::temp_dir;
 
 TEST(RunMetrics, RewritingAStepReplacesItsRows) {
   auto dir = temp_dir("metrics");

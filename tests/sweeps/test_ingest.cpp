@@ -6,17 +6,13 @@
 
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm::storage;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("dlcm-ingest-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using dlcm::test::temp_dir;
 
 int64_t count(Database& db, const std::string& table) {
   Statement st(db.handle(), "SELECT count(*) FROM " + table);

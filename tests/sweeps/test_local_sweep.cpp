@@ -13,6 +13,7 @@
 
 #include "data/corpus.hpp"
 #include "storage/central.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -22,14 +23,9 @@ namespace {
 fs::path g_root;
 
 std::string sh(const std::string& cmd, int* code = nullptr) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  if (code) *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
+  const auto r = dlcm::test::run_command(cmd);
+  if (code) *code = r.code;
+  return r.out;
 }
 
 std::string spec(const std::string& name, const std::string& budgets) {
