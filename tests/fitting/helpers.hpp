@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fitting/fit.hpp"
 #include "fitting/laws.hpp"
 
 namespace dlcm::fitting::test {
@@ -67,6 +68,15 @@ inline std::vector<Observation> with_losses(std::vector<Observation> obs, const 
   std::mt19937_64 rng(seed);
   for (auto& o : obs) o.loss = predict_loss(m, o) * std::exp(sigma * gaussian(rng));
   return obs;
+}
+
+inline const std::vector<double> kBudgets{1e17, 1e18, 1e19, 1e20, 1e21};
+
+// 32 starts spread like Hoffmann's grid; the full 4500 are for the benchmark.
+inline FitOptions small_grid() {
+  FitOptions opt;
+  opt.starts = cartesian_grid({{0, 1}, {0, 10}, {0, 10}, {0.5, 1}, {0.5, 1}});
+  return opt;
 }
 
 inline double rel_error(double got, double want) { return std::abs(got - want) / std::abs(want); }

@@ -11,14 +11,8 @@ using test::kChinchilla;
 using test::kDlcm;
 using test::rel_error;
 
-const std::vector<double> kBudgets{1e17, 1e18, 1e19, 1e20, 1e21};
-
-// 32 starts spread like Hoffmann's grid; the full 4500 are for the benchmark.
-FitOptions small_grid() {
-  FitOptions opt;
-  opt.starts = cartesian_grid({{0, 1}, {0, 10}, {0, 10}, {0.5, 1}, {0.5, 1}});
-  return opt;
-}
+using test::kBudgets;
+using test::small_grid;
 
 void expect_params_near(const Model& got, const Model& want, double tol) {
   const auto g = natural_params(got), w = natural_params(want);

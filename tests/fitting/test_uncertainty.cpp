@@ -10,13 +10,8 @@ using test::error_of;
 using test::kChinchilla;
 using test::rel_error;
 
-const std::vector<double> kBudgets{1e17, 1e18, 1e19, 1e20, 1e21};
-
-FitOptions small_grid() {
-  FitOptions opt;
-  opt.starts = cartesian_grid({{0, 1}, {0, 10}, {0, 10}, {0.5, 1}, {0.5, 1}});
-  return opt;
-}
+using test::kBudgets;
+using test::small_grid;
 
 std::vector<Observation> noisy_runs(std::uint64_t seed) {
   return test::with_losses(test::isoflop_design(kBudgets, 9), chinchilla_model(kChinchilla), 0.01, seed);
