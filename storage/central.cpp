@@ -239,7 +239,6 @@ std::vector<FitPoint> fit_points(Database& db, const std::string& sweep) {
     const auto result = nlohmann::json::parse(st.column_text(8), nullptr, false);
     if (result.is_object()) {
       if (result.contains("run_mean_ratio") && result["run_mean_ratio"].is_number()) p.R = result["run_mean_ratio"];
-      if (result.contains("train_flops") && result["train_flops"].is_number()) p.C = result["train_flops"];
       if (result.contains("tokens") && result["tokens"].is_number()) p.D = result["tokens"];
     }
     out.push_back(p);

@@ -52,7 +52,8 @@ struct FitPoint {
   double N = 0, P = 0, R = 1, D = 0, C = 0, loss = 0;
 };
 // Completed and diverged runs of the sweep (the caller excludes and reports the diverged).
-// R is the run's mean realised training ratio and C its training FLOPs, from result.json.
+// R is the run's mean realised training ratio (result.json); C is the compute the run was planned
+// at, so runs of one budget stay together even when their realised ratios differ from the target.
 std::vector<FitPoint> fit_points(Database& db, const std::string& sweep);
 // Stores a fit's JSON output; returns its id.
 int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json);

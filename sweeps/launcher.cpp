@@ -115,6 +115,9 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
     }
   }
 
+  // Longest runs first: the last minutes of a sweep are not left to one long run on one core.
+  std::stable_sort(queue.begin(), queue.end(), [](const auto& a, const auto& b) { return a.C > b.C; });
+
   struct Running {
     storage::RunRow row;
     std::chrono::steady_clock::time_point started;
