@@ -16,7 +16,7 @@
 # The BLAS actually loaded is read back from the process (dlcm::train::blas_in_use(): its maps).
 # Rounds alternate over the BLAS list (A B C D A B C D ...), so background load spreads over all.
 #
-# Env: CONFIG (configs/tiny-dlcm.toml), THREADS (2), STEPS (20), WARMUP (3), ROUNDS (2),
+# Env: CONFIG (configs/tiny-dlcm.toml), THREADS (2), STEPS (20), WARMUP (20), ROUNDS (2),
 #      BLAS_LIST ("openblas-openmp openblas-pthread atlas blas"), BUILD (build), NO_INSTALL,
 #      WAIT_IDLE (30 s: how long each run may wait for an idle moment; see bench/run_one.py), OUT.
 set -euo pipefail
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-configs/tiny-dlcm.toml}
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-20}
-WARMUP=${WARMUP:-3}
+WARMUP=${WARMUP:-20}
 ROUNDS=${ROUNDS:-2}
 BUILD=${BUILD:-build}
 WAIT_IDLE=${WAIT_IDLE:-30}

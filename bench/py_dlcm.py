@@ -461,7 +461,7 @@ def forward_backward(model, params, data, rng, cfg):
         loss = ce / M
         if dlcm:
             boundaries += bnd.sum().item()
-            K_max = max(K_max, int(bnd.sum(1).max().item()))
+            K_max = max(K_max, int(bnd.sum(1).max().item()))  # the backbone runs on [B, K_max, d_concept]
             if deferred:
                 G = p.mean()
                 F_sum += bnd.mean().item()
@@ -573,6 +573,7 @@ def main():
                step_seconds_stdev=statistics.stdev(timed) if len(timed) > 1 else 0.0,
                tokens_per_second=tokens_per_step / step_s, final_train_loss=statistics.fmean(losses[-20:]),
                train_realised_ratio=statistics.fmean(ratios), timed_realised_ratio=timed_ratio, concepts_max=Ks,
+               concepts_mean=[cfg.model.seq_len / r for r in ratios],
                flops_per_token=6.0 * n_eff(cfg.model, cfg.boundary, timed_ratio),
                adamw_foreach=bool(a.foreach), torch=torch.__version__, num_threads=torch.get_num_threads())
     res["train_flops_per_second"] = res["flops_per_token"] * tokens_per_step / step_s
