@@ -33,6 +33,10 @@ const char* const kMigrations[] = {
          name TEXT NOT NULL, value REAL, PRIMARY KEY(hash, step, split, domain, name)) WITHOUT ROWID;)",
     R"(CREATE TABLE fits(id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT NOT NULL, law TEXT NOT NULL,
          created_at TEXT NOT NULL, result TEXT NOT NULL);)",
+    R"(CREATE TABLE mup_studies(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL,
+         created_at TEXT NOT NULL, result TEXT NOT NULL);
+       CREATE TABLE recommendations(id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT, fit_id INTEGER,
+         budget REAL NOT NULL, created_at TEXT NOT NULL, result TEXT NOT NULL);)",
 };
 
 std::string now_utc() {
@@ -250,6 +254,38 @@ int64_t store_fit(Database& db, const std::string& sweep, const std::string& law
   WriteTransaction tx(db);
   Statement st(db.handle(), "INSERT INTO fits(sweep, law, created_at, result) VALUES(?, ?, ?, ?)");
   st.bind(1, sweep).bind(2, law).bind(3, now_utc()).bind(4, result_json);
+  st.step();
+  const int64_t id = sqlite3_last_insert_rowid(db.handle());
+  tx.commit();
+  return id;
+}
+
+int64_t store_mup_study(Database& db, const std::string& kind, const std::string& name,
+                        const std::string& result_json) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(), "INSERT INTO mup_studies(kind, name, created_at, result) VALUES(?, ?, ?, ?)");
+  st.bind(1, kind).bind(2, name).bind(3, now_utc()).bind(4, result_json);
+  st.step();
+  const int64_t id = sqlite3_last_insert_rowid(db.handle());
+  tx.commit();
+  return id;
+}
+
+std::optional<StoredResult> latest_mup_study(Database& db, const std::string& kind, const std::string& name) {
+  Statement st(db.handle(),
+               "SELECT id, name, created_at, result FROM mup_studies WHERE kind = ?1 AND (?2 = '' OR name = ?2) "
+               "ORDER BY id DESC LIMIT 1");
+  st.bind(1, kind).bind(2, name);
+  if (!st.step()) return std::nullopt;
+  return StoredResult{st.column_int(0), st.column_text(1), st.column_text(2), st.column_text(3)};
+}
+
+int64_t store_recommendation(Database& db, const std::string& sweep, std::optional<int64_t> fit_id, double budget,
+                             const std::string& result_json) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(),
+               "INSERT INTO recommendations(sweep, fit_id, budget, created_at, result) VALUES(?, ?, ?, ?, ?)");
+  st.bind(1, sweep).bind(2, fit_id ? Value(*fit_id) : Value(nullptr)).bind(3, budget).bind(4, now_utc()).bind(5, result_json);
   st.step();
   const int64_t id = sqlite3_last_insert_rowid(db.handle());
   tx.commit();

@@ -11,7 +11,7 @@
 
 namespace dlcm::storage {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
 // dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
@@ -57,5 +57,21 @@ struct FitPoint {
 std::vector<FitPoint> fit_points(Database& db, const std::string& sweep);
 // Stores a fit's JSON output; returns its id.
 int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json);
+
+// A stored JSON result (a μP study): its id, name, creation time and text.
+struct StoredResult {
+  int64_t id = 0;
+  std::string name, created_at, result;
+};
+
+// μP studies: kind "coord-check" or "lr-transfer"; result is the command's JSON output.
+int64_t store_mup_study(Database& db, const std::string& kind, const std::string& name,
+                        const std::string& result_json);
+// The newest study of this kind (of this name, when name is not empty).
+std::optional<StoredResult> latest_mup_study(Database& db, const std::string& kind, const std::string& name = "");
+
+// A recommendation's JSON output (dlcm recommend); sweep may be empty when fitted from a stored fit.
+int64_t store_recommendation(Database& db, const std::string& sweep, std::optional<int64_t> fit_id, double budget,
+                             const std::string& result_json);
 
 }  // namespace dlcm::storage

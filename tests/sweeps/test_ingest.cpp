@@ -101,11 +101,28 @@ TEST(Central, AnOlderSchemaIsMigratedForwardKeepingItsRows) {
     auto db = open_central(path);
     register_sweep(db, "s", "spec", {{"h1", "r", "cfg", "dir", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
     // Roll the file back to schema 1 (before the fits table).
-    db.exec("DROP TABLE fits; PRAGMA user_version = 1;");
+    db.exec("DROP TABLE fits; DROP TABLE mup_studies; DROP TABLE recommendations; PRAGMA user_version = 1;");
   }
   auto db = open_central(path);
   EXPECT_EQ(db.user_version(), kSchemaVersion);
   EXPECT_EQ(sweep_runs(db, "s").size(), 1u);
   EXPECT_EQ(store_fit(db, "s", "chinchilla", "{}"), 1);
   EXPECT_EQ(count(db, "fits"), 1);
+}
+
+TEST(Central, TheNewestMupStudyOfAKindIsReturned) {
+  const auto dir = temp_dir("mup-studies");
+  auto db = open_central((dir / "dlcm.db").string());
+  EXPECT_FALSE(latest_mup_study(db, "lr-transfer").has_value());
+  store_mup_study(db, "lr-transfer", "a", R"({"v":1})");
+  store_mup_study(db, "coord-check", "c", R"({"v":2})");
+  const int64_t id = store_mup_study(db, "lr-transfer", "b", R"({"v":3})");
+  const auto newest = latest_mup_study(db, "lr-transfer");
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->id, id);
+  EXPECT_EQ(newest->result, R"({"v":3})");
+  EXPECT_EQ(latest_mup_study(db, "lr-transfer", "a")->result, R"({"v":1})");
+  EXPECT_EQ(store_recommendation(db, "s", std::nullopt, 1e18, "{}"), 1);
+  EXPECT_EQ(store_recommendation(db, "", int64_t{4}, 1e19, "{}"), 2);
+  EXPECT_EQ(count(db, "recommendations"), 2);
 }
