@@ -1,5 +1,7 @@
 #include "model/model.hpp"
 
+#include <torch/version.h>
+
 #include <cmath>
 
 namespace dlcm::model {
@@ -37,22 +39,39 @@ torch::Tensor apply_rope(const torch::Tensor& x, const RopeCache& rope) {
   return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, 3);
 }
 
+// Model FLOPs of causal attention (DESIGN §2): QK^T and AV over the causal triangle, T(T+1)/2
+// entries each, per head dimension. Cross-attention counts the same whichever kernel computes it.
+void count_causal_attention(MacCounter* mc, const torch::Tensor& q, double positions_per_seq) {
+  if (!mc) return;
+  const double n = positions_per_seq;
+  mc->attention += 2.0 * q.size(0) * n * (n + 1) / 2.0 * q.size(1) * q.size(3);
+}
+
+// LibTorch 2.x has the public fused op (flash / memory-efficient kernels on CUDA); 1.13 has the
+// math implementation under a private name. It scales by 1/sqrt(dh): fold the configured scale
+// into q before calling.
+torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                   const c10::optional<torch::Tensor>& mask, bool causal) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, 0.0, false, causal));
+#endif
+}
+
+torch::Tensor fold_scale(const torch::Tensor& q, double scale) {
+  return q * (scale * std::sqrt(static_cast<double>(q.size(3))));
+}
+
+torch::Tensor expand_kv(const torch::Tensor& kv, int64_t heads) {
+  return kv.size(1) == heads ? kv : kv.repeat_interleave(heads / kv.size(1), 1);
+}
+
 // Causal attention over [B, H, T, dh] with grouped KV heads; `scale` applied to the scores.
-torch::Tensor causal_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale,
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
                                MacCounter* mc, double positions_per_seq) {
-  const int64_t heads = q.size(1), kvh = k.size(1);
-  if (kvh != heads) {
-    k = k.repeat_interleave(heads / kvh, 1);
-    v = v.repeat_interleave(heads / kvh, 1);
-  }
-  if (mc) {
-    // QK^T and AV over the causal triangle: T(T+1)/2 entries each, per head dimension.
-    const double n = positions_per_seq;
-    mc->attention += 2.0 * q.size(0) * n * (n + 1) / 2.0 * heads * q.size(3);
-  }
-  // The fused op scales by 1/sqrt(dh); fold the configured scale into q.
-  q = q * (scale * std::sqrt(static_cast<double>(q.size(3))));
-  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, {}, 0.0, false, /*is_causal=*/true));
+  count_causal_attention(mc, q, positions_per_seq);
+  return sdpa(fold_scale(q, scale), expand_kv(k, q.size(1)), expand_kv(v, q.size(1)), c10::nullopt, true);
 }
 
 }  // namespace
@@ -130,13 +149,29 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
                                           const torch::Tensor& src, int64_t n_real_concepts, MacCounter* mc) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_norm->forward(split_heads(linear(x, wq, mc, false), heads));  // [B, H, T, dh]
-  // Project each concept once (null concept included), then replicate to token positions.
+  // Project each concept once (null concept included): [B, K+1, Hkv, dh].
   auto kc = k_norm->forward(linear(concepts, wk, mc, true, n_real_concepts + B).view({B, -1, kv_heads, d_head}));
   auto vc = linear(concepts, wv, mc, true, n_real_concepts + B).view({B, -1, kv_heads, d_head});
-  auto idx = src.view({B, T, 1, 1}).expand({B, T, kv_heads, d_head});
-  auto k = kc.gather(1, idx).transpose(1, 2);  // [B, Hkv, T, dh], constant within a segment
-  auto v = vc.gather(1, idx).transpose(1, 2);
-  auto y = causal_attention(q, k, v, scale, mc, static_cast<double>(T));
+  count_causal_attention(mc, q, static_cast<double>(T));
+  torch::Tensor y;
+  const bool replicate = kernel == CrossKernel::replicated ||
+                         (kernel == CrossKernel::automatic && TORCH_VERSION_MAJOR >= 2 && x.is_cuda());
+  if (replicate) {
+    auto idx = src.view({B, T, 1, 1}).expand({B, T, kv_heads, d_head});
+    auto k = kc.gather(1, idx).transpose(1, 2);  // [B, Hkv, T, dh], constant within a segment
+    auto v = vc.gather(1, idx).transpose(1, 2);
+    y = sdpa(fold_scale(q, scale), expand_kv(k, heads), expand_kv(v, heads), c10::nullopt, true);
+  } else {
+    // The same function over the K+1 concepts: under replication token t sees concept j once per
+    // position s <= t that carries it, so its score gains log(multiplicity); -inf where unseen.
+    torch::Tensor bias;
+    {
+      torch::NoGradGuard no_grad;
+      bias = torch::one_hot(src, kc.size(1)).to(q.scalar_type()).cumsum(1).log().unsqueeze(1);  // [B, 1, T, K+1]
+    }
+    y = sdpa(fold_scale(q, scale), expand_kv(kc.transpose(1, 2), heads), expand_kv(vc.transpose(1, 2), heads), bias,
+             false);
+  }
   return linear(merge_heads(y), wo, mc, false);
 }
 

@@ -70,6 +70,12 @@ TORCH_MODULE(Block);
 
 // Decoder cross-attention with concept replication: keys/values are projected once per concept
 // (concept rate), then gathered to token positions so a plain causal attention does the work.
+// Two kernels for one function (bench/cross_attention.cpp checks they agree): concept replication
+// turns cross-attention into a plain causal attention, which LibTorch 2.x's fused (flash) kernels
+// run without a mask on CUDA; elsewhere attending to the K+1 concepts under an explicit mask is
+// faster (4-7x on CPU with LibTorch 1.13). `automatic` picks by LibTorch version and device.
+enum class CrossKernel { automatic, replicated, masked };
+
 struct CrossAttentionImpl : torch::nn::Module {
   CrossAttentionImpl(const ModelConfig& m);
   // x: [B, T, d]; concepts: [B, K+1, d_concept] (null concept first); src: [B, T] index into
@@ -78,6 +84,7 @@ struct CrossAttentionImpl : torch::nn::Module {
                         int64_t n_real_concepts, MacCounter* mc);
   int64_t d, heads, kv_heads, d_head;
   double scale;
+  CrossKernel kernel = CrossKernel::automatic;
   torch::Tensor wq, wk, wv, wo;
   RMSNorm q_norm{nullptr}, k_norm{nullptr};
 };

@@ -108,6 +108,26 @@ TEST(Replication, TokenInFirstSegmentSeesOnlyTheNullConcept) {
   EXPECT_LT((net->forward(y).logits[0][0] - base[0][0]).abs().max().item<double>(), 1e-6);
 }
 
+TEST(Replication, ConceptMaskKernelEqualsReplicatedCausalAttention) {
+  // The two cross-attention kernels compute one function: same outputs, same gradients.
+  auto net = make(small_dlcm(), {});
+  net->train();
+  auto x = random_tokens(3, 64, 5);
+  std::vector<torch::Tensor> logits, grads;
+  for (auto kernel : {CrossKernel::replicated, CrossKernel::masked}) {
+    for (auto& l : *net->decoder) l->as<DecoderBlock>()->cross->kernel = kernel;
+    net->zero_grad();
+    torch::manual_seed(11);  // the same sampled boundaries both times
+    auto out = net->forward(x);
+    out.logits.pow(2).mean().backward();
+    logits.push_back(out.logits.detach());
+    grads.push_back(net->named_parameters()["decoder.0.cross.wk"].grad().clone());
+  }
+  EXPECT_LT((logits[0] - logits[1]).abs().max().item<double>(), 1e-5);
+  EXPECT_GT(grads[0].abs().max().item<double>(), 1e-6);
+  EXPECT_LT((grads[0] - grads[1]).abs().max().item<double>(), 1e-5 * grads[0].abs().max().item<double>() + 1e-7);
+}
+
 TEST(Flops, FormulaMatchesCountedMacsOfARealForwardPass) {
   struct Case {
     ModelConfig m;
