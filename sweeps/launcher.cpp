@@ -43,7 +43,8 @@ void prepare_run_dir(const fs::path& dir, const RunConfig& cfg) {
   if (!fs::exists(path)) write_file_atomic(path.string(), to_toml(cfg));
 }
 
-pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads) {
+// gpu: the CUDA_VISIBLE_DEVICES name of the worker's GPU, empty to train on the CPU.
+pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads, const std::string& gpu) {
   const std::string cfg = (dir / "config.toml").string(), run_dir = dir.string(), th = std::to_string(threads);
   const std::string out = (dir / "worker.log").string();
   const pid_t pid = fork();
@@ -57,8 +58,14 @@ pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads) {
       dup2(fd, STDERR_FILENO);
       close(fd);
     }
-    execl(exe.c_str(), exe.c_str(), "train", "--quiet", "--config", cfg.c_str(), "--run-dir", run_dir.c_str(),
-          "--threads", th.c_str(), static_cast<char*>(nullptr));
+    if (gpu.empty()) {
+      execl(exe.c_str(), exe.c_str(), "train", "--quiet", "--config", cfg.c_str(), "--run-dir", run_dir.c_str(),
+            "--threads", th.c_str(), static_cast<char*>(nullptr));
+    } else {
+      setenv("CUDA_VISIBLE_DEVICES", gpu.c_str(), 1);
+      execl(exe.c_str(), exe.c_str(), "train", "--quiet", "--config", cfg.c_str(), "--run-dir", run_dir.c_str(),
+            "--threads", th.c_str(), "--device", "cuda", static_cast<char*>(nullptr));
+    }
     _exit(127);
   }
   return pid;
@@ -74,6 +81,35 @@ std::string last_line(const fs::path& p) {
 
 }  // namespace
 
+std::vector<std::string> visible_gpus(const char* cuda_visible_devices, const std::string& proc_gpus) {
+  std::vector<std::string> out;
+  if (cuda_visible_devices) {
+    std::string item;
+    for (const char* c = cuda_visible_devices;; ++c) {
+      if (*c == ',' || *c == '\0') {
+        if (!item.empty()) out.push_back(item);
+        item.clear();
+        if (*c == '\0') break;
+      } else if (*c != ' ') {
+        item += *c;
+      }
+    }
+    return out;
+  }
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = fs::directory_iterator(proc_gpus, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) ++n;
+  for (size_t i = 0; i < n; ++i) out.push_back(std::to_string(i));
+  return out;
+}
+
+int pick_gpu(const std::vector<int>& running_per_gpu, int runs_per_gpu) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(running_per_gpu.size()); ++i)
+    if (running_per_gpu[i] < runs_per_gpu && (best < 0 || running_per_gpu[i] < running_per_gpu[best])) best = i;
+  return best;
+}
+
 void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& plan) {
   std::vector<storage::RunPlanRow> rows;
   for (const auto& r : plan.runs)
@@ -83,11 +119,21 @@ void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& pla
 }
 
 SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt) {
-  register_plan(db, spec, plan);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const bool on_gpu = opt.device == "cuda";
+  if (opt.device != "cpu" && !on_gpu)
+    throw std::runtime_error(fmt::format("--device: unknown device \"{}\" (cpu or cuda)", opt.device));
+  if (opt.runs_per_gpu < 1) throw std::runtime_error("--runs-per-gpu: must be at least 1");
+  const auto gpus = on_gpu ? visible_gpus(std::getenv("CUDA_VISIBLE_DEVICES")) : std::vector<std::string>{};
+  if (on_gpu && gpus.empty())
+    throw std::runtime_error("--device cuda: no GPU visible (CUDA_VISIBLE_DEVICES, /proc/driver/nvidia/gpus)");
+  std::vector<int> per_gpu(gpus.size(), 0);
   // Proxies are small: one single-threaded worker per core keeps the machine busiest, and avoids
-  // OpenMP threads spinning against each other under load.
-  const int workers = opt.workers > 0 ? opt.workers : cores;
+  // OpenMP threads spinning against each other under load. On GPUs, K runs share each GPU.
+  const int gpu_slots = static_cast<int>(gpus.size()) * opt.runs_per_gpu;
+  const int workers = on_gpu ? (opt.workers > 0 ? std::min(opt.workers, gpu_slots) : gpu_slots)
+                             : (opt.workers > 0 ? opt.workers : cores);
+  register_plan(db, spec, plan);
   const int threads = opt.threads > 0 ? opt.threads : std::max(1, cores / workers);
   const std::string exe = opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary;
   const std::string host = hostname();
@@ -121,6 +167,7 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   struct Running {
     storage::RunRow row;
     std::chrono::steady_clock::time_point started;
+    int gpu = -1;
   };
   std::map<pid_t, Running> running;
   g_interrupt = 0;
@@ -151,13 +198,17 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
       queue.pop_front();
       prepare_run_dir(row.run_dir, by_hash.at(row.hash)->cfg);
       storage::mark_started(db, row.hash, host);
-      running[spawn_worker(exe, row.run_dir, threads)] = {row, std::chrono::steady_clock::now()};
+      const int gpu = on_gpu ? pick_gpu(per_gpu, opt.runs_per_gpu) : -1;
+      if (gpu >= 0) per_gpu[gpu] += 1;
+      running[spawn_worker(exe, row.run_dir, threads, gpu >= 0 ? gpus[gpu] : "")] = {
+          row, std::chrono::steady_clock::now(), gpu};
     }
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid > 0 && running.count(pid)) {
       auto r = running.at(pid);
       running.erase(pid);
+      if (r.gpu >= 0) per_gpu[r.gpu] -= 1;
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       const std::string found = storage::ingest_run_dir(db, r.row.hash, r.row.run_dir);
       std::string verdict;

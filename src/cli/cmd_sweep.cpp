@@ -105,9 +105,9 @@ void add_sweep_commands(CLI::App& app) {
   sweep->require_subcommand(1);
 
   struct Args {
-    std::string spec, db = "dlcm.db", name, format = "csv", out;
+    std::string spec, db = "dlcm.db", name, format = "csv", out, device = "cpu";
     bool json = false, no_calibrate = false, quiet = false;
-    int workers = 0, threads = 0;
+    int workers = 0, threads = 0, runs_per_gpu = 1;
   };
   auto a = std::make_shared<Args>();
 
@@ -147,6 +147,8 @@ void add_sweep_commands(CLI::App& app) {
   run->add_option("--workers", a->workers, "Concurrent runs (default: one per core)");
   run->add_option("--threads", a->threads, "Threads per run (default: cores / workers)");
   run->add_flag("--quiet", a->quiet, "No progress output");
+  run->add_option("--device", a->device, "cpu or cuda (one worker per GPU slot)")->capture_default_str();
+  run->add_option("--runs-per-gpu", a->runs_per_gpu, "cuda: runs that share one GPU at a time")->capture_default_str();
   run->callback([a] {
     const auto spec = sweeps::load_spec(a->spec);
     const auto p = sweeps::plan(spec);
@@ -155,6 +157,8 @@ void add_sweep_commands(CLI::App& app) {
     opt.workers = a->workers;
     opt.threads = a->threads;
     opt.quiet = a->quiet;
+    opt.device = a->device;
+    opt.runs_per_gpu = a->runs_per_gpu;
     const auto o = sweeps::run_local(spec, p, db, opt);
     if (o.interrupted) std::exit(130);
     if (o.failed > 0) std::exit(2);
