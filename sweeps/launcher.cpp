@@ -33,16 +33,6 @@ std::string hostname() {
   return buf;
 }
 
-std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
-
-// Writes the run's config where the worker reads it; the trainer refuses a directory that holds
-// a different one, so a changed plan can never mix into an old run.
-void prepare_run_dir(const fs::path& dir, const RunConfig& cfg) {
-  fs::create_directories(dir);
-  const fs::path path = dir / "config.toml";
-  if (!fs::exists(path)) write_file_atomic(path.string(), to_toml(cfg));
-}
-
 pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads) {
   const std::string cfg = (dir / "config.toml").string(), run_dir = dir.string(), th = std::to_string(threads);
   const std::string out = (dir / "worker.log").string();
@@ -73,6 +63,14 @@ std::string last_line(const fs::path& p) {
 }
 
 }  // namespace
+
+std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
+
+void prepare_run_dir(const std::string& dir, const RunConfig& cfg) {
+  fs::create_directories(dir);
+  const fs::path path = fs::path(dir) / "config.toml";
+  if (!fs::exists(path)) write_file_atomic(path.string(), to_toml(cfg));
+}
 
 void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& plan) {
   std::vector<storage::RunPlanRow> rows;

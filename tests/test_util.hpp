@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -39,6 +40,20 @@ inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
+}
+
+// Why no Slurm can be used here ("" when one can): tests that need it GTEST_SKIP with this.
+// Without SLURM_CONF, the single-node Slurm of scripts/slurm-up.sh is looked for and, when its
+// config is there, SLURM_CONF is set for this process and the commands it starts.
+inline std::string slurm_unavailable() {
+  if (!std::getenv("SLURM_CONF")) {
+    const char* dir = std::getenv("DLCM_SLURM_DIR");
+    const auto conf = std::filesystem::path(dir ? dir : "/tmp/dlcm-slurm") / "slurm.conf";
+    if (std::filesystem::exists(conf)) ::setenv("SLURM_CONF", conf.c_str(), 0);
+  }
+  if (run_command("timeout 20 sinfo -h >/dev/null 2>&1").code != 0)
+    return "no Slurm answers here (sinfo fails): start one with scripts/slurm-up.sh";
+  return "";
 }
 
 }  // namespace dlcm::test

@@ -101,7 +101,8 @@ TEST(Central, AnOlderSchemaIsMigratedForwardKeepingItsRows) {
     auto db = open_central(path);
     register_sweep(db, "s", "spec", {{"h1", "r", "cfg", "dir", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
     // Roll the file back to schema 1 (before the fits table).
-    db.exec("DROP TABLE fits; DROP TABLE mup_studies; DROP TABLE recommendations; PRAGMA user_version = 1;");
+    db.exec("DROP TABLE fits; DROP TABLE mup_studies; DROP TABLE recommendations; DROP TABLE slurm_tasks; "
+            "PRAGMA user_version = 1;");
   }
   auto db = open_central(path);
   EXPECT_EQ(db.user_version(), kSchemaVersion);
