@@ -180,8 +180,9 @@ while :; do
   kill -0 "$worker" 2>/dev/null || break
 done
 echo "$(date -u +%FT%TZ) worker exited with $code"
+# The task by its array name: the last task's own job id is the whole array's.
 if [ "$requeue" = 1 ] && [ "$code" = 4 ]; then
-  scontrol requeue "$SLURM_JOB_ID" && exit 0
+  scontrol requeue "${SLURM_ARRAY_JOB_ID}_$task" && exit 0
 fi
 echo "$code" >"$sub/exit/$task.tmp" && mv -f "$sub/exit/$task.tmp" "$sub/exit/$task"
 exit "$code"
