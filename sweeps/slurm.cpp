@@ -234,14 +234,17 @@ TaskStates parse_task_states(const std::string& text) {
 std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids) {
   if (job_ids.empty()) return TaskStates{};
   const std::string ids = join(job_ids);
-  // sacct knows finished tasks for good; without accounting it fails and squeue answers instead.
+  // sacct knows finished tasks for good (it fails where accounting is off); squeue knows live ones
+  // at once, where accounting may lag, and finished ones until MinJobAge: -r lists pending array
+  // tasks one by one, -t all keeps the finished. squeue's word is the newer and wins.
   const auto acct = run_program({"sacct", "-n", "-P", "-X", "-j", ids, "-o", "JobID,State"});
-  if (acct.code == 0) return parse_task_states(acct.out);
-  // -r lists pending array tasks one by one; -t all keeps finished ones until MinJobAge.
   const auto q = run_program({"squeue", "-h", "-r", "-t", "all", "-j", ids, "-o", "%i|%T"});
-  if (q.code == 0) return parse_task_states(q.out);
-  if (q.err.find("Invalid job id") != std::string::npos) return TaskStates{};  // all long gone
-  return std::nullopt;
+  const bool all_gone = q.code != 0 && q.err.find("Invalid job id") != std::string::npos;
+  if (acct.code != 0 && q.code != 0 && !all_gone) return std::nullopt;
+  TaskStates states = acct.code == 0 ? parse_task_states(acct.out) : TaskStates{};
+  if (q.code == 0)
+    for (const auto& [task, state] : parse_task_states(q.out)) states[task] = state;
+  return states;
 }
 
 Observation collect(storage::Database& db, const std::string& sweep) {
@@ -330,11 +333,17 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   const auto r = run_program({"sbatch", "--parsable", (dir / "submit.sh").string()});
   std::smatch m;
   const std::string out = first_line(r.out);
-  if (r.code != 0 || !std::regex_match(out, m, std::regex(R"((\d+)(;.*)?)")))
-    throw std::runtime_error(fmt::format("sbatch refused {}: {}", (dir / "submit.sh").string(),
-                                         first_line(r.err.empty() ? r.out : r.err)));
+  if (r.code != 0 || !std::regex_match(out, m, std::regex(R"((\d+)(;.*)?)"))) {
+    fs::remove_all(dir);  // nothing was submitted: no folder claims otherwise
+    throw std::runtime_error(fmt::format("sbatch refused the sweep's array: {}", first_line(r.err.empty() ? r.out : r.err)));
+  }
   sub.job_id = std::stoll(m[1]);
-  storage::record_slurm_submission(db, spec.name, sub.job_id, sub.dir, sub.hashes);
+  try {
+    storage::record_slurm_submission(db, spec.name, sub.job_id, sub.dir, sub.hashes);
+  } catch (const std::exception&) {
+    run_program({"scancel", std::to_string(sub.job_id)});  // an array nobody tracks would run unobserved
+    throw;
+  }
   return sub;
 }
 

@@ -105,6 +105,13 @@ TEST_F(SlurmSweep, AHostileSweepRunsAsOneArrayAndIsCollected) {
   EXPECT_NE(dry.out.find("#SBATCH --array=0-1\n"), std::string::npos) << dry.out;
   EXPECT_FALSE(fs::exists(runs / "slurm")) << "a dry run writes no submission";
 
+  // A request Slurm refuses leaves no submission behind and the runs pending.
+  const auto refused = dlcm("sweep submit --partition nosuch --db " + db + " " + spec);
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.out.find("sbatch refused the sweep's array"), std::string::npos) << refused.out;
+  EXPECT_TRUE(fs::is_empty(runs / "slurm"));
+  for (const auto& r : status(db, name)) EXPECT_EQ(r["status"], "pending");
+
   const auto sub = dlcm("sweep submit --launcher slurm --max-running 2 --db " + db + " " + spec);
   ASSERT_EQ(sub.code, 0) << sub.out;
   EXPECT_NE(sub.out.find("submitted 2 runs as job array"), std::string::npos) << sub.out;
