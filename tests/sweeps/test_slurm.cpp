@@ -118,6 +118,8 @@ TEST_F(SlurmSweep, AHostileSweepRunsAsOneArrayAndIsCollected) {
   // A second submit while the array is queued or running submits nothing.
   const auto again = dlcm("sweep submit --db " + db + " " + spec);
   EXPECT_NE(again.out.find("nothing to submit"), std::string::npos) << again.out;
+  // Nor does the local launcher train what Slurm has (attempts stay 1 below).
+  EXPECT_EQ(dlcm("sweep run --quiet --db " + db + " " + spec).code, 0);
 
   const auto s = wait_until(db, name, {"completed", "diverged", "failed"});
   ASSERT_EQ(s.size(), 2u);
