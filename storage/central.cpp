@@ -257,7 +257,7 @@ void record_slurm_submission(Database& db, const std::string& sweep, int64_t job
 std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::string& sweep) {
   Statement st(db.handle(),
                "SELECT hash, job_id, array_index, attempt, submission_dir FROM slurm_tasks WHERE sweep = ? "
-               "ORDER BY submitted_at, job_id");
+               "ORDER BY rowid");
   st.bind(1, sweep);
   std::map<std::string, SlurmTask> out;
   while (st.step())  // later submissions replace earlier ones
