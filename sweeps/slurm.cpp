@@ -278,10 +278,11 @@ Observation collect(storage::Database& db, const std::string& sweep) {
 
 Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Database& db, const SlurmOptions& opt) {
   check_directive(opt.partition, "--partition", std::regex(R"([A-Za-z0-9_.,+\-]+)"));
-  check_directive(opt.time, "--time", std::regex(R"([0-9:\-]+)"));
+  check_directive(opt.time, "--time", std::regex(R"([A-Za-z0-9:\-]+)"));
   if (opt.cpus_per_task < 1) throw std::runtime_error("--cpus-per-task: must be at least 1");
-  if (opt.gpus_per_task < 0 || opt.max_running < 0 || opt.signal_seconds < 1)
-    throw std::runtime_error("--gpus-per-task, --max-running, --signal-seconds: must not be negative");
+  if (opt.signal_seconds < 1) throw std::runtime_error("--signal-seconds: must be at least 1");
+  if (opt.gpus_per_task < 0) throw std::runtime_error("--gpus-per-task: must not be negative");
+  if (opt.max_running < 0) throw std::runtime_error("--max-running: must not be negative");
 
   register_plan(db, spec, plan);
   const auto obs = collect(db, spec.name);
