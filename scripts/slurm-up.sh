@@ -40,7 +40,7 @@ socket=$dir/munge/munge.socket.2
 $SUDO munged --force --socket="$socket" --key-file="$dir/munge/munge.key" --pid-file="$dir/munge/munged.pid" \
   --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed"
 
-cat >"$dir/slurm.conf.new" <<EOF
+$SUDO tee "$dir/slurm.conf.new" >/dev/null <<EOF
 # Written by dlcm scripts/slurm-up.sh: one node, localhost, no cgroups, no accounting.
 ClusterName=dlcm
 SlurmctldHost=localhost(127.0.0.1)
