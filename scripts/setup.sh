@@ -14,6 +14,8 @@ packages=(
   # corpus sources (DESIGN §7) and the Python side of the benchmarks
   debian-reference-en debian-reference-zh-cn fortunes fortunes-min fortunes-zh
   python3 python3-torch python3-numpy python3-scipy
+  # the single-node Slurm of scripts/slurm-up.sh (the Slurm launcher's integration tests)
+  slurm-wlm munge
 )
 
 missing=()

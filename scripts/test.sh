@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The test suite: install, build, run every test with CTest (no GPU needed).
+# The test suite: install, build, start a local Slurm, run every test with CTest (no GPU needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+# The Slurm integration tests run against a single-node Slurm on localhost; one started here is
+# stopped on the way out (one already up is left alone).
+if ! SLURM_CONF=${DLCM_SLURM_DIR:-/tmp/dlcm-slurm}/slurm.conf timeout 10 sinfo -h >/dev/null 2>&1; then
+  bash scripts/slurm-up.sh
+  trap 'bash scripts/slurm-down.sh' EXIT
+fi
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600

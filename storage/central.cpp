@@ -37,6 +37,10 @@ const char* const kMigrations[] = {
          created_at TEXT NOT NULL, result TEXT NOT NULL);
        CREATE TABLE recommendations(id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT, fit_id INTEGER,
          budget REAL NOT NULL, created_at TEXT NOT NULL, result TEXT NOT NULL);)",
+    R"(CREATE TABLE slurm_tasks(job_id INTEGER NOT NULL, array_index INTEGER NOT NULL, sweep TEXT NOT NULL,
+         hash TEXT NOT NULL, attempt INTEGER NOT NULL, submission_dir TEXT NOT NULL, submitted_at TEXT NOT NULL,
+         PRIMARY KEY(job_id, array_index));
+       CREATE INDEX slurm_tasks_by_run ON slurm_tasks(sweep, hash);)",
 };
 
 std::string now_utc() {
@@ -227,6 +231,38 @@ std::string ingest_run_dir(Database& db, const std::string& hash, const std::str
   }
   tx.commit();
   return status;
+}
+
+void record_slurm_submission(Database& db, const std::string& sweep, int64_t job_id,
+                             const std::string& submission_dir, const std::vector<std::string>& hashes) {
+  WriteTransaction tx(db);
+  const std::string now = now_utc();
+  Statement bump(db.handle(), "UPDATE runs SET status = 'submitted', attempts = attempts + 1, host = NULL, "
+                              "started_at = ? WHERE hash = ? RETURNING attempts");
+  Statement add(db.handle(), "INSERT INTO slurm_tasks(job_id, array_index, sweep, hash, attempt, submission_dir, "
+                             "submitted_at) VALUES(?, ?, ?, ?, ?, ?, ?)");
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    bump.bind(1, now).bind(2, hashes[i]);
+    if (!bump.step()) throw std::runtime_error(fmt::format("run {} is not in the database", hashes[i]));
+    const int64_t attempt = bump.column_int(0);
+    bump.reset();
+    add.bind(1, job_id).bind(2, static_cast<int64_t>(i)).bind(3, sweep).bind(4, hashes[i]).bind(5, attempt);
+    add.bind(6, submission_dir).bind(7, now);
+    add.step();
+    add.reset();
+  }
+  tx.commit();
+}
+
+std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::string& sweep) {
+  Statement st(db.handle(),
+               "SELECT hash, job_id, array_index, attempt, submission_dir FROM slurm_tasks WHERE sweep = ? "
+               "ORDER BY rowid");
+  st.bind(1, sweep);
+  std::map<std::string, SlurmTask> out;
+  while (st.step())  // later submissions replace earlier ones
+    out[st.column_text(0)] = {st.column_int(1), st.column_int(2), st.column_int(3), st.column_text(4)};
+  return out;
 }
 
 std::vector<FitPoint> fit_points(Database& db, const std::string& sweep) {

@@ -3,6 +3,7 @@
 // recommendations. Schema versioned with PRAGMA user_version and migrated forward on open.
 // Only the orchestrator writes it; runs write their own directories and are ingested from there.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,7 +12,7 @@
 
 namespace dlcm::storage {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
 // dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
@@ -45,6 +46,18 @@ void set_status(Database& db, const std::string& hash, const std::string& status
 // Reads a run directory (result.json, metrics.sqlite) into the database. Idempotent: ingesting
 // the same directory twice leaves the same rows. Returns the status found ("" if nothing yet).
 std::string ingest_run_dir(Database& db, const std::string& hash, const std::string& run_dir);
+
+// One array task of a Slurm submission: which run it trains and where its submission lives.
+struct SlurmTask {
+  int64_t job_id = 0, array_index = 0, attempt = 0;
+  std::string submission_dir;
+};
+// Records an `sbatch --array` submission: task i trains hashes[i]. Each run becomes `submitted`
+// with one more attempt, in the same transaction.
+void record_slurm_submission(Database& db, const std::string& sweep, int64_t job_id,
+                             const std::string& submission_dir, const std::vector<std::string>& hashes);
+// Each run's most recent task (by run hash); runs never submitted are absent.
+std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::string& sweep);
 
 // What a scaling-law fit reads of a sweep's run: finished runs only, with the compute spent.
 struct FitPoint {

@@ -18,6 +18,7 @@
 #include "core/files.hpp"
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
+#include "sweeps/slurm.hpp"
 
 namespace fs = std::filesystem;
 
@@ -31,16 +32,6 @@ std::string hostname() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
   return buf;
-}
-
-std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
-
-// Writes the run's config where the worker reads it; the trainer refuses a directory that holds
-// a different one, so a changed plan can never mix into an old run.
-void prepare_run_dir(const fs::path& dir, const RunConfig& cfg) {
-  fs::create_directories(dir);
-  const fs::path path = dir / "config.toml";
-  if (!fs::exists(path)) write_file_atomic(path.string(), to_toml(cfg));
 }
 
 // gpu: the CUDA_VISIBLE_DEVICES name of the worker's GPU, empty to train on the CPU.
@@ -110,6 +101,14 @@ int pick_gpu(const std::vector<int>& running_per_gpu, int runs_per_gpu) {
   return best;
 }
 
+std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
+
+void prepare_run_dir(const std::string& dir, const RunConfig& cfg) {
+  fs::create_directories(dir);
+  const fs::path path = fs::path(dir) / "config.toml";
+  if (!fs::exists(path)) write_file_atomic(path.string(), to_toml(cfg));
+}
+
 void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& plan) {
   std::vector<storage::RunPlanRow> rows;
   for (const auto& r : plan.runs)
@@ -142,12 +141,12 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   std::map<std::string, const PlannedRun*> by_hash;
   for (const auto& r : plan.runs) by_hash[r.hash] = &r;
   std::deque<storage::RunRow> queue;
-  // A previous orchestrator may have died mid-run: each run directory is the truth about its run.
-  for (const auto& row : storage::sweep_runs(db, spec.name))
-    if (by_hash.count(row.hash) && row.status != "completed" && row.status != "diverged" && fs::exists(row.run_dir))
-      storage::ingest_run_dir(db, row.hash, row.run_dir);
+  // A previous orchestrator may have died mid-run, or the sweep went to Slurm: each run directory
+  // (and Slurm, for runs submitted there) is the truth about its run.
+  const auto observed = collect(db, spec.name);
   double remaining_flops = 0, session_flops = 0;
-  for (const auto& row : storage::sweep_runs(db, spec.name)) {
+  int with_slurm = 0;
+  for (const auto& [row, task, _] : observed.runs) {
     if (!by_hash.count(row.hash)) continue;  // registered by an older version of the spec
     out.total += 1;
     if (row.status == "completed" || row.status == "diverged") {
@@ -155,6 +154,9 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
       (row.status == "completed" ? out.completed : out.diverged) += 1;
     } else if (row.status == "failed" && row.attempts >= spec.max_attempts) {
       out.failed += 1;
+    } else if (task && (row.status == "submitted" || row.status == "queued" || row.status == "running")) {
+      out.pending += 1;  // Slurm has it: never trained twice at once
+      with_slurm += 1;
     } else {
       queue.push_back(row);
       remaining_flops += row.C;
@@ -183,6 +185,7 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   };
   say(fmt::format("sweep {}: {} runs, {} done, {} to run on {} workers x {} threads", spec.name, out.total,
                   out.skipped, queue.size(), workers, threads));
+  if (with_slurm > 0) say(fmt::format("{} runs left to their Slurm tasks (`dlcm sweep status` follows them)", with_slurm));
 
   bool forwarded = false;
   while (!queue.empty() || !running.empty()) {

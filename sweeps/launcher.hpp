@@ -35,6 +35,12 @@ struct SweepOutcome {
 // Re-running skips completed and diverged runs and resumes the rest from their checkpoints.
 SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt);
 
+// Writes the run's config where the worker reads it (unless already there); the trainer refuses a
+// directory that holds a different one, so a changed plan can never mix into an old run.
+void prepare_run_dir(const std::string& dir, const RunConfig& cfg);
+// This process's executable: the `dlcm` that workers run.
+std::string self_exe();
+
 // The plan's rows as the database stores them.
 void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& plan);
 

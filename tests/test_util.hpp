@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -39,6 +40,20 @@ inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
+}
+
+// Why no Slurm can be used here ("" when one can): tests that need it GTEST_SKIP with this.
+// Tests only ever talk to the single-node Slurm of scripts/slurm-up.sh (never a real cluster
+// that SLURM_CONF may name): SLURM_CONF is pointed at its config for this process and the
+// commands it starts.
+inline std::string slurm_unavailable() {
+  const char* dir = std::getenv("DLCM_SLURM_DIR");
+  const auto conf = std::filesystem::path(dir ? dir : "/tmp/dlcm-slurm") / "slurm.conf";
+  ::setenv("SLURM_CONF", conf.c_str(), 1);
+  // Asked once per test process: a Slurm that is down takes sinfo seconds to give up on.
+  static const bool up =
+      std::filesystem::exists(conf) && run_command("timeout 20 sinfo -h >/dev/null 2>&1").code == 0;
+  return up ? "" : "no Slurm answers at " + conf.string() + ": start one with scripts/slurm-up.sh";
 }
 
 }  // namespace dlcm::test

@@ -1,4 +1,4 @@
-// dlcm sweep plan|run|status and dlcm export: studies under fixed FLOPs budgets.
+// dlcm sweep plan|run|submit|status|collect and dlcm export: studies under fixed FLOPs budgets.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include "core/files.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
+#include "sweeps/slurm.hpp"
 #include "sweeps/spec.hpp"
 #include "train/train.hpp"
 
@@ -90,12 +91,47 @@ json row_json(const storage::RunRow& r) {
           {"val_bpb", opt(r.val_bpb)}};
 }
 
-std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::string& sweep) {
+storage::Database open_sweep_db(const std::string& db_path, const std::string& sweep) {
   if (!std::filesystem::exists(db_path)) throw std::runtime_error(fmt::format("{}: database not found", db_path));
   auto db = storage::open_central(db_path);
   if (!storage::sweep_exists(db, sweep))
     throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db_path, sweep));
+  return db;
+}
+
+std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::string& sweep) {
+  auto db = open_sweep_db(db_path, sweep);
   return storage::sweep_runs(db, sweep);
+}
+
+// A sweep's runs now: a sweep with Slurm submissions is collected first (run directories, exit
+// records, one Slurm query), so what is shown is what the runs and Slurm say, not what was hoped.
+sweeps::Observation observe(const std::string& db_path, const std::string& sweep) {
+  auto db = open_sweep_db(db_path, sweep);
+  if (!storage::latest_slurm_tasks(db, sweep).empty()) {
+    auto obs = sweeps::collect(db, sweep);
+    if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs show their last known status\n");
+    return obs;
+  }
+  sweeps::Observation obs;
+  for (auto& r : storage::sweep_runs(db, sweep)) obs.runs.push_back({r, std::nullopt, ""});
+  return obs;
+}
+
+std::string task_name(const sweeps::ObservedRun& o) {
+  return o.task ? fmt::format("{}_{}", o.task->job_id, o.task->array_index) : "";
+}
+
+std::map<std::string, int> count_states(const sweeps::Observation& obs) {
+  std::map<std::string, int> counts;
+  for (const auto& o : obs.runs) counts[o.run.status] += 1;
+  return counts;
+}
+
+std::string summary(const std::map<std::string, int>& counts) {
+  std::string s;
+  for (auto& [state, n] : counts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", n, state);
+  return s;
 }
 
 }  // namespace
@@ -105,9 +141,10 @@ void add_sweep_commands(CLI::App& app) {
   sweep->require_subcommand(1);
 
   struct Args {
-    std::string spec, db = "dlcm.db", name, format = "csv", out, device = "cpu";
+    std::string spec, db = "dlcm.db", name, format = "csv", out, launcher = "slurm", device = "cpu";
     bool json = false, no_calibrate = false, quiet = false;
     int workers = 0, threads = 0, runs_per_gpu = 1;
+    sweeps::SlurmOptions slurm;
   };
   auto a = std::make_shared<Args>();
 
@@ -164,33 +201,88 @@ void add_sweep_commands(CLI::App& app) {
     if (o.failed > 0) std::exit(2);
   });
 
-  auto* status = sweep->add_subcommand("status", "Per-run status of a sweep");
+  auto* submit = sweep->add_subcommand("submit", "Submit a sweep's pending and failed runs as one Slurm job array");
+  submit->add_option("spec", a->spec, "Sweep spec (TOML)")->required();
+  submit->add_option("--db", a->db, "Central database")->capture_default_str();
+  submit->add_option("--launcher", a->launcher, "slurm, or local (as `sweep run`)")
+      ->check(CLI::IsMember({"slurm", "local"}))
+      ->capture_default_str();
+  submit->add_option("--partition", a->slurm.partition, "Slurm partition (default: the cluster's)");
+  submit->add_option("--time", a->slurm.time, "Time limit per task, as sbatch takes it (e.g. 2:00:00)");
+  submit->add_option("--cpus-per-task", a->slurm.cpus_per_task, "CPUs per task (the worker's threads)")
+      ->capture_default_str();
+  submit->add_option("--gpus-per-task", a->slurm.gpus_per_task, "GPUs per task (> 0: trains on CUDA)")
+      ->capture_default_str();
+  submit->add_option("--max-running", a->slurm.max_running, "Tasks running at once (array throttle %K; 0: no limit)")
+      ->capture_default_str();
+  submit->add_option("--signal-seconds", a->slurm.signal_seconds,
+                     "Seconds before the time limit a task checkpoints and requeues itself")
+      ->capture_default_str();
+  submit->add_flag("--resubmit-failed", a->slurm.resubmit_failed, "Submit only failed runs (up to max_attempts each)");
+  submit->add_flag("--dry-run", a->slurm.dry_run, "Print the batch script; submit nothing");
+  submit->callback([a] {
+    const auto spec = sweeps::load_spec(a->spec);
+    const auto p = sweeps::plan(spec);
+    auto db = storage::open_central(a->db);
+    if (a->launcher == "local") {
+      const auto o = sweeps::run_local(spec, p, db, sweeps::LocalOptions{});
+      if (o.interrupted) std::exit(130);
+      if (o.failed > 0) std::exit(2);
+      return;
+    }
+    const auto sub = sweeps::submit_slurm(spec, p, db, a->slurm);
+    const std::string limit =
+        sub.at_attempt_limit ? fmt::format("; {} failed runs are at max_attempts = {}", sub.at_attempt_limit, spec.max_attempts) : "";
+    if (sub.hashes.empty()) {
+      fmt::print("sweep {}: nothing to submit{}\n", spec.name, limit);
+    } else if (a->slurm.dry_run) {
+      fmt::print("{}", sub.script);
+      fmt::print(stderr, "dry run: {} tasks would be submitted from {}{}\n", sub.hashes.size(), sub.dir, limit);
+    } else {
+      fmt::print("sweep {}: submitted {} runs as job array {} ({}){}\n", spec.name, sub.hashes.size(), sub.job_id,
+                 sub.dir, limit);
+    }
+  });
+
+  auto* status = sweep->add_subcommand("status", "Per-run status of a sweep (following its Slurm tasks, if any)");
   status->add_option("name", a->name, "Sweep name")->required();
   status->add_option("--db", a->db, "Central database")->capture_default_str();
   status->add_flag("--json", a->json, "Machine-readable output");
   status->callback([a] {
-    const auto rows = rows_of(a->db, a->name);
+    const auto obs = observe(a->db, a->name);
     if (a->json) {
       json out = json::array();
-      for (const auto& r : rows)
-        out.push_back({{"hash", r.hash}, {"label", r.label}, {"status", r.status}, {"steps", r.steps},
-                       {"steps_done", r.steps_done}, {"attempts", r.attempts},
-                       {"last_loss", r.last_loss ? json(*r.last_loss) : json(nullptr)},
-                       {"final_val_loss", r.final_val_loss ? json(*r.final_val_loss) : json(nullptr)}});
+      for (const auto& o : obs.runs) {
+        const auto& r = o.run;
+        json j = {{"hash", r.hash}, {"label", r.label}, {"status", r.status}, {"steps", r.steps},
+                  {"steps_done", r.steps_done}, {"attempts", r.attempts},
+                  {"last_loss", r.last_loss ? json(*r.last_loss) : json(nullptr)},
+                  {"final_val_loss", r.final_val_loss ? json(*r.final_val_loss) : json(nullptr)}};
+        if (o.task) j["slurm"] = {{"task", task_name(o)}, {"state", o.slurm_state}, {"submission", o.task->submission_dir}};
+        out.push_back(j);
+      }
       fmt::print("{}\n", out.dump(2));
       return;
     }
-    std::map<std::string, int> counts;
-    fmt::print("{:<16} {:<36} {:<11} {:>11} {:>9} {:>9}\n", "hash", "run", "status", "steps", "last loss", "val loss");
-    for (const auto& r : rows) {
-      counts[r.status] += 1;
-      fmt::print("{:<16} {:<36} {:<11} {:>5}/{:<5} {:>9} {:>9}\n", r.hash, r.label, r.status, r.steps_done, r.steps,
-                 r.last_loss ? fmt::format("{:.4f}", *r.last_loss) : "-",
-                 r.final_val_loss ? fmt::format("{:.4f}", *r.final_val_loss) : "-");
+    fmt::print("{:<16} {:<36} {:<11} {:>11} {:>9} {:>9}  {}\n", "hash", "run", "status", "steps", "last loss",
+               "val loss", "slurm task");
+    for (const auto& o : obs.runs) {
+      const auto& r = o.run;
+      fmt::print("{:<16} {:<36} {:<11} {:>5}/{:<5} {:>9} {:>9}  {} {}\n", r.hash, r.label, r.status, r.steps_done,
+                 r.steps, r.last_loss ? fmt::format("{:.4f}", *r.last_loss) : "-",
+                 r.final_val_loss ? fmt::format("{:.4f}", *r.final_val_loss) : "-", task_name(o), o.slurm_state);
     }
-    std::string summary;
-    for (auto& [s, n] : counts) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, s);
-    fmt::print("{} runs: {}\n", rows.size(), summary);
+    fmt::print("{} runs: {}\n", obs.runs.size(), summary(count_states(obs)));
+  });
+
+  auto* collect = sweep->add_subcommand("collect", "Ingest a sweep's run directories into the central database");
+  collect->add_option("name", a->name, "Sweep name")->required();
+  collect->add_option("--db", a->db, "Central database")->capture_default_str();
+  collect->callback([a] {
+    auto db = open_sweep_db(a->db, a->name);
+    const auto obs = sweeps::collect(db, a->name);
+    if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs keep their status\n");
+    fmt::print("sweep {}: {} runs: {}\n", a->name, obs.runs.size(), summary(count_states(obs)));
   });
 
   auto* exp = app.add_subcommand("export", "Export a sweep's runs (one row per run) as CSV or JSON");

@@ -7,5 +7,5 @@ namespace dlcm::cli {
 void add_data_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, inspect
 void add_fit_command(CLI::App& app);
-void add_sweep_commands(CLI::App& app);  // sweep plan|run|status, export
+void add_sweep_commands(CLI::App& app);  // sweep plan|run|submit|status|collect, export
 }  // namespace dlcm::cli

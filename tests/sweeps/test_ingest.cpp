@@ -101,7 +101,8 @@ TEST(Central, AnOlderSchemaIsMigratedForwardKeepingItsRows) {
     auto db = open_central(path);
     register_sweep(db, "s", "spec", {{"h1", "r", "cfg", "dir", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
     // Roll the file back to schema 1 (before the fits table).
-    db.exec("DROP TABLE fits; DROP TABLE mup_studies; DROP TABLE recommendations; PRAGMA user_version = 1;");
+    db.exec("DROP TABLE fits; DROP TABLE mup_studies; DROP TABLE recommendations; DROP TABLE slurm_tasks; "
+            "PRAGMA user_version = 1;");
   }
   auto db = open_central(path);
   EXPECT_EQ(db.user_version(), kSchemaVersion);
@@ -125,4 +126,32 @@ TEST(Central, TheNewestMupStudyOfAKindIsReturned) {
   EXPECT_EQ(store_recommendation(db, "s", std::nullopt, 1e18, "{}"), 1);
   EXPECT_EQ(store_recommendation(db, "", int64_t{4}, 1e19, "{}"), 2);
   EXPECT_EQ(count(db, "recommendations"), 2);
+}
+
+TEST(Central, EachSlurmSubmissionIsAnAttemptAndTheLatestTaskIsTheRuns) {
+  const auto dir = temp_dir("slurm-tasks");
+  auto db = open_central((dir / "dlcm.db").string());
+  register_sweep(db, "s", "spec", {{"h1", "a", "cfg", "d1", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5},
+                                   {"h2", "b", "cfg", "d2", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
+  record_slurm_submission(db, "s", 10, "/runs/slurm/a", {"h1", "h2"});
+  record_slurm_submission(db, "s", 12, "/runs/slurm/b", {"h2"});
+  const auto runs = sweep_runs(db, "s");
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& r : runs) {
+    EXPECT_EQ(r.status, "submitted");
+    EXPECT_EQ(r.attempts, r.hash == "h1" ? 1 : 2);
+  }
+  const auto tasks = latest_slurm_tasks(db, "s");
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks.at("h1").job_id, 10);
+  EXPECT_EQ(tasks.at("h1").array_index, 0);
+  EXPECT_EQ(tasks.at("h2").job_id, 12);
+  EXPECT_EQ(tasks.at("h2").array_index, 0);
+  EXPECT_EQ(tasks.at("h2").attempt, 2);
+  EXPECT_EQ(tasks.at("h2").submission_dir, "/runs/slurm/b");
+  EXPECT_EQ(count(db, "slurm_tasks"), 3);
+  // A hash the sweep does not know is refused whole: no task of that submission is recorded.
+  EXPECT_THROW(record_slurm_submission(db, "s", 13, "/runs/slurm/c", {"h1", "nope"}), std::runtime_error);
+  EXPECT_EQ(count(db, "slurm_tasks"), 3);
+  EXPECT_EQ(sweep_runs(db, "s")[0].attempts, 1);
 }

@@ -111,8 +111,13 @@ TEST_F(LocalSweep, AKilledWorkersRunResumesFromItsCheckpoint) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!fs::exists(run_dir / "checkpoint.pt")) continue;
     for (const auto& e : fs::directory_iterator("/proc")) {
-      std::ifstream cmd(e.path() / "cmdline");
-      std::string c((std::istreambuf_iterator<char>(cmd)), {});
+      std::string c;
+      try {  // a process that exits while being read fails the read (ESRCH): it is not the worker
+        std::ifstream cmd(e.path() / "cmdline");
+        c.assign(std::istreambuf_iterator<char>(cmd), {});
+      } catch (const std::exception&) {
+        continue;
+      }
       if (c.find("train") != std::string::npos && c.find(run_dir.string()) != std::string::npos)
         worker = static_cast<pid_t>(std::stol(e.path().filename().string()));
     }

@@ -1,0 +1,351 @@
+#include "sweeps/slurm.hpp"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/files.hpp"
+#include "sweeps/launcher.hpp"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace dlcm::sweeps {
+namespace {
+
+struct ProgramResult {
+  int code = -1;  // exit status; -1: could not start or killed by a signal
+  std::string out, err;
+};
+
+// Runs a program with these arguments (no shell in between), capturing both outputs.
+ProgramResult run_program(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int out[2], err[2];
+  if (pipe(out) != 0) return {};
+  if (pipe(err) != 0) {
+    close(out[0]);
+    close(out[1]);
+    return {};
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  posix_spawn_file_actions_addclose(&fa, err[0]);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(err[1]);
+  ProgramResult r;
+  if (rc != 0) {
+    close(out[0]);
+    close(err[0]);
+    r.err = fmt::format("cannot run {}: {}", args[0], std::strerror(rc));
+    return r;
+  }
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sink[2] = {&r.out, &r.err};
+  int open_fds = 2;
+  char buf[4096];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sink[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string first_line(const std::string& s) {
+  const auto start = s.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos) return "";
+  return s.substr(start, s.find_first_of("\r\n", start) - start);
+}
+
+std::string join(const std::vector<int64_t>& ids) {
+  std::string s;
+  for (const auto id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  return s;
+}
+
+// Values that go into #SBATCH lines unquoted (sbatch, not the shell, reads those lines).
+void check_directive(const std::string& value, const std::string& option, const std::regex& allowed) {
+  if (!value.empty() && !std::regex_match(value, allowed))
+    throw std::runtime_error(fmt::format("{}: \"{}\" is not a valid value", option, value));
+}
+
+std::string job_name(const std::string& sweep) {
+  std::string s = "dlcm-";
+  for (const unsigned char c : sweep.substr(0, 40)) s += std::isalnum(c) || c == '-' || c == '.' ? static_cast<char>(c) : '_';
+  return s;
+}
+
+std::string utc_stamp() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", std::gmtime(&t));
+  return buf;
+}
+
+bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
+
+std::optional<int> read_exit_record(const storage::SlurmTask& t) {
+  std::ifstream in(fs::path(t.submission_dir) / "exit" / std::to_string(t.array_index));
+  int code = 0;
+  if (in >> code) return code;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string shell_quote(const std::string& s) {
+  // Inside single quotes nothing is special but the single quote itself, which is closed,
+  // escaped and reopened: '\''. Newlines, $(), backticks and spaces stay literal.
+  std::string q = "'";
+  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string batch_script(const BatchScript& b) {
+  const auto& o = b.opt;
+  std::string s = "#!/bin/bash\n";
+  s += "# Written by `dlcm sweep submit`. Array task i trains the run on line i of manifest.tsv\n";
+  s += "# (index<TAB>hash) in the run directory $runs/<hash>. Every value below is single-quoted data.\n";
+  s += fmt::format("#SBATCH --job-name={}\n", b.job_name);
+  s += fmt::format("#SBATCH --array=0-{}{}\n", b.tasks - 1, o.max_running > 0 ? fmt::format("%{}", o.max_running) : "");
+  s += "#SBATCH --ntasks=1\n";
+  s += fmt::format("#SBATCH --cpus-per-task={}\n", o.cpus_per_task);
+  if (o.gpus_per_task > 0) s += fmt::format("#SBATCH --gpus-per-task={}\n", o.gpus_per_task);
+  if (!o.partition.empty()) s += fmt::format("#SBATCH --partition={}\n", o.partition);
+  if (!o.time.empty()) s += fmt::format("#SBATCH --time={}\n", o.time);
+  s += "#SBATCH --requeue\n";
+  s += fmt::format("#SBATCH --signal=B:USR1@{}\n", o.signal_seconds);
+  // Slurm expands %-patterns in its own output path, so the task names its log itself, below.
+  s += "#SBATCH --output=/dev/null\n#SBATCH --chdir=/\n";
+  s += "set -u\n";
+  s += "dlcm=" + shell_quote(b.dlcm_binary) + "\n";
+  s += "workdir=" + shell_quote(b.workdir) + "\n";
+  s += "runs=" + shell_quote(b.runs_dir) + "\n";
+  s += "sub=" + shell_quote(b.submission_dir) + "\n";
+  s += R"(task=$SLURM_ARRAY_TASK_ID
+exec >>"$sub/logs/$task.log" 2>&1
+run=$(awk -F '\t' -v i="$task" '$1 == i { print $2 }' <"$sub/manifest.tsv")
+case $run in ''|*[!0-9a-f]*) echo "dlcm: no run for task $task in $sub/manifest.tsv"; exit 2 ;; esac
+run_dir=$runs/$run
+# Relative paths in run configs (the corpus) mean what they meant where the sweep was submitted.
+cd -- "$workdir" || exit 2
+echo "$(date -u +%FT%TZ) task $task (job $SLURM_JOB_ID, restart ${SLURM_RESTART_COUNT:-0}) on $(hostname): run $run"
+requeue=0 worker=
+# USR1 comes before the time limit: the worker checkpoints and stops, the task goes back to the queue.
+trap 'requeue=1; [ -n "$worker" ] && kill -USR1 "$worker"' USR1
+trap '[ -n "$worker" ] && kill -TERM "$worker"' TERM
+)";
+  s += R"("$dlcm" train --quiet --config "$run_dir/config.toml" --run-dir "$run_dir" --threads "${SLURM_CPUS_PER_TASK:-1}")";
+  s += o.gpus_per_task > 0 ? " --device cuda &\n" : " &\n";
+  s += R"(worker=$!
+[ "$requeue" = 1 ] && kill -USR1 "$worker"
+# wait returns early when a trapped signal arrives; wait again until the worker has exited.
+while :; do
+  wait "$worker"; code=$?
+  kill -0 "$worker" 2>/dev/null || break
+done
+echo "$(date -u +%FT%TZ) worker exited with $code"
+# The task by its array name: the last task's own job id is the whole array's.
+if [ "$requeue" = 1 ] && [ "$code" = 4 ]; then
+  scontrol requeue "${SLURM_ARRAY_JOB_ID}_$task" && exit 0
+fi
+echo "$code" >"$sub/exit/$task.tmp" && mv -f "$sub/exit/$task.tmp" "$sub/exit/$task"
+exit "$code"
+)";
+  return s;
+}
+
+std::string resolve_state(const std::string& result_status, const std::optional<std::string>& slurm_state,
+                          std::optional<int> exit_code) {
+  if (is_final(result_status)) return result_status;
+  static const std::set<std::string> kRunning = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT"};
+  static const std::set<std::string> kTerminal = {"COMPLETED", "FAILED",    "CANCELLED", "TIMEOUT",
+                                                  "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+                                                  "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"};
+  if (slurm_state && !kTerminal.count(*slurm_state)) return kRunning.count(*slurm_state) ? "running" : "queued";
+  // The task has ended (or Slurm has forgotten it): only the run itself says how.
+  if (exit_code) return *exit_code == 4 ? "pending" : "failed";
+  if (result_status == "interrupted") return "pending";                   // checkpointed, then stopped
+  if (slurm_state == "CANCELLED" && result_status.empty()) return "pending";  // cancelled before it trained
+  return "failed";
+}
+
+TaskStates parse_task_states(const std::string& text) {
+  static const std::regex line(R"(^\s*(\d+)_(\d+|\[[0-9,\-]+(?:%\d+)?\])\|(\S+).*$)");
+  TaskStates out;
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) {
+    std::smatch m;
+    if (!std::regex_match(l, m, line)) continue;
+    const int64_t job = std::stoll(m[1]);
+    const std::string idx = m[2], state = m[3];
+    if (idx[0] != '[') {
+      out[{job, std::stoll(idx)}] = state;
+      continue;
+    }
+    std::string ranges = idx.substr(1, idx.find_first_of("%]") - 1), part;
+    std::istringstream parts(ranges);
+    while (std::getline(parts, part, ',')) {
+      const auto dash = part.find('-');
+      const int64_t lo = std::stoll(part.substr(0, dash));
+      const int64_t hi = dash == std::string::npos ? lo : std::stoll(part.substr(dash + 1));
+      for (int64_t i = lo; i <= hi; ++i) out[{job, i}] = state;
+    }
+  }
+  return out;
+}
+
+std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids) {
+  if (job_ids.empty()) return TaskStates{};
+  const std::string ids = join(job_ids);
+  // sacct knows finished tasks for good (it fails where accounting is off); squeue knows live ones
+  // at once, where accounting may lag, and finished ones until MinJobAge: -r lists pending array
+  // tasks one by one, -t all keeps the finished. squeue's word is the newer and wins.
+  const auto acct = run_program({"sacct", "-n", "-P", "-X", "-j", ids, "-o", "JobID,State"});
+  const auto q = run_program({"squeue", "-h", "-r", "-t", "all", "-j", ids, "-o", "%i|%T"});
+  const bool all_gone = q.code != 0 && q.err.find("Invalid job id") != std::string::npos;
+  if (acct.code != 0 && q.code != 0 && !all_gone) return std::nullopt;
+  TaskStates states = acct.code == 0 ? parse_task_states(acct.out) : TaskStates{};
+  if (q.code == 0)
+    for (const auto& [task, state] : parse_task_states(q.out)) states[task] = state;
+  return states;
+}
+
+Observation collect(storage::Database& db, const std::string& sweep) {
+  const auto tasks = storage::latest_slurm_tasks(db, sweep);
+  auto rows = storage::sweep_runs(db, sweep);
+  std::set<int64_t> jobs;
+  for (const auto& r : rows)
+    if (!is_final(r.status) && tasks.count(r.hash)) jobs.insert(tasks.at(r.hash).job_id);
+  Observation obs;
+  const auto states = query_task_states({jobs.begin(), jobs.end()});
+  obs.slurm_unreachable = !states;
+  std::map<std::string, std::string> slurm_state;
+  for (const auto& r : rows) {
+    if (is_final(r.status)) continue;
+    const std::string found = fs::exists(r.run_dir) ? storage::ingest_run_dir(db, r.hash, r.run_dir) : "";
+    const auto t = tasks.find(r.hash);
+    if (t == tasks.end() || is_final(found) || !states) continue;
+    const auto s = states->find({t->second.job_id, t->second.array_index});
+    std::optional<std::string> state;
+    if (s != states->end()) state = slurm_state[r.hash] = s->second;
+    storage::set_status(db, r.hash, resolve_state(found, state, read_exit_record(t->second)));
+  }
+  for (auto& r : storage::sweep_runs(db, sweep)) {
+    ObservedRun o{r, std::nullopt, ""};
+    if (tasks.count(r.hash)) o.task = tasks.at(r.hash);
+    if (slurm_state.count(r.hash)) o.slurm_state = slurm_state.at(r.hash);
+    obs.runs.push_back(std::move(o));
+  }
+  return obs;
+}
+
+Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Database& db, const SlurmOptions& opt) {
+  check_directive(opt.partition, "--partition", std::regex(R"([A-Za-z0-9_.,+\-]+)"));
+  check_directive(opt.time, "--time", std::regex(R"([A-Za-z0-9:\-]+)"));
+  if (opt.cpus_per_task < 1) throw std::runtime_error("--cpus-per-task: must be at least 1");
+  if (opt.signal_seconds < 1) throw std::runtime_error("--signal-seconds: must be at least 1");
+  if (opt.gpus_per_task < 0) throw std::runtime_error("--gpus-per-task: must not be negative");
+  if (opt.max_running < 0) throw std::runtime_error("--max-running: must not be negative");
+
+  register_plan(db, spec, plan);
+  const auto obs = collect(db, spec.name);
+  if (obs.slurm_unreachable)
+    throw std::runtime_error("Slurm does not answer (sacct and squeue failed): nothing submitted, so nothing runs twice");
+  std::map<std::string, const PlannedRun*> planned;
+  for (const auto& r : plan.runs) planned[r.hash] = &r;
+
+  Submission sub;
+  for (const auto& o : obs.runs) {
+    const auto& r = o.run;
+    if (!planned.count(r.hash)) continue;  // registered by an older version of the spec
+    const bool failed = r.status == "failed";
+    if (failed && r.attempts >= spec.max_attempts) {
+      sub.at_attempt_limit += 1;
+      continue;
+    }
+    if (opt.resubmit_failed ? failed : failed || r.status == "pending") sub.hashes.push_back(r.hash);
+  }
+  if (sub.hashes.empty()) return sub;
+
+  const fs::path runs_dir = fs::absolute(spec.runs_dir);
+  fs::path dir = runs_dir / "slurm" / utc_stamp();
+  BatchScript b;
+  b.job_name = job_name(spec.name);
+  b.dlcm_binary = fs::absolute(opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary).string();
+  b.workdir = fs::current_path().string();
+  b.runs_dir = runs_dir.string();
+  b.tasks = static_cast<int>(sub.hashes.size());
+  b.opt = opt;
+  if (opt.dry_run) {
+    b.submission_dir = sub.dir = dir.string();
+    sub.script = batch_script(b);
+    return sub;
+  }
+  fs::create_directories(dir.parent_path());
+  for (int n = 1; !fs::create_directory(dir); ++n) dir = runs_dir / "slurm" / fmt::format("{}-{}", utc_stamp(), n);
+  b.submission_dir = sub.dir = dir.string();
+  sub.script = batch_script(b);
+  fs::create_directories(dir / "logs");
+  fs::create_directories(dir / "exit");
+  std::string manifest;
+  for (size_t i = 0; i < sub.hashes.size(); ++i) {
+    prepare_run_dir((runs_dir / sub.hashes[i]).string(), planned.at(sub.hashes[i])->cfg);
+    manifest += fmt::format("{}\t{}\n", i, sub.hashes[i]);
+  }
+  write_file_atomic((dir / "manifest.tsv").string(), manifest);
+  write_file_atomic((dir / "submit.sh").string(), sub.script);
+  const auto r = run_program({"sbatch", "--parsable", (dir / "submit.sh").string()});
+  std::smatch m;
+  const std::string out = first_line(r.out);
+  if (r.code != 0 || !std::regex_match(out, m, std::regex(R"((\d+)(;.*)?)"))) {
+    fs::remove_all(dir);  // nothing was submitted: no folder claims otherwise
+    throw std::runtime_error(fmt::format("sbatch refused the sweep's array: {}", first_line(r.err.empty() ? r.out : r.err)));
+  }
+  sub.job_id = std::stoll(m[1]);
+  try {
+    storage::record_slurm_submission(db, spec.name, sub.job_id, sub.dir, sub.hashes);
+  } catch (const std::exception&) {
+    run_program({"scancel", std::to_string(sub.job_id)});  // an array nobody tracks would run unobserved
+    throw;
+  }
+  return sub;
+}
+
+}  // namespace dlcm::sweeps
