@@ -1,0 +1,4 @@
+#include "commands.hpp"
+namespace dlcm::cli {
+void add_report_command(CLI::App&) {}
+}
