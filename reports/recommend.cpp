@@ -44,6 +44,7 @@ Study load_study(storage::Database& db, const std::string& sweep) {
   if (best) {
     s.proxy = parse_run_config(best->config, fmt::format("{}: config of run {}", db.path(), best->hash), "", false);
     s.proxy_label = best->label;
+    s.proxy_run_dir = best->run_dir;
   }
   return s;
 }

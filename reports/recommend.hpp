@@ -25,7 +25,7 @@ struct Study {
   std::vector<std::string> dlcm_labels, baseline_labels;  // labels of those, in the same order
   std::vector<std::string> excluded;                 // labels of diverged runs (left out of fits)
   std::optional<RunConfig> proxy;                    // config of the best completed DLCM run
-  std::string proxy_label;
+  std::string proxy_label, proxy_run_dir;
   double proxy_loss = 0;
 };
 // Throws naming the database and sweep when the sweep does not exist.
