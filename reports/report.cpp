@@ -74,6 +74,7 @@ std::string num(double v, int digits = 4) {
 }
 std::string num(const json& v) { return v.is_number() ? num(v.get<double>()) : std::string("–"); }
 std::string esc(const std::string& s) { return html_escape(s); }
+std::string esc_json(const json& v) { return v.is_string() ? html_escape(v.get<std::string>()) : std::string("–"); }
 
 // A figure that failed (a fit that does not exist, gnuplot missing) becomes a visible note.
 std::string figure(const Plot& p) {
@@ -348,37 +349,43 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
       }
     }
   }
-  if (!computed.empty()) {
-    h += "<p>For the budgets asked (computed now from the fit above):</p>\n" + head;
-    for (const auto& r : computed) h += recommendation_row(r);
+  // The table of recommendations, then each one's μP hyperparameters and warnings.
+  auto block = [&](const std::vector<json>& recs, const std::string& intro) {
+    h += intro + head;
+    for (const auto& r : recs) h += recommendation_row(r);
     h += "</tbody></table>\n";
-    for (const auto& r : computed) {
+    for (const auto& r : recs) {
       h += fmt::format("<p><b>At C = {}</b>: μP hyperparameters (base lr {} from {}; output multiplier {}):</p>\n",
                        num(r["budget"]), num(r["hyperparameters"]["base_lr"]),
-                       esc(r["hyperparameters"]["source"].get<std::string>()), num(r["hyperparameters"]["output_mult"]));
+                       esc_json(r["hyperparameters"]["source"]), num(r["hyperparameters"]["output_mult"]));
       std::vector<std::vector<std::string>> g;
       for (const auto& grp : r["hyperparameters"]["groups"])
-        g.push_back({esc(grp["group"].get<std::string>()), esc(grp["fan_in"].get<std::string>()), num(grp["lr"]),
+        if (grp.is_object()) g.push_back({esc_json(grp["group"]), esc_json(grp["fan_in"]), num(grp["lr"]),
                      num(grp["init_std"]), num(grp["eps"]), num(grp["weight_decay"])});
       h += table({"group", "fan-in", "lr", "init std", "Adam ε", "weight decay"}, g);
-      for (const auto& w : r["warnings"]) h += "<p class=warn>⚠ " + esc(w.get<std::string>()) + "</p>\n";
+      for (const auto& w : r["warnings"]) h += "<p class=warn>⚠ " + esc_json(w) + "</p>\n";
     }
+  };
+  if (!computed.empty()) block(computed, "<p>For the budgets asked (computed now from the fit above):</p>\n");
+  std::vector<json> stored;
+  for (const auto& s : storage::recommendations(c.db, c.study.sweep)) {
+    auto r = json::parse(s.result, nullptr, false);
+    // Rows written by `dlcm recommend`; anything else in the table is left out rather than trusted.
+    const bool complete = r.is_object() && r.value("architecture", json()).is_object() &&
+                          r.value("interval", json()).is_object() && r.value("warnings", json()).is_array() &&
+                          r.value("hyperparameters", json()).is_object() &&
+                          r["hyperparameters"].value("groups", json()).is_array();
+    if (complete) stored.push_back(std::move(r));
   }
-  const auto stored = storage::recommendations(c.db, c.study.sweep);
-  if (!stored.empty()) {
-    h += fmt::format("<p>Stored by <code>dlcm recommend</code> ({}):</p>\n", stored.size()) + head;
-    for (const auto& s : stored) {
-      const auto r = json::parse(s.result, nullptr, false);
-      if (r.is_object() && r.contains("architecture")) h += recommendation_row(r);
-    }
-    h += "</tbody></table>\n";
-  }
-  if (computed.empty() && stored.empty()) h += "<p class=note>No recommendation: no fitted law.</p>\n";
+  if (!stored.empty())
+    block(stored, fmt::format("<p>Stored by <code>dlcm recommend</code> ({}):</p>\n", stored.size()));
+  if (computed.empty()) computed = stored;  // the summary quotes the largest budget's
+  if (computed.empty()) h += "<p class=note>No recommendation: no fitted law.</p>\n";
   return h;
 }
 
 // Newest study of each parametrisation (coord-check), or the newest study (lr-transfer).
-std::string mup_section(const Context& c) {
+std::string mup_plots(const Context& c) {
   std::string h = "<h2 id=mup>μP checks</h2>\n";
   std::set<std::string> seen;
   std::string coord;
@@ -438,6 +445,15 @@ std::string mup_section(const Context& c) {
     h += fmt::format("<p>Best base learning rate: μP {}, standard {}.</p>\n", num(j["best_base_lr"].value("mup", json())),
                      num(j["best_base_lr"].value("standard", json())));
   return h;
+}
+
+// A study row that does not follow the JSON contract becomes a note, not a failed report.
+std::string mup_section(const Context& c) {
+  try {
+    return mup_plots(c);
+  } catch (const std::exception& e) {
+    return fmt::format("<h2 id=mup>μP checks</h2>\n<p class=note>Unreadable μP study: {}</p>\n", esc(e.what()));
+  }
 }
 
 std::string ratio_section(const Context& c) {

@@ -14,6 +14,9 @@ packages=(
   # corpus sources (DESIGN §7) and the Python side of the benchmarks
   debian-reference-en debian-reference-zh-cn fortunes fortunes-min fortunes-zh
   python3 python3-torch python3-numpy python3-scipy
+  # the report: figures (gnuplot's svg terminal), its fonts (CJK for the Chinese segmentation
+  # examples), and the headless browser and PNG decoder of its rendering test
+  gnuplot-nox fonts-dejavu-core fonts-wqy-microhei chromium libpng-dev
 )
 
 missing=()
