@@ -189,3 +189,34 @@ TEST(RecommendCli, PrintsJsonAndStoresTheRecommendation) {
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.out.find("no sweep named \"nope\""), std::string::npos) << missing.out;
 }
+
+TEST(Recommend, StoredFitGivesItsOwnLawAndId) {
+  const auto dir = test::temp_dir("recommend-stored");
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  test::fill_study(db, dir, "s");
+  const auto& t = test::kTrueDlcm;
+  const nlohmann::json fit = {{"law", "dlcm"}, {"offsets", false}, {"huber_delta", 1e-3},
+                              {"params", {{"E0", t.E0}, {"A_tok", t.A_tok}, {"t_tok", 0}, {"delta1", t.delta1},
+                                          {"A_con", t.A_con}, {"gamma", t.gamma}, {"t_con", 0}, {"delta2", t.delta2},
+                                          {"A_data", t.A_data}, {"t_data", 0}, {"alpha", t.alpha}}}};
+  const auto id = storage::store_fit(db, "s", "dlcm", fit.dump());
+  const auto study = load_study(db, "s");
+  const auto laws = laws_from_stored_fit(*storage::load_fit(db, id), study, {});
+  EXPECT_EQ(laws.fit_id, id);
+  EXPECT_FALSE(laws.dlcm_options.offsets);
+  EXPECT_NEAR(fitting::dlcm_params(laws.dlcm.model).A_con, t.A_con, 1e-9);
+  RecommendOptions opt;
+  opt.budget = 1e15;
+  opt.replicates = 0;
+  const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
+  EXPECT_EQ(r["fit_id"], id);
+  EXPECT_NEAR(r["N"].get<double>() / optimise(t, 1e15, opt.space).N, 1.0, 1e-6);  // params round-trip via logs
+
+  const auto chin = storage::store_fit(db, "s", "chinchilla", R"({"law": "chinchilla", "params": {}})");
+  try {
+    laws_from_stored_fit(*storage::load_fit(db, chin), study, {});
+    ADD_FAILURE() << "a chinchilla fit was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), fmt::format("fit {} is a chinchilla fit: recommend needs a dlcm fit", chin));
+  }
+}
