@@ -18,10 +18,10 @@ namespace {
 const std::string kHostile = "<script>alert(\"x\")</script> & 'q'\nnaïve 中文 </td>";
 
 // One sweep with a hostile run label and μP studies following the JSON contract of `dlcm mup`.
-fs::path make_db(const std::string& name) {
+fs::path make_db(const std::string& name, const std::string& sweep = "study") {
   const auto dir = test::temp_dir(name);
   auto db = storage::open_central((dir / "dlcm.db").string());
-  test::fill_study(db, dir, "study", kHostile);
+  test::fill_study(db, dir, sweep, kHostile);
   for (const char* par : {"mup", "standard"}) {
     nlohmann::json curves = nlohmann::json::array();
     for (int w : {64, 128, 256})
@@ -87,9 +87,12 @@ TEST(HtmlEscape, NeutralisesMarkupAndBadBytes) {
 }
 
 TEST(Report, HasEverySectionAndEscapesDatabaseText) {
-  const auto dir = make_db("report");
+  const std::string sweep = "<b>s&amp;</b>";
+  const auto dir = make_db("report", sweep);
   auto db = storage::open_central((dir / "dlcm.db").string());
-  const std::string html = reports::render_report(db, "study", options());
+  const std::string html = reports::render_report(db, sweep, options());
+  EXPECT_NE(html.find("<title>dlcm report: &lt;b&gt;s&amp;amp;&lt;/b&gt;</title>"), std::string::npos);
+  EXPECT_EQ(html.find("<b>s"), std::string::npos);
   for (const char* id : {"id=runs", "id=compute", "id=fit", "id=frontier", "id=recommend", "id=mup", "id=ratio",
                          "id=segmentation"})
     EXPECT_NE(html.find(id), std::string::npos) << id;
