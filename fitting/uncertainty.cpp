@@ -68,6 +68,20 @@ std::vector<Interval> summarize(const std::vector<std::string>& names,
   return out;
 }
 
+std::vector<std::optional<Model>> bootstrap_models(const Fit& fit, std::span<const Observation> obs,
+                                                   const FitOptions& opt, const BootstrapOptions& boot) {
+  std::vector<std::optional<Model>> models(boot.replicates);
+  parallel_for(boot.replicates, opt.threads, [&] {
+    return [&](int r) {
+      const auto rows = resample_indices(obs.size(), boot.seed, r);
+      const auto sample = select(obs, rows);
+      Model m = fit.model;
+      if (converged(refine(m, sample, opt).termination)) models[r] = std::move(m);
+    };
+  });
+  return models;
+}
+
 Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const FitOptions& opt,
                         const BootstrapOptions& boot, double c_ref) {
   auto values = [&](const Model& m) {
@@ -79,25 +93,15 @@ Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const 
   std::vector<std::string> names(params.begin(), params.end());
   for (const auto& [name, x] : derived_quantities(fit.model, c_ref)) names.push_back(name);
 
-  std::vector<std::vector<double>> samples(boot.replicates);
-  std::vector<char> ok(boot.replicates, 0);
-  parallel_for(boot.replicates, opt.threads, [&] {
-    return [&](int r) {
-      const auto rows = resample_indices(obs.size(), boot.seed, r);
-      const auto sample = select(obs, rows);
-      Model m = fit.model;
-      const auto outcome = refine(m, sample, opt);
-      if (!converged(outcome.termination)) return;
-      samples[r] = values(m);
-      ok[r] = std::all_of(samples[r].begin(), samples[r].end(), [](double x) { return std::isfinite(x); });
-    };
-  });
   Bootstrap b;
   b.replicates = boot.replicates;
   std::vector<std::vector<double>> good;
-  for (int r = 0; r < boot.replicates; ++r) {
-    if (ok[r]) good.push_back(std::move(samples[r]));
-    else ++b.failed;
+  for (const auto& m : bootstrap_models(fit, obs, opt, boot)) {
+    auto v = m ? values(*m) : std::vector<double>{};
+    if (m && std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); }))
+      good.push_back(std::move(v));
+    else
+      ++b.failed;
   }
   b.intervals = summarize(names, values(fit.model), good, boot.level);
   return b;

@@ -1,6 +1,7 @@
 #pragma once
 // How far to trust a fit: bootstrap intervals, a held-out budget, R² and residuals.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,7 +29,14 @@ struct Bootstrap {
   int failed = 0;  // replicates whose refit did not converge; left out of the intervals
 };
 
-// Resamples runs with replacement and refits each replicate from the best fit (one local solve).
+// Resamples runs with replacement and refits replicate r from the best fit (one local solve):
+// models[r] is its refit, or empty when the refit did not converge. Replicate i draws from its own
+// stream seeded by (seed, i), so results do not depend on the thread count. Callers that need
+// more than parameter intervals (the allocation search re-optimises each replicate) start here.
+std::vector<std::optional<Model>> bootstrap_models(const Fit& fit, std::span<const Observation> obs,
+                                                   const FitOptions& opt, const BootstrapOptions& boot);
+
+// Resamples runs with replacement and refits each replicate from the best fit (bootstrap_models).
 // Intervals cover the natural parameters, then derived_quantities(model, c_ref). Replicate i draws
 // from its own stream seeded by (seed, i), so results do not depend on the thread count.
 Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const FitOptions& opt,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: install, build, prepare the bundled corpus, run the demo
-# sweep (sweeps/demo.toml) into ./dlcm.db, export its table and fit it. Re-running skips what is done.
+# sweep (sweeps/demo.toml) into ./dlcm.db, export its table, fit it, recommend architectures for
+# larger budgets and write the HTML report. Re-running skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,4 +13,8 @@ $dlcm sweep status demo --db dlcm.db
 $dlcm export demo --db dlcm.db --format csv -o runs/demo/runs.csv
 $dlcm fit --sweep demo --db dlcm.db --law isoflop
 $dlcm fit --sweep demo --db dlcm.db --law chinchilla --bootstrap 100 --holdout largest
-echo "main: demo sweep, its fits in dlcm.db; run table runs/demo/runs.csv"
+$dlcm fit --sweep demo --db dlcm.db --law dlcm --bootstrap 20 --holdout largest
+$dlcm recommend --sweep demo --db dlcm.db --budget 1e13
+$dlcm recommend --sweep demo --db dlcm.db --budget 1e14
+$dlcm report demo --db dlcm.db -o runs/demo/report.html
+echo "main: demo sweep, its fits and recommendations in dlcm.db; run table runs/demo/runs.csv; report runs/demo/report.html"

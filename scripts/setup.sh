@@ -16,6 +16,9 @@ packages=(
   python3 python3-torch python3-numpy python3-scipy
   # the single-node Slurm of scripts/slurm-up.sh (the Slurm launcher's integration tests)
   slurm-wlm munge
+  # the report: figures (gnuplot's svg terminal), its fonts (CJK for the Chinese segmentation
+  # examples), and the headless browser and PNG decoder of its rendering test
+  gnuplot-nox fonts-dejavu-core fonts-wqy-microhei chromium libpng-dev
 )
 
 missing=()

@@ -328,4 +328,44 @@ int64_t store_recommendation(Database& db, const std::string& sweep, std::option
   return id;
 }
 
+std::vector<StoredResult> mup_studies(Database& db, const std::string& kind) {
+  Statement st(db.handle(), "SELECT id, name, created_at, result FROM mup_studies WHERE kind = ? ORDER BY id DESC");
+  st.bind(1, kind);
+  std::vector<StoredResult> out;
+  while (st.step()) out.push_back({st.column_int(0), st.column_text(1), st.column_text(2), st.column_text(3)});
+  return out;
+}
+
+std::optional<StoredFit> load_fit(Database& db, int64_t id) {
+  Statement st(db.handle(), "SELECT id, sweep, law, created_at, result FROM fits WHERE id = ?");
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  return StoredFit{st.column_int(0), st.column_text(1), st.column_text(2), st.column_text(3), st.column_text(4)};
+}
+
+std::vector<StoredRecommendation> recommendations(Database& db, const std::string& sweep) {
+  Statement st(db.handle(),
+               "SELECT id, coalesce(sweep, ''), fit_id, budget, created_at, result FROM recommendations "
+               "WHERE sweep = ? ORDER BY budget, id DESC");
+  st.bind(1, sweep);
+  std::vector<StoredRecommendation> out;
+  while (st.step())
+    out.push_back({st.column_int(0), st.column_text(1),
+                   st.column_null(2) ? std::nullopt : std::optional<int64_t>(st.column_int(2)), st.column_double(3),
+                   st.column_text(4), st.column_text(5)});
+  return out;
+}
+
+std::vector<DomainMetric> final_val_metrics(Database& db, const std::string& sweep, const std::string& name) {
+  Statement st(db.handle(),
+               "SELECT m.hash, m.domain, m.value FROM metrics m JOIN sweep_runs s ON s.hash = m.hash "
+               "WHERE s.sweep = ?1 AND m.split = 'val' AND m.name = ?2 AND m.value IS NOT NULL AND m.step = "
+               "(SELECT max(step) FROM metrics x WHERE x.hash = m.hash AND x.split = 'val' AND x.name = ?2) "
+               "ORDER BY m.hash, m.domain");
+  st.bind(1, sweep).bind(2, name);
+  std::vector<DomainMetric> out;
+  while (st.step()) out.push_back({st.column_text(0), st.column_text(1), st.column_double(2)});
+  return out;
+}
+
 }  // namespace dlcm::storage

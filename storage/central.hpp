@@ -83,8 +83,36 @@ int64_t store_mup_study(Database& db, const std::string& kind, const std::string
 // The newest study of this kind (of this name, when name is not empty).
 std::optional<StoredResult> latest_mup_study(Database& db, const std::string& kind, const std::string& name = "");
 
+// Every study of this kind, newest first (a coord-check per parametrisation, say).
+std::vector<StoredResult> mup_studies(Database& db, const std::string& kind);
+
+// A stored fit: name holds its sweep, plus the law.
+struct StoredFit {
+  int64_t id = 0;
+  std::string sweep, law, created_at, result;
+};
+std::optional<StoredFit> load_fit(Database& db, int64_t id);
+
 // A recommendation's JSON output (dlcm recommend); sweep may be empty when fitted from a stored fit.
 int64_t store_recommendation(Database& db, const std::string& sweep, std::optional<int64_t> fit_id, double budget,
                              const std::string& result_json);
+
+struct StoredRecommendation {
+  int64_t id = 0;
+  std::string sweep;
+  std::optional<int64_t> fit_id;
+  double budget = 0;
+  std::string created_at, result;
+};
+// The sweep's recommendations, smallest budget first, newest first within a budget.
+std::vector<StoredRecommendation> recommendations(Database& db, const std::string& sweep);
+
+// One validation metric (e.g. "ratio", "loss") per run and domain of the sweep, at each run's last
+// evaluation: what the report's tokens-per-concept table reads.
+struct DomainMetric {
+  std::string hash, domain;
+  double value = 0;
+};
+std::vector<DomainMetric> final_val_metrics(Database& db, const std::string& sweep, const std::string& name);
 
 }  // namespace dlcm::storage

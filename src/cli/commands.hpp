@@ -8,4 +8,6 @@ void add_data_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, inspect
 void add_fit_command(CLI::App& app);
 void add_sweep_commands(CLI::App& app);  // sweep plan|run|submit|status|collect, export
+void add_recommend_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 }  // namespace dlcm::cli

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   dlcm::cli::add_train_commands(app);
   dlcm::cli::add_sweep_commands(app);
   dlcm::cli::add_fit_command(app);
+  dlcm::cli::add_recommend_command(app);
+  dlcm::cli::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,200 @@
+#include "reports/allocation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "core/flops.hpp"
+
+namespace dlcm::reports {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double finite_or_inf(double x) { return std::isfinite(x) ? x : kInf; }
+
+Allocation evaluate(const fitting::DlcmParams& law, double C, double N, double P, double R) {
+  Allocation a{N, P, R, 0, approx_n_eff(N, P, R), 0};
+  a.D = C / (6 * a.n_eff);
+  a.loss = finite_or_inf(fitting::dlcm_loss(law, N, P, R, a.D));
+  return a;
+}
+
+// Best (log N, P) at a fixed R: a coarse grid, then grids of the neighbourhood of the best point,
+// each round shrinking the box to two steps either side (about 5x per round).
+Allocation best_at_ratio(const fitting::DlcmParams& law, double C, double R, const SearchSpace& s) {
+  double u_lo = std::log(s.n_min), u_hi = std::log(C / (6 * s.min_tokens));
+  double p_lo = s.p_min, p_hi = s.p_max;
+  Allocation best{.loss = kInf};
+  int nu = 81, np = 65;
+  for (int round = 0; round < 40; ++round) {
+    const double du = (u_hi - u_lo) / (nu - 1), dp = (p_hi - p_lo) / (np - 1);
+    for (int i = 0; i < nu; ++i)
+      for (int j = 0; j < np; ++j) {
+        const auto a = evaluate(law, C, std::exp(u_lo + i * du), p_lo + j * dp, R);
+        if (a.loss < best.loss) best = a;
+      }
+    if (best.loss == kInf) break;
+    if (du < 1e-12 && dp < 1e-12) break;
+    const double u = std::log(best.N);
+    u_lo = std::max(std::log(s.n_min), u - 2 * du);
+    u_hi = std::min(std::log(C / (6 * s.min_tokens)), u + 2 * du);
+    p_lo = std::max(s.p_min, best.P - 2 * dp);
+    p_hi = std::min(s.p_max, best.P + 2 * dp);
+    nu = np = 21;
+  }
+  return best;
+}
+
+}  // namespace
+
+double approx_n_eff(double N, double P, double R) { return N * (1 - P) + N * P / R; }
+
+Allocation optimise(const fitting::DlcmParams& law, double C, const SearchSpace& s) {
+  if (!(C > 0) || C / (6 * s.min_tokens) <= s.n_min)
+    throw std::invalid_argument(fmt::format("budget {:g} FLOPs is too small to search (needs > {:g})", C,
+                                            6 * s.min_tokens * s.n_min));
+  Allocation best{.loss = kInf};
+  if (!s.ratio_range) {
+    for (double R : s.ratios) {
+      const auto a = best_at_ratio(law, C, R, s);
+      if (a.loss < best.loss) best = a;
+    }
+  } else {
+    // A scan in log R, then golden-section search between the best scan point's neighbours.
+    const double lo = std::log(s.ratio_range->first), hi = std::log(s.ratio_range->second);
+    const int n = 17;
+    const double step = (hi - lo) / (n - 1);
+    int k_best = 0;
+    for (int k = 0; k < n; ++k) {
+      const auto a = best_at_ratio(law, C, std::exp(lo + k * step), s);
+      if (a.loss < best.loss) best = a, k_best = k;
+    }
+    double a = std::max(lo, lo + (k_best - 1) * step), b = std::min(hi, lo + (k_best + 1) * step);
+    const double g = (std::sqrt(5.0) - 1) / 2;
+    auto at = [&](double v) { return best_at_ratio(law, C, std::exp(v), s); };
+    double x1 = b - g * (b - a), x2 = a + g * (b - a);
+    Allocation f1 = at(x1), f2 = at(x2);
+    for (int it = 0; it < 60 && b - a > 1e-9; ++it) {
+      if (f1.loss < f2.loss) b = x2, x2 = x1, f2 = f1, x1 = b - g * (b - a), f1 = at(x1);
+      else a = x1, x1 = x2, f1 = f2, x2 = a + g * (b - a), f2 = at(x2);
+    }
+    for (const auto& f : {f1, f2})
+      if (f.loss < best.loss) best = f;
+  }
+  if (best.loss == kInf) throw std::runtime_error(fmt::format("the fitted law has no finite value at budget {:g}", C));
+  return best;
+}
+
+namespace {
+
+// A stack's width and depth and its parameters.
+struct Stack {
+  int d = 0, layers = 0;
+  double params = 0;
+};
+
+int head_dim(int d, int heads) {
+  const int dh = d / std::max(1, heads);
+  return dh > 0 && 64 % dh == 0 ? dh : 64;
+}
+
+constexpr int kMaxWidthSteps = 512;  // widths up to 32768
+constexpr double kMinAspect = 16, kMaxAspect = 256;
+
+// The `keep` stacks whose parameters are nearest `target` (in log), over widths 64·k and depths
+// with width/depth in [kMinAspect, kMaxAspect]; `depth_per_layer` layers count per unit of depth.
+template <typename Params>
+std::vector<Stack> nearest_stacks(double target, int depth_per_layer, std::size_t keep, Params params) {
+  std::vector<Stack> all;
+  for (int k = 1; k <= kMaxWidthSteps; ++k) {
+    const int d = 64 * k;
+    const int l_min = std::max(1, static_cast<int>(std::ceil(d / (kMaxAspect * depth_per_layer))));
+    const int l_max = std::max(l_min, static_cast<int>(std::floor(d / (kMinAspect * depth_per_layer))));
+    if (params(d, l_min) > 8 * target && !all.empty()) break;
+    for (int l = l_min; l <= l_max; ++l) all.push_back({d, l, params(d, l)});
+  }
+  auto dist = [target](const Stack& s) { return std::abs(std::log(s.params / target)); };
+  const auto n = std::min(keep, all.size());
+  std::partial_sort(all.begin(), all.begin() + n, all.end(),
+                    [&](const Stack& a, const Stack& b) { return dist(a) < dist(b); });
+  all.resize(n);
+  return all;
+}
+
+}  // namespace
+
+Architecture snap(const fitting::DlcmParams& law, double C, const Allocation& opt, const ModelConfig& proxy,
+                  const BoundaryConfig& proxy_boundary) {
+  const int dh_tok = head_dim(proxy.d_token, proxy.n_heads_token);
+  const int dh_con = head_dim(proxy.d_concept, proxy.n_heads_concept);
+  ModelConfig base = proxy;
+  base.arch = Arch::dlcm;
+  base.n_kv_heads_token = base.n_kv_heads_concept = 0;
+  BoundaryConfig boundary = proxy_boundary;
+  boundary.ratio = opt.R;
+  boundary.d_scan = 0;
+  auto with_token = [&](ModelConfig m, int d, int layers) {
+    m.d_token = d;
+    m.n_heads_token = d / dh_tok;
+    m.encoder_layers = m.decoder_layers = layers;
+    return m;
+  };
+  auto with_concept = [&](ModelConfig m, int d, int layers) {
+    m.d_concept = d;
+    m.n_heads_concept = d / dh_con;
+    m.concept_layers = layers;
+    return m;
+  };
+  // Token side: everything but the backbone and the joining matrices, which depend on both widths.
+  const auto tokens = nearest_stacks(opt.N * (1 - opt.P), 2, 6, [&](int d, int l) {
+    const auto p = count_params(with_token(base, d, l), boundary);
+    return static_cast<double>(p.total() - p.backbone - p.joining);
+  });
+  const auto concepts = nearest_stacks(opt.N * opt.P, 1, 6, [&](int d, int l) {
+    return static_cast<double>(count_params(with_concept(base, d, l), boundary).backbone);
+  });
+  Architecture best;
+  best.loss = kInf;
+  for (const auto& t : tokens)
+    for (const auto& c : concepts) {
+      Architecture a;
+      a.model = with_concept(with_token(base, t.d, t.layers), c.d, c.layers);
+      a.boundary = boundary;
+      const auto p = count_params(a.model, boundary);
+      a.N = static_cast<double>(p.total());
+      a.P = static_cast<double>(p.backbone) / a.N;
+      a.R = opt.R;
+      a.flops_per_token = flops_per_token(a.model, boundary, opt.R).train_flops();
+      a.D = C / a.flops_per_token;
+      a.loss = finite_or_inf(fitting::dlcm_loss(law, a.N, a.P, a.R, a.D));
+      if (a.loss < best.loss) best = a;
+    }
+  if (best.loss == kInf) throw std::runtime_error("no candidate architecture has a finite predicted loss");
+  return best;
+}
+
+double baseline_optimal_loss(const fitting::ChinchillaParams& law, double C) {
+  const auto o = fitting::chinchilla_compute_optimal(law, C);
+  return fitting::chinchilla_loss(law, o.N, o.D);
+}
+
+std::optional<double> baseline_compute_for_loss(const fitting::ChinchillaParams& law, double loss, double C_hint) {
+  if (!(loss > law.E)) return std::nullopt;
+  // The compute-optimal loss falls with C towards E: bracket the root in log C, then bisect.
+  auto gap = [&](double log_c) { return baseline_optimal_loss(law, std::exp(log_c)) - loss; };
+  double lo = std::log(C_hint), hi = lo;
+  for (int i = 0; i < 200 && gap(lo) < 0; ++i) lo -= std::log(10.0);
+  for (int i = 0; i < 200 && gap(hi) > 0; ++i) hi += std::log(10.0);
+  if (!(gap(lo) >= 0 && gap(hi) <= 0)) return std::nullopt;
+  for (int i = 0; i < 200 && hi - lo > 1e-13 * std::max(1.0, std::abs(hi)); ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (gap(mid) > 0 ? lo : hi) = mid;
+  }
+  return std::exp(0.5 * (lo + hi));
+}
+
+}  // namespace dlcm::reports

@@ -1,0 +1,107 @@
+#include "reports/plot.hpp"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+
+#include "core/files.hpp"
+
+namespace fs = std::filesystem;
+
+namespace dlcm::reports {
+namespace {
+
+// A double-quoted gnuplot string: backslashes and quotes escaped (titles are plot_label()ed first).
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// A private directory for one figure, removed on scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "dlcm-plot-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary directory for gnuplot");
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+bool usable(double v, bool log) { return std::isfinite(v) && (!log || v > 0); }
+
+}  // namespace
+
+std::string plot_label(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text)
+    out += std::isalnum(c) || std::string_view(" .,:=_+-()/").find(static_cast<char>(c)) != std::string_view::npos
+               ? static_cast<char>(c)
+               : '_';
+  return out;
+}
+
+std::string plot_svg(const Plot& p) {
+  TempDir dir;
+  std::string script = fmt::format(
+      "set terminal svg size {},{} noenhanced font 'DejaVu Sans,11' background '#ffffff'\n"
+      "set output {}\nset title {}\nset xlabel {}\nset ylabel {}\nset grid\nset key outside right top\n"
+      "set format x '%g'\nset format y '%g'\n",
+      p.width, p.height, quoted((dir.path / "out.svg").string()), quoted(plot_label(p.title)),
+      quoted(plot_label(p.x_label)), quoted(plot_label(p.y_label)));
+  if (p.log_x) script += "set logscale x\nset format x '%.0e'\n";
+  if (p.log_y) script += "set logscale y\n";
+  std::vector<std::string> clauses;
+  for (std::size_t i = 0; i < p.series.size(); ++i) {
+    const auto& s = p.series[i];
+    const bool bars = s.style == "yerrorbars";
+    std::string data;
+    for (std::size_t k = 0; k < s.x.size(); ++k) {
+      if (!usable(s.x[k], p.log_x) || !usable(s.y[k], p.log_y)) continue;
+      data += fmt::format("{:.17g} {:.17g}", s.x[k], s.y[k]);
+      if (bars) data += fmt::format(" {:.17g} {:.17g}", s.y_low.at(k), s.y_high.at(k));
+      data += "\n";
+    }
+    if (data.empty()) continue;
+    const auto file = dir.path / fmt::format("series-{}.dat", i);
+    write_file_atomic(file.string(), data);
+    clauses.push_back(fmt::format("{} using 1:2{} with {} title {}", quoted(file.string()), bars ? ":3:4" : "",
+                                  s.style, quoted(plot_label(s.title))));
+  }
+  if (clauses.empty()) throw std::runtime_error(fmt::format("figure \"{}\" has no data to plot", p.title));
+  script += "plot ";
+  for (std::size_t i = 0; i < clauses.size(); ++i) script += (i ? ", \\\n  " : "") + clauses[i];
+  script += "\n";
+  const auto script_file = dir.path / "plot.gp";
+  write_file_atomic(script_file.string(), script);
+  const auto err = dir.path / "stderr.txt";
+  // The paths are ours (a mkdtemp directory), so the command line holds no outside text.
+  const int rc = std::system(fmt::format("gnuplot '{}' 2> '{}'", script_file.string(), err.string()).c_str());
+  if (rc != 0 || !fs::exists(dir.path / "out.svg")) {
+    const std::string msg = fs::exists(err) ? read_file(err.string()) : "";
+    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
+      throw std::runtime_error("gnuplot not found: install gnuplot-nox (scripts/setup.sh)");
+    throw std::runtime_error(fmt::format("gnuplot failed on figure \"{}\": {}", p.title, msg));
+  }
+  std::string svg = read_file((dir.path / "out.svg").string());
+  // Inline SVG in HTML needs neither the XML prolog nor the namespace declarations (HTML parsers
+  // place <svg> and xlink:href themselves), and the report must hold no URL at all.
+  svg = svg.substr(std::min(svg.find("<svg"), svg.size()));
+  svg = std::regex_replace(svg, std::regex(R"(\s+xmlns(:\w+)?="[^"]*")"), "");
+  return svg;
+}
+
+}  // namespace dlcm::reports

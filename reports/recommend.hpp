@@ -1,0 +1,76 @@
+#pragma once
+// `dlcm recommend`: the compute-optimal DLCM for a budget from a sweep's fitted laws, with its
+// bootstrap interval, the baseline's compute multiplier and μP-transferred hyperparameters.
+// The report reuses the study loading and the fits.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "fitting/fit.hpp"
+#include "reports/allocation.hpp"
+#include "storage/central.hpp"
+
+namespace dlcm::reports {
+
+using json = nlohmann::ordered_json;
+
+// What the fits read of one sweep.
+struct Study {
+  std::string sweep;
+  std::vector<storage::RunRow> runs;                 // every run, as the sweep table shows them
+  std::vector<fitting::Observation> dlcm, baseline;  // completed runs with a finite final loss
+  std::vector<std::string> dlcm_labels, baseline_labels;  // labels of those, in the same order
+  std::vector<std::string> excluded;                 // labels of diverged runs (left out of fits)
+  std::optional<RunConfig> proxy;                    // config of the best completed DLCM run
+  std::string proxy_label, proxy_run_dir;
+  double proxy_loss = 0;
+};
+// Throws naming the database and sweep when the sweep does not exist.
+Study load_study(storage::Database& db, const std::string& sweep);
+
+// Chinchilla's five parameters need runs at several sizes: fewer than this many baseline runs or
+// distinct sizes and the baseline law is not fitted (and the report says why).
+inline constexpr int kMinBaselineRuns = 5, kMinBaselineSizes = 3;
+
+struct Laws {
+  fitting::Fit dlcm;
+  fitting::FitOptions dlcm_options;  // how it was fitted: the bootstrap refits with the same
+  std::optional<fitting::Fit> baseline;
+  std::string baseline_note;  // why there is no baseline law
+  std::optional<int64_t> fit_id;  // when read from the fits table
+};
+// Fits the dlcm law to the study's DLCM runs and Chinchilla to its baseline runs (when enough).
+Laws fit_laws(const Study& study, const fitting::FitOptions& opt);
+// The dlcm law of a stored `dlcm fit` result (its params, offsets and Huber delta); the baseline
+// law is fitted to the study as in fit_laws. Throws when the fit is not a dlcm fit.
+Laws laws_from_stored_fit(const storage::StoredFit& fit, const Study& study, const fitting::FitOptions& opt);
+
+// The base learning rate the μP transfer starts from, and where it came from.
+struct BaseLr {
+  double lr = 0;
+  std::string source;
+  int d_token_base = 64, d_concept_base = 128;  // the widths that rate belongs to
+};
+// The newest lr-transfer study's best_base_lr.mup (at the proxy config's d_token_base and
+// d_concept_base), else the best completed run's learning rate (at that run's own widths).
+BaseLr base_learning_rate(storage::Database& db, const Study& study);
+
+struct RecommendOptions {
+  double budget = 0;
+  SearchSpace space;
+  int replicates = 20;        // bootstrap refits, each re-optimised
+  std::uint64_t seed = 0;
+  double level = 0.9;         // percentile interval
+  double warn_factor = 10;    // warn beyond this multiple of the largest fitted budget
+};
+
+// The recommendation as `dlcm recommend --json` prints it (keys in README "Recommendations").
+json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt);
+
+// μP per-group hyperparameters of `m` (parametrisation forced to μP) from the base values.
+json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr);
+
+}  // namespace dlcm::reports

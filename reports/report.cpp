@@ -1,0 +1,571 @@
+#include "reports/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "fitting/isoflop.hpp"
+#include "fitting/uncertainty.hpp"
+#include "reports/plot.hpp"
+#include "reports/recommend.hpp"
+
+namespace dlcm::reports {
+
+using namespace dlcm::fitting;
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  const std::string bad = "\xEF\xBF\xBD";  // U+FFFD
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        case '\'': out += "&#39;"; break;
+        default: out += c < 0x20 && c != '\n' && c != '\t' ? bad : std::string(1, static_cast<char>(c));
+      }
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence passes through; anything else becomes U+FFFD, one byte at a time.
+    const int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && len == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+    }
+    if (ok && len == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += bad;
+      ++i;
+    }
+  }
+  return out;
+}
+
+const std::vector<std::pair<std::string, std::string>>& segmentation_samples() {
+  static const std::vector<std::pair<std::string, std::string>> samples{
+      {"tech-en", "The package manager resolves every dependency before it installs anything."},
+      {"casual-en", "A closed mouth gathers no feet, but an open one catches flies."},
+      {"code", "for (int i = 0; i < n; ++i) { sum += a[i] * b[i]; }"},
+      {"tech-zh", "软件包管理器在安装之前会先解决所有依赖关系。"},
+      {"casual-zh", "千里之行，始于足下。"},
+  };
+  return samples;
+}
+
+namespace {
+
+std::string num(double v, int digits = 4) {
+  return std::isfinite(v) ? fmt::format("{:.{}g}", v, digits) : std::string("–");
+}
+std::string num(const json& v) { return v.is_number() ? num(v.get<double>()) : std::string("–"); }
+std::string esc(const std::string& s) { return html_escape(s); }
+std::string esc_json(const json& v) { return v.is_string() ? html_escape(v.get<std::string>()) : std::string("–"); }
+
+// A figure that failed (a fit that does not exist, gnuplot missing) becomes a visible note.
+std::string figure(const Plot& p) {
+  try {
+    return "<figure>" + plot_svg(p) + "</figure>\n";
+  } catch (const std::exception& e) {
+    return fmt::format("<p class=note>Figure “{}” not drawn: {}</p>\n", esc(p.title), esc(e.what()));
+  }
+}
+
+std::string table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<std::string>& row_classes = {}) {
+  std::string h = "<table><thead><tr>";
+  for (const auto& c : head) h += "<th>" + c + "</th>";
+  h += "</tr></thead><tbody>\n";
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    h += r < row_classes.size() && !row_classes[r].empty() ? "<tr class=" + row_classes[r] + ">" : "<tr>";
+    for (const auto& c : rows[r]) h += "<td>" + c + "</td>";
+    h += "</tr>\n";
+  }
+  return h + "</tbody></table>\n";
+}
+
+const char* kStyle = R"(<style>
+body{font-family:"DejaVu Sans",sans-serif;max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222;background:#fff}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ccd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em}th,td{border:1px solid #ccd;padding:.25em .5em;text-align:right}
+th{background:#eef}td:first-child{text-align:left}tr.diverged td{background:#fdd}tr.pending td{color:#888}
+.note{color:#744;font-style:italic}.summary{background:#f4f6ff;border:1px solid #ccd;padding:.6em 1em}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:.5em}figure{margin:.5em 0}svg{max-width:100%;height:auto}
+.seg{font-family:"DejaVu Sans Mono",monospace;line-height:2;white-space:pre-wrap}
+.seg span{padding:.15em .05em;border-radius:3px;margin-right:2px}.c0{background:#cde4ff}.c1{background:#ffe3b8}
+.warn{color:#a40}
+</style>)";
+
+struct Context {
+  storage::Database& db;
+  const Study& study;
+  const ReportOptions& opt;
+  std::optional<Laws> laws;
+  std::string laws_error;
+  std::vector<std::optional<Model>> replicates;
+};
+
+std::string sweep_table(const Context& c) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> classes;
+  for (const auto& r : c.study.runs) {
+    const bool diverged = r.status == "diverged";
+    rows.push_back({esc(r.label), esc(r.arch),
+                    esc(r.status) + (diverged ? " (excluded from fits)" : ""), num(r.budget, 3), num(r.N),
+                    num(r.P, 3), num(r.R, 3), r.realised_ratio ? num(*r.realised_ratio, 3) : "–", num(r.D),
+                    num(r.C), r.final_val_loss ? num(*r.final_val_loss) : "–"});
+    classes.push_back(diverged ? "diverged" : r.status == "completed" ? "" : "pending");
+  }
+  std::string h = "<h2 id=runs>Runs</h2>\n";
+  if (!c.study.excluded.empty())
+    h += fmt::format("<p class=note>{} diverged run(s) are marked in red and left out of every fit.</p>\n",
+                     c.study.excluded.size());
+  return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D", "C",
+                    "final val loss"},
+                   rows, classes);
+}
+
+std::vector<Observation> all_completed(const Study& s) {
+  auto obs = s.dlcm;
+  obs.insert(obs.end(), s.baseline.begin(), s.baseline.end());
+  return obs;
+}
+
+std::string compute_section(const Context& c) {
+  std::string h = "<h2 id=compute>Loss against compute</h2>\n";
+  // One line per configuration (its label without the budget), across budgets.
+  std::map<std::string, Series> by_label;
+  std::vector<std::string> labels = c.study.dlcm_labels;
+  labels.insert(labels.end(), c.study.baseline_labels.begin(), c.study.baseline_labels.end());
+  const auto obs = all_completed(c.study);
+  for (std::size_t i = 0; i < obs.size(); ++i) {
+    auto& s = by_label[labels[i]];
+    s.title = labels[i];
+    s.x.push_back(compute(obs[i]));
+    s.y.push_back(obs[i].loss);
+  }
+  Plot p = plot("Final validation loss per configuration", "training compute C (FLOPs)", "loss (nats/token)", true, false);
+  for (auto& [label, s] : by_label) {
+    std::vector<std::size_t> order(s.x.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return s.x[a] < s.x[b]; });
+    Series sorted = series(s.title);
+    for (auto k : order) sorted.x.push_back(s.x[k]), sorted.y.push_back(s.y[k]);
+    p.series.push_back(sorted);
+  }
+  p.width = 1100;
+  h += figure(p);
+  // isoFLOP parabolas in log N over all completed runs (Approach 2).
+  try {
+    const auto iso = fit_isoflop(obs, {});
+    Plot q = plot("isoFLOP curves: loss against N per budget", "parameters N", "loss (nats/token)", true, false);
+    for (const auto& b : iso.budgets) {
+      Series pts = series(fmt::format("C = {:.2g}", b.C), "points");
+      double lo = 1e300, hi = 0;
+      for (const auto& o : obs)
+        if (std::abs(compute(o) / b.C - 1) < 0.1) {
+          pts.x.push_back(o.N), pts.y.push_back(o.loss);
+          lo = std::min(lo, o.N), hi = std::max(hi, o.N);
+        }
+      Series curve = series(fmt::format("parabola, N_opt = {:.3g}", b.x_opt), "lines");
+      const double u0 = std::log(lo) - 0.3, u1 = std::log(hi) + 0.3, uo = std::log(b.x_opt);
+      for (int k = 0; k <= 60; ++k) {
+        const double u = u0 + (u1 - u0) * k / 60;
+        curve.x.push_back(std::exp(u));
+        curve.y.push_back(b.loss_opt + b.curvature * (u - uo) * (u - uo));
+      }
+      q.series.push_back(pts);
+      q.series.push_back(curve);
+    }
+    h += figure(q);
+    h += fmt::format("<p>isoFLOP power law: N_opt = {} · C<sup>{}</sup> (R² of the parabolas {}).</p>\n",
+                     num(iso.coefficient), num(iso.exponent, 3), num(iso.r2, 3));
+  } catch (const std::exception& e) {
+    h += fmt::format("<p class=note>No isoFLOP fit: {}</p>\n", esc(e.what()));
+  }
+  return h;
+}
+
+std::string fit_section(const Context& c) {
+  std::string h = "<h2 id=fit>Fitted law against observed losses</h2>\n";
+  if (!c.laws) return h + fmt::format("<p class=note>No fit: {}</p>\n", esc(c.laws_error));
+  const auto& m = c.laws->dlcm.model;
+  const auto& obs = c.study.dlcm;
+  h += fmt::format("<p>Compression-aware law (DESIGN §3) fitted to {} completed DLCM runs: R² = {}, Huber "
+                   "objective {}.</p>\n",
+                   obs.size(), num(r_squared(m, obs), 4), num(c.laws->dlcm.objective));
+  std::vector<std::vector<std::string>> prow;
+  const auto names = param_names(Law::dlcm);
+  const auto values = natural_params(m);
+  for (std::size_t i = 0; i < names.size(); ++i) prow.push_back({std::string(names[i]), num(values[i])});
+  h += table({"parameter", "value"}, prow);
+  Plot parity = plot("Parity: predicted against observed loss", "observed loss", "predicted loss");
+  Series dl = series("DLCM runs (dlcm law)", "points");
+  double lo = 1e300, hi = 0;
+  for (const auto& o : obs) {
+    dl.x.push_back(o.loss), dl.y.push_back(predict_loss(m, o));
+    lo = std::min({lo, o.loss, dl.y.back()}), hi = std::max({hi, o.loss, dl.y.back()});
+  }
+  parity.series.push_back(dl);
+  if (c.laws->baseline) {
+    Series bl = series("baseline runs (chinchilla)", "points");
+    for (const auto& o : c.study.baseline) {
+      bl.x.push_back(o.loss), bl.y.push_back(predict_loss(c.laws->baseline->model, o));
+      lo = std::min({lo, o.loss, bl.y.back()}), hi = std::max({hi, o.loss, bl.y.back()});
+    }
+    parity.series.push_back(bl);
+  }
+  Series diag = series("y = x", "lines");
+  diag.x = diag.y = {lo, hi};
+  parity.series.push_back(diag);
+  Plot resid = plot("Residuals: log predicted - log observed", "training compute C (FLOPs)", "log residual", true);
+  Series rs = series("DLCM runs", "points");
+  const auto r = log_residuals(m, obs);
+  for (std::size_t i = 0; i < obs.size(); ++i) rs.x.push_back(compute(obs[i])), rs.y.push_back(r[i]);
+  resid.series.push_back(rs);
+  parity.width = resid.width = 560;
+  h += "<div class=grid>" + figure(parity) + figure(resid) + "</div>\n";
+  try {
+    const auto ho = holdout_largest_budget(Law::dlcm, obs, c.laws->dlcm_options);
+    h += fmt::format("<p><b>Held-out budget</b>: fitted without C = {} ({} training runs), the law predicts its {} "
+                     "runs with mean relative error {} (max {}).</p>\n",
+                     num(ho.budget), ho.n_train, ho.runs.size(), num(ho.mean_rel_error, 3),
+                     num(ho.max_rel_error, 3));
+  } catch (const std::exception& e) {
+    h += fmt::format("<p class=note>No held-out check: {}</p>\n", esc(e.what()));
+  }
+  h += c.laws->baseline ? fmt::format("<p>Baseline law (Chinchilla) fitted to {} baseline runs.</p>\n",
+                                      c.study.baseline.size())
+                        : fmt::format("<p class=note>{}</p>\n", esc(c.laws->baseline_note));
+  return h;
+}
+
+std::string frontier_section(const Context& c) {
+  std::string h = "<h2 id=frontier>Allocation frontier</h2>\n";
+  if (!c.laws) return h + "<p class=note>No fitted law, no frontier.</p>\n";
+  double c_lo = 1e300, c_hi = 0;
+  for (const auto& o : c.study.dlcm) c_lo = std::min(c_lo, compute(o)), c_hi = std::max(c_hi, compute(o));
+  const int n = 7;
+  const double l0 = std::log(c_lo), l1 = std::log(100 * c_hi);
+  const auto law = dlcm_params(c.laws->dlcm.model);
+  const SearchSpace space;
+  const char* names[] = {"N", "P", "R", "D"};
+  Series est[4], band[4];
+  std::vector<std::vector<std::string>> rows;
+  for (int k = 0; k < n; ++k) {
+    const double C = std::exp(l0 + (l1 - l0) * k / (n - 1));
+    try {
+      const auto a = optimise(law, C, space);
+      std::vector<std::vector<double>> samples;
+      for (const auto& m : c.replicates) {
+        if (!m) continue;
+        try {
+          const auto b = optimise(dlcm_params(*m), C, space);
+          samples.push_back({b.N, b.P, b.R, b.D});
+        } catch (const std::exception&) {
+        }
+      }
+      const auto iv = summarize({"N", "P", "R", "D"}, {a.N, a.P, a.R, a.D}, samples, 0.9);
+      const double v[] = {a.N, a.P, a.R, a.D};
+      std::vector<std::string> row{num(C, 3)};
+      for (int q = 0; q < 4; ++q) {
+        est[q].x.push_back(C), est[q].y.push_back(v[q]);
+        if (std::isfinite(iv[q].low)) {
+          band[q].x.push_back(C), band[q].y.push_back(v[q]);
+          band[q].y_low.push_back(iv[q].low), band[q].y_high.push_back(iv[q].high);
+        }
+        row.push_back(num(v[q]) + (std::isfinite(iv[q].low) ? fmt::format(" [{}, {}]", num(iv[q].low), num(iv[q].high)) : ""));
+      }
+      row.push_back(num(a.loss));
+      rows.push_back(row);
+    } catch (const std::exception& e) {
+      rows.push_back({num(C, 3), esc(e.what()), "", "", "", ""});
+    }
+  }
+  h += fmt::format("<p>The law's optimum over (N, P, R, D) with 6·N_eff·D = C, from the smallest fitted budget to "
+                   "100× the largest ({}), R from {{1, 2, 4, 8}}; bars: 90% bootstrap intervals ({} replicates "
+                   "refitted and re-optimised).</p>\n<div class=grid>\n",
+                   num(c_hi, 3), c.replicates.size());
+  for (int q = 0; q < 4; ++q) {
+    Plot p = plot(fmt::format("optimal {} against budget", names[q]), "compute C (FLOPs)", names[q], true,
+           q == 0 || q == 3);
+    est[q].title = "optimum";
+    band[q].title = "90% interval";
+    band[q].style = "yerrorbars";
+    p.series = {est[q], band[q]};
+    p.width = 540, p.height = 320;
+    h += figure(p);
+  }
+  h += "</div>\n";
+  return h + table({"C", "N", "P", "R", "D", "predicted loss"}, rows);
+}
+
+std::string recommendation_row(const json& r) {
+  const auto& a = r["architecture"];
+  return fmt::format(
+      "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} [{}, {}]</td><td>d_token {} ×({}+{}), "
+      "d_concept {} ×{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+      num(r["budget"]), num(r["N"]), num(r["P"]), num(r["R"]), num(r["D"]), num(r["predicted_loss"]),
+      r["interval"].contains("predicted_loss") && r["interval"]["predicted_loss"].is_array()
+          ? num(r["interval"]["predicted_loss"][0]) : "–",
+      r["interval"].contains("predicted_loss") && r["interval"]["predicted_loss"].is_array()
+          ? num(r["interval"]["predicted_loss"][1]) : "–",
+      num(a["d_token"]), num(a["encoder_layers"]), num(a["decoder_layers"]), num(a["d_concept"]),
+      num(a["concept_layers"]), num(a["predicted_loss"]),
+      r["baseline"].is_object() ? num(r["baseline"]["predicted_loss"]) : "–", num(r["compute_multiplier"]));
+}
+
+std::string recommendation_section(Context& c, std::vector<json>& computed) {
+  std::string h = "<h2 id=recommend>Recommendations</h2>\n";
+  const std::string head =
+      "<table><thead><tr><th>budget</th><th>N</th><th>P</th><th>R</th><th>D</th><th>predicted loss [90%]</th>"
+      "<th>architecture</th><th>its predicted loss</th><th>baseline loss</th><th>compute multiplier</th></tr>"
+      "</thead><tbody>\n";
+  if (c.laws && c.study.proxy) {
+    const auto lr = base_learning_rate(c.db, c.study);
+    for (double b : c.opt.budgets) {
+      RecommendOptions o;
+      o.budget = b;
+      o.replicates = c.opt.replicates;
+      o.seed = c.opt.seed;
+      try {
+        computed.push_back(recommend(*c.laws, c.study, lr, o));
+      } catch (const std::exception& e) {
+        h += fmt::format("<p class=note>No recommendation at {}: {}</p>\n", num(b), esc(e.what()));
+      }
+    }
+  }
+  // The table of recommendations, then each one's μP hyperparameters and warnings.
+  auto block = [&](const std::vector<json>& recs, const std::string& intro) {
+    h += intro + head;
+    for (const auto& r : recs) h += recommendation_row(r);
+    h += "</tbody></table>\n";
+    for (const auto& r : recs) {
+      h += fmt::format("<p><b>At C = {}</b>: μP hyperparameters (base lr {} from {}; output multiplier {}):</p>\n",
+                       num(r["budget"]), num(r["hyperparameters"]["base_lr"]),
+                       esc_json(r["hyperparameters"]["source"]), num(r["hyperparameters"]["output_mult"]));
+      std::vector<std::vector<std::string>> g;
+      for (const auto& grp : r["hyperparameters"]["groups"])
+        if (grp.is_object()) g.push_back({esc_json(grp["group"]), esc_json(grp["fan_in"]), num(grp["lr"]),
+                     num(grp["init_std"]), num(grp["eps"]), num(grp["weight_decay"])});
+      h += table({"group", "fan-in", "lr", "init std", "Adam ε", "weight decay"}, g);
+      for (const auto& w : r["warnings"]) h += "<p class=warn>⚠ " + esc_json(w) + "</p>\n";
+    }
+  };
+  if (!computed.empty()) block(computed, "<p>For the budgets asked (computed now from the fit above):</p>\n");
+  std::vector<json> stored;
+  for (const auto& s : storage::recommendations(c.db, c.study.sweep)) {
+    auto r = json::parse(s.result, nullptr, false);
+    // Rows written by `dlcm recommend`; anything else in the table is left out rather than trusted.
+    const bool complete = r.is_object() && r.value("architecture", json()).is_object() &&
+                          r.value("interval", json()).is_object() && r.value("warnings", json()).is_array() &&
+                          r.value("hyperparameters", json()).is_object() &&
+                          r["hyperparameters"].value("groups", json()).is_array();
+    if (complete) stored.push_back(std::move(r));
+  }
+  if (!stored.empty())
+    block(stored, fmt::format("<p>Stored by <code>dlcm recommend</code> ({}):</p>\n", stored.size()));
+  if (computed.empty()) computed = stored;  // the summary quotes the largest budget's
+  if (computed.empty()) h += "<p class=note>No recommendation: no fitted law.</p>\n";
+  return h;
+}
+
+// Newest study of each parametrisation (coord-check), or the newest study (lr-transfer).
+std::string mup_plots(const Context& c) {
+  std::string h = "<h2 id=mup>μP checks</h2>\n";
+  std::set<std::string> seen;
+  std::string coord;
+  for (const auto& st : storage::mup_studies(c.db, "coord-check")) {
+    const auto j = json::parse(st.result, nullptr, false);
+    if (!j.is_object() || !j.contains("curves")) continue;
+    const std::string par = j.value("parametrisation", "?");
+    if (!seen.insert(par).second) continue;
+    // mean |activation| at the last step recorded, against the token width, per family.
+    int last = 0;
+    for (const auto& cv : j["curves"]) last = std::max(last, cv.value("step", 0));
+    std::map<std::string, Series> fam;
+    for (const auto& cv : j["curves"]) {
+      if (cv.value("step", -1) != last || !cv.value("mean_abs", json()).is_number()) continue;
+      auto& s = fam[cv.value("family", "?")];
+      s.title = cv.value("family", "?");
+      s.x.push_back(cv.value("width_token", 0));
+      s.y.push_back(cv["mean_abs"].get<double>());
+    }
+    Plot p = plot(fmt::format("coordinate check ({}), step {}", par, last), "d_token", "mean |activation|", true, true);
+    for (auto& [k, s] : fam) p.series.push_back(s);
+    p.width = 560;
+    coord += figure(p);
+  }
+  h += coord.empty() ? "<p class=note>No coordinate check in the database (dlcm mup coord-check).</p>\n"
+                     : "<div class=grid>" + coord + "</div>\n";
+  const auto lt = storage::latest_mup_study(c.db, "lr-transfer");
+  const auto j = lt ? json::parse(lt->result, nullptr, false) : json();
+  if (!j.is_object() || !j.contains("results")) {
+    return h + "<p class=note>No learning-rate transfer study in the database (dlcm mup lr-transfer).</p>\n";
+  }
+  std::map<std::string, Plot> plots;  // per parametrisation and axis
+  for (const auto& r : j["results"]) {
+    const std::string key = r.value("parametrisation", "?") + ", axis " + r.value("axis", "?");
+    auto& p = plots[key];
+    p.title = "learning-rate transfer (" + key + ")";
+    p.x_label = "base learning rate";
+    p.y_label = "loss";
+    p.log_x = true;
+    p.width = 560;
+    Series s = series(fmt::format("d_token {}, d_concept {}", r.value("width_token", 0), r.value("width_concept", 0)));
+    const auto& lrs = r.value("lrs", json::array());
+    const auto& losses = r.value("losses", json::array());
+    for (std::size_t k = 0; k < lrs.size() && k < losses.size(); ++k)
+      if (lrs[k].is_number() && losses[k].is_number())
+        s.x.push_back(lrs[k].get<double>()), s.y.push_back(losses[k].get<double>());
+    p.series.push_back(s);
+  }
+  h += fmt::format("<p>Learning-rate transfer study “{}” ({}):</p>\n<div class=grid>", esc(lt->name), esc(lt->created_at));
+  for (auto& [k, p] : plots) h += figure(p);
+  h += "</div>\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : j.value("shifts", json::array()))
+    rows.push_back({esc(s.value("parametrisation", "?")), esc(s.value("axis", "?")), num(s.value("log2_shift", json()))});
+  if (!rows.empty()) h += table({"parametrisation", "axis", "log2 shift of the best lr over widths"}, rows);
+  if (j.contains("best_base_lr") && j["best_base_lr"].is_object())
+    h += fmt::format("<p>Best base learning rate: μP {}, standard {}.</p>\n", num(j["best_base_lr"].value("mup", json())),
+                     num(j["best_base_lr"].value("standard", json())));
+  return h;
+}
+
+// A study row that does not follow the JSON contract becomes a note, not a failed report.
+std::string mup_section(const Context& c) {
+  try {
+    return mup_plots(c);
+  } catch (const std::exception& e) {
+    return fmt::format("<h2 id=mup>μP checks</h2>\n<p class=note>Unreadable μP study: {}</p>\n", esc(e.what()));
+  }
+}
+
+std::string ratio_section(const Context& c) {
+  std::string h = "<h2 id=ratio>Tokens per concept by content type</h2>\n"
+                  "<p>Realised compression (tokens per concept, thresholded boundaries) on each validation domain "
+                  "at each DLCM run's last evaluation, averaged over completed runs of the same target R: this "
+                  "corpus's counterpart of the paper's Table 5.</p>\n";
+  std::map<std::string, const storage::RunRow*> runs;
+  for (const auto& r : c.study.runs)
+    if (r.status == "completed" && r.arch == "dlcm") runs[r.hash] = &r;
+  std::map<std::string, std::map<double, std::pair<double, int>>> cell;  // domain -> target R -> (sum, n)
+  std::set<double> ratios;
+  for (const auto& m : storage::final_val_metrics(c.db, c.study.sweep, "ratio")) {
+    const auto it = runs.find(m.hash);
+    if (it == runs.end() || !std::isfinite(m.value)) continue;
+    auto& [sum, n] = cell[m.domain][it->second->R];
+    sum += m.value, ++n;
+    ratios.insert(it->second->R);
+  }
+  if (cell.empty()) return h + "<p class=note>No per-domain ratio recorded for this sweep's DLCM runs.</p>\n";
+  std::vector<std::string> head{"domain"};
+  for (double r : ratios) head.push_back(fmt::format("target R = {}", num(r, 3)));
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [domain, by_r] : cell) {
+    std::vector<std::string> row{esc(domain)};
+    for (double r : ratios) {
+      const auto it = by_r.find(r);
+      row.push_back(it == by_r.end() ? "–" : fmt::format("{} (n={})", num(it->second.first / it->second.second, 3),
+                                                          it->second.second));
+    }
+    rows.push_back(row);
+  }
+  return h + table(head, rows);
+}
+
+std::string segmentation_section(const Context& c) {
+  std::string h = "<h2 id=segmentation>Segmentation examples</h2>\n";
+  if (c.opt.segmentations.empty())
+    return h + fmt::format("<p class=note>No examples: {}</p>\n",
+                           esc(c.opt.segmentation_note.empty() ? "none were given" : c.opt.segmentation_note));
+  h += fmt::format("<p>Concept spans (alternating colours) cut by run “{}” (eval mode, thresholded boundaries).</p>\n",
+                   esc(c.opt.segmentation_run));
+  for (const auto& s : c.opt.segmentations) {
+    // Spans of bytes; a boundary inside a multi-byte character is shown at the character's start.
+    std::vector<std::string> spans;
+    std::string cur;
+    for (std::size_t i = 0; i < s.tokens.size(); ++i) {
+      const bool continuation = (s.tokens[i] & 0xC0) == 0x80;
+      bool starts = i < s.boundaries.size() && s.boundaries[i];
+      for (std::size_t k = i + 1; !starts && !continuation && k < s.tokens.size() && (s.tokens[k] & 0xC0) == 0x80; ++k)
+        starts = k < s.boundaries.size() && s.boundaries[k];
+      if (starts && !continuation && !cur.empty()) spans.push_back(cur), cur.clear();
+      cur += static_cast<char>(s.tokens[i]);
+    }
+    if (!cur.empty()) spans.push_back(cur);
+    h += fmt::format("<p><b>{}</b> ({} bytes, {} concepts)</p>\n<p class=seg>", esc(s.domain), s.tokens.size(),
+                     spans.size());
+    for (std::size_t k = 0; k < spans.size(); ++k) h += fmt::format("<span class=c{}>{}</span>", k % 2, esc(spans[k]));
+    h += "</p>\n";
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string render_report(storage::Database& db, const std::string& sweep, const ReportOptions& opt) {
+  const Study study = load_study(db, sweep);
+  // Without budgets asked or stored, recommend at 10x the largest fitted budget.
+  ReportOptions o = opt;
+  double c_max = 0;
+  for (const auto& ob : study.dlcm) c_max = std::max(c_max, compute(ob));
+  if (o.budgets.empty() && storage::recommendations(db, sweep).empty() && c_max > 0) o.budgets = {10 * c_max};
+  Context c{db, study, o, std::nullopt, "", {}};
+  FitOptions fit;
+  fit.threads = opt.threads;
+  fit.offsets = !opt.zero_offsets;
+  try {
+    c.laws = fit_laws(study, fit);
+    c.replicates = bootstrap_models(c.laws->dlcm, study.dlcm, c.laws->dlcm_options,
+                                    {.replicates = opt.replicates, .seed = opt.seed});
+  } catch (const std::exception& e) {
+    c.laws_error = e.what();
+  }
+  std::vector<json> computed;
+  const std::string runs_html = sweep_table(c), compute_html = compute_section(c), fit_html = fit_section(c),
+                    frontier_html = frontier_section(c), rec_html = recommendation_section(c, computed),
+                    mup_html = mup_section(c), ratio_html = ratio_section(c), seg_html = segmentation_section(c);
+
+  std::map<std::string, int> status;
+  for (const auto& r : study.runs) ++status[r.status];
+  std::string counts;
+  for (const auto& [s, n] : status) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, esc(s));
+  std::string summary = fmt::format("<div class=summary><p><b>{}</b> runs ({}); {} DLCM and {} baseline runs fitted.</p>\n",
+                                    study.runs.size(), counts, study.dlcm.size(), study.baseline.size());
+  if (c.laws)
+    summary += fmt::format("<p>dlcm law R² = {}.</p>\n", num(r_squared(c.laws->dlcm.model, study.dlcm), 4));
+  if (!computed.empty()) {
+    const auto& r = computed.back();
+    summary += fmt::format("<p>At C = {} FLOPs the fitted law recommends N = {}, P = {}, R = {}, D = {} "
+                           "(predicted loss {}); compute multiplier over the baseline: {}.</p>\n",
+                           num(r["budget"]), num(r["N"]), num(r["P"], 3), num(r["R"], 3), num(r["D"]),
+                           num(r["predicted_loss"]), num(r["compute_multiplier"]));
+  }
+  summary += "</div>\n";
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>dlcm report: {}</title>\n{}\n</head><body>\n"
+      "<h1>Scaling study “{}”</h1>\n{}<p><a href=#runs>runs</a> · <a href=#compute>loss vs compute</a> · "
+      "<a href=#fit>fit</a> · <a href=#frontier>frontier</a> · <a href=#recommend>recommendations</a> · "
+      "<a href=#mup>μP</a> · <a href=#ratio>tokens per concept</a> · <a href=#segmentation>segmentation</a></p>\n"
+      "{}{}{}{}{}{}{}{}</body></html>\n",
+      esc(sweep), kStyle, esc(sweep), summary, runs_html, compute_html, fit_html, frontier_html, rec_html, mup_html,
+      ratio_html, seg_html);
+}
+
+}  // namespace dlcm::reports

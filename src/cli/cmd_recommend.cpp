@@ -1,0 +1,135 @@
+// dlcm recommend: the compute-optimal DLCM for a budget (README "Recommendations").
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+#include "commands.hpp"
+#include "reports/recommend.hpp"
+
+namespace dlcm::cli {
+namespace {
+
+struct RecommendArgs {
+  double budget = 0;
+  std::string sweep, db = "dlcm.db", r_choices = "1,2,4,8", r_range;
+  int64_t fit_id = -1;
+  int bootstrap = 20, threads = 0;
+  std::uint64_t seed = 0;
+  bool json = false, zero_offsets = false;
+};
+
+// "1,2,4,8" or "1:16": positive numbers, the range increasing.
+std::vector<double> parse_numbers(const std::string& text, char sep, const std::string& option) {
+  std::vector<double> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, sep)) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || !(v >= 1))
+      throw std::runtime_error(fmt::format("{} {}: \"{}\" is not a ratio >= 1", option, text, item));
+    out.push_back(v);
+  }
+  if (out.empty()) throw std::runtime_error(fmt::format("{}: no ratios given", option));
+  return out;
+}
+
+std::string g(const reports::json& v) { return v.is_number() ? fmt::format("{:.4g}", v.get<double>()) : "-"; }
+std::string span(const reports::json& iv, const char* key) {
+  return iv.contains(key) && iv[key].is_array() ? fmt::format(" [{}, {}]", g(iv[key][0]), g(iv[key][1])) : "";
+}
+
+void print_text(const reports::json& r) {
+  const auto& iv = r["interval"];
+  fmt::print("recommendation for C = {} FLOPs (sweep {}):\n", g(r["budget"]), r["sweep"].get<std::string>());
+  fmt::print("  optimum    N {}{}  P {}{}  R {}{}  D {}{}\n", g(r["N"]), span(iv, "N"), g(r["P"]), span(iv, "P"),
+             g(r["R"]), span(iv, "R"), g(r["D"]), span(iv, "D"));
+  fmt::print("  predicted loss {}{}   ({:.0f}% bootstrap interval, {} replicates)\n", g(r["predicted_loss"]),
+             span(iv, "predicted_loss"), 100 * iv["level"].get<double>(), iv["replicates"].get<int>());
+  const auto& a = r["architecture"];
+  fmt::print("  architecture: d_token {} ({} heads), encoder {} + decoder {} layers; d_concept {} ({} heads), {} "
+             "backbone layers; R {}\n",
+             a["d_token"].get<int>(), a["n_heads_token"].get<int>(), a["encoder_layers"].get<int>(),
+             a["decoder_layers"].get<int>(), a["d_concept"].get<int>(), a["n_heads_concept"].get<int>(),
+             a["concept_layers"].get<int>(), g(a["R"]));
+  fmt::print("    N {}  P {}  FLOPs/token {}  D {}  predicted loss {}\n", g(a["N"]), g(a["P"]),
+             g(a["flops_per_token"]), g(a["D"]), g(a["predicted_loss"]));
+  const auto& h = r["hyperparameters"];
+  fmt::print("  μP: base lr {} ({}), output multiplier {}\n", g(h["base_lr"]), h["source"].get<std::string>(),
+             g(h["output_mult"]));
+  for (const auto& grp : h["groups"])
+    fmt::print("    {:<30} lr {:<10} init_std {:<10} eps {:<10} wd {}\n", grp["group"].get<std::string>(),
+               g(grp["lr"]), g(grp["init_std"]), g(grp["eps"]), g(grp["weight_decay"]));
+  if (r["baseline"].is_object())
+    fmt::print("  baseline: N {}  D {}  predicted loss {}; compute multiplier {}\n", g(r["baseline"]["N"]),
+               g(r["baseline"]["D"]), g(r["baseline"]["predicted_loss"]), g(r["compute_multiplier"]));
+  if (r.contains("recommendation_id")) fmt::print("  stored as recommendation {}\n", r["recommendation_id"].get<int64_t>());
+}
+
+void run_recommend(const RecommendArgs& a) {
+  if (!std::filesystem::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
+  auto db = storage::open_central(a.db);
+  std::optional<storage::StoredFit> stored;
+  std::string sweep = a.sweep;
+  if (a.fit_id >= 0) {
+    stored = storage::load_fit(db, a.fit_id);
+    if (!stored) throw std::runtime_error(fmt::format("{}: no fit with id {}", a.db, a.fit_id));
+    sweep = stored->sweep;
+  }
+  if (sweep.empty()) throw std::runtime_error("dlcm recommend: give --sweep NAME or --fit ID");
+
+  reports::RecommendOptions opt;
+  opt.budget = a.budget;
+  opt.replicates = a.bootstrap;
+  opt.seed = a.seed;
+  if (!a.r_range.empty()) {
+    const auto r = parse_numbers(a.r_range, ':', "--r-range");
+    if (r.size() != 2 || !(r[1] > r[0])) throw std::runtime_error(fmt::format("--r-range {}: give LO:HI with LO < HI", a.r_range));
+    opt.space.ratio_range = std::pair{r[0], r[1]};
+  } else {
+    opt.space.ratios = parse_numbers(a.r_choices, ',', "--r-choices");
+  }
+  fitting::FitOptions fit_opt;
+  fit_opt.offsets = !a.zero_offsets;
+  fit_opt.threads = a.threads;
+
+  const auto study = reports::load_study(db, sweep);
+  const auto laws = stored ? reports::laws_from_stored_fit(*stored, study, fit_opt) : reports::fit_laws(study, fit_opt);
+  auto r = reports::recommend(laws, study, reports::base_learning_rate(db, study), opt);
+  for (const auto& w : r["warnings"]) fmt::print(stderr, "dlcm: warning: {}\n", w.get<std::string>());
+  r["recommendation_id"] = storage::store_recommendation(db, sweep, laws.fit_id, a.budget, r.dump());
+  if (a.json) fmt::print("{}\n", r.dump());
+  else print_text(r);
+}
+
+}  // namespace
+
+void add_recommend_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("recommend", "Compute-optimal DLCM for a FLOPs budget from a sweep's fitted laws");
+  auto a = std::make_shared<RecommendArgs>();
+  cmd->add_option("--budget", a->budget, "Training compute C in FLOPs")->required()->check(CLI::PositiveNumber);
+  auto* sweep = cmd->add_option("--sweep", a->sweep, "Fit the dlcm law to this sweep's runs");
+  auto* fit = cmd->add_option("--fit", a->fit_id, "Use this stored dlcm fit (dlcm fit --sweep ... --law dlcm)");
+  sweep->excludes(fit);
+  cmd->add_option("--db", a->db, "Central database")->capture_default_str();
+  auto* choices = cmd->add_option("--r-choices", a->r_choices, "Compression ratios to choose from")->capture_default_str();
+  auto* range = cmd->add_option("--r-range", a->r_range, "Search R continuously in LO:HI instead");
+  range->excludes(choices);
+  cmd->add_option("--bootstrap", a->bootstrap, "Bootstrap replicates, each refitted and re-optimised (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Bootstrap seed")->capture_default_str();
+  cmd->add_flag("--zero-offsets", a->zero_offsets, "With --sweep: fit the dlcm law with t_tok = t_con = t_data = 0");
+  cmd->add_option("--threads", a->threads, "Threads for the fits (0: every core)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->callback([a] { run_recommend(*a); });
+}
+
+}  // namespace dlcm::cli

@@ -1,0 +1,84 @@
+// dlcm report: one self-contained HTML file about a sweep (README "The report").
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "commands.hpp"
+#include "core/files.hpp"
+#include "reports/recommend.hpp"
+#include "reports/report.hpp"
+#include "train/train.hpp"
+
+namespace fs = std::filesystem;
+
+namespace dlcm::cli {
+namespace {
+
+struct ReportArgs {
+  std::string sweep, db = "dlcm.db", out = "report.html";
+  std::vector<double> budgets;
+  int bootstrap = 20, threads = 0;
+  bool no_examples = false, zero_offsets = false;
+};
+
+// The best DLCM run's checkpoint segments the sample texts; the report library itself never links
+// LibTorch, so the CLI runs the trainer's plain interface and passes the results in.
+void add_segmentations(storage::Database& db, const std::string& sweep, reports::ReportOptions& opt, int threads) {
+  const auto study = reports::load_study(db, sweep);
+  if (!study.proxy) {
+    opt.segmentation_note = "the sweep has no completed DLCM run";
+    return;
+  }
+  if (!fs::exists(fs::path(study.proxy_run_dir) / "checkpoint.pt")) {
+    opt.segmentation_note = fmt::format("run {} has no checkpoint in {}", study.proxy_label, study.proxy_run_dir);
+    return;
+  }
+  try {
+    for (const auto& [domain, text] : reports::segmentation_samples()) {
+      const auto r = train::inspect(study.proxy_run_dir, text, threads);
+      opt.segmentations.push_back({domain, r.tokens, r.boundaries});
+    }
+    opt.segmentation_run = study.proxy_label;
+  } catch (const std::exception& e) {
+    opt.segmentations.clear();
+    opt.segmentation_note = fmt::format("inspecting run {} failed: {}", study.proxy_label, e.what());
+  }
+}
+
+void run_report(const ReportArgs& a) {
+  if (!fs::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
+  auto db = storage::open_central(a.db);
+  reports::ReportOptions opt;
+  opt.budgets = a.budgets;
+  opt.replicates = a.bootstrap;
+  opt.threads = a.threads;
+  opt.zero_offsets = a.zero_offsets;
+  if (a.no_examples) opt.segmentation_note = "left out (--no-examples)";
+  else add_segmentations(db, a.sweep, opt, a.threads);
+  const std::string html = reports::render_report(db, a.sweep, opt);
+  const fs::path out(a.out);
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  write_file_atomic(out.string(), html);
+  fmt::print("report: {}\n", out.string());
+}
+
+}  // namespace
+
+void add_report_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("report", "Write one self-contained HTML report about a sweep");
+  auto a = std::make_shared<ReportArgs>();
+  cmd->add_option("sweep", a->sweep, "Sweep name")->required();
+  cmd->add_option("-o,--out", a->out, "HTML file to write")->capture_default_str();
+  cmd->add_option("--db", a->db, "Central database")->capture_default_str();
+  cmd->add_option("--budget", a->budgets, "Recommend at these budgets (FLOPs; repeatable)")->check(CLI::PositiveNumber);
+  cmd->add_option("--bootstrap", a->bootstrap, "Bootstrap replicates for the intervals")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Threads for fits and inspection (0: every core)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--zero-offsets", a->zero_offsets, "Fit the dlcm law with t_tok = t_con = t_data = 0");
+  cmd->add_flag("--no-examples", a->no_examples, "Skip the segmentation examples (no checkpoint is loaded)");
+  cmd->callback([a] { run_report(*a); });
+}
+
+}  // namespace dlcm::cli
