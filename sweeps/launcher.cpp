@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -64,6 +66,15 @@ pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads) {
   return pid;
 }
 
+// A live trainer holds an flock on its run directory (train.cpp); a dead one's lock died with it.
+bool trainer_alive(const fs::path& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
+  close(fd);
+  return busy;
+}
+
 std::string last_line(const fs::path& p) {
   std::ifstream in(p);
   std::string line, last;
@@ -96,10 +107,19 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   std::map<std::string, const PlannedRun*> by_hash;
   for (const auto& r : plan.runs) by_hash[r.hash] = &r;
   std::deque<storage::RunRow> queue;
-  // A previous orchestrator may have died mid-run: each run directory is the truth about its run.
-  for (const auto& row : storage::sweep_runs(db, spec.name))
-    if (by_hash.count(row.hash) && row.status != "completed" && row.status != "diverged" && fs::exists(row.run_dir))
-      storage::ingest_run_dir(db, row.hash, row.run_dir);
+  // A previous orchestrator may have died mid-run (SIGKILL, power loss): each run directory is the
+  // truth about its run, and a run still marked running with no live trainer is pending again.
+  std::set<std::string> busy;
+  for (const auto& row : storage::sweep_runs(db, spec.name)) {
+    if (!by_hash.count(row.hash) || row.status == "completed" || row.status == "diverged") continue;
+    if (fs::exists(row.run_dir) && trainer_alive(row.run_dir)) {
+      busy.insert(row.hash);
+      continue;
+    }
+    const std::string found = fs::exists(row.run_dir) ? storage::ingest_run_dir(db, row.hash, row.run_dir) : "";
+    if (row.status == "running" && found != "completed" && found != "diverged")
+      storage::set_status(db, row.hash, "pending");
+  }
   double remaining_flops = 0, session_flops = 0;
   for (const auto& row : storage::sweep_runs(db, spec.name)) {
     if (!by_hash.count(row.hash)) continue;  // registered by an older version of the spec
@@ -109,6 +129,8 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
       (row.status == "completed" ? out.completed : out.diverged) += 1;
     } else if (row.status == "failed" && row.attempts >= spec.max_attempts) {
       out.failed += 1;
+    } else if (busy.count(row.hash)) {
+      out.pending += 1;  // another process is training it right now: leave it to that one
     } else {
       queue.push_back(row);
       remaining_flops += row.C;

@@ -91,8 +91,7 @@ json row_json(const storage::RunRow& r) {
 }
 
 std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::string& sweep) {
-  if (!std::filesystem::exists(db_path)) throw std::runtime_error(fmt::format("{}: database not found", db_path));
-  auto db = storage::open_central(db_path);
+  auto db = storage::open_central_readonly(db_path);
   if (!storage::sweep_exists(db, sweep))
     throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db_path, sweep));
   return storage::sweep_runs(db, sweep);
