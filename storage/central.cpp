@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -75,8 +76,11 @@ int check_central(Database& db, bool existed) {
         throw std::runtime_error(fmt::format("{}: not a dlcm database", path));
       // Reads every page: a truncated or damaged file fails here, not halfway through a write.
       Statement check(db.handle(), "PRAGMA quick_check");
-      if (!check.step() || check.column_text(0) != "ok")
-        throw std::runtime_error(fmt::format("{}: damaged database: {}", path, check.column_text(0)));
+      if (!check.step() || check.column_text(0) != "ok") {
+        std::string why = check.column_text(0);
+        std::replace(why.begin(), why.end(), '\n', ' ');
+        throw std::runtime_error(fmt::format("{}: damaged database: {}", path, why));
+      }
     }
     return version;
   } catch (const std::runtime_error& e) {

@@ -88,10 +88,11 @@ Database::Database(const std::string& path, bool create, bool read_only) : path_
     // Reading the schema rejects a file that is not a database, before anything is written.
     user_version();
     exec("PRAGMA foreign_keys=ON;");
-  } catch (const std::exception& e) {
+  } catch (const std::exception&) {
+    const std::string why = sqlite3_errmsg(db_);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw std::runtime_error(fmt::format("{}: not a usable SQLite database ({})", path, e.what()));
+    throw std::runtime_error(fmt::format("{}: not a usable SQLite database ({})", path, why));
   }
 }
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "core/files.hpp"
@@ -108,7 +109,9 @@ class Crash : public ::testing::Test {
     dlcm::data::prepare_corpus(opt);
     std::ofstream(g_root / "crash.toml") << config_text();
     // The uninterrupted reference every crashed run must reproduce exactly.
+    const auto t0 = std::chrono::steady_clock::now();
     ASSERT_EQ(wait_exit(start_train(g_root / "reference")), 0);
+    reference_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     reference_ = new Outcome(outcome(g_root / "reference"));
     ASSERT_EQ(reference_->metrics.size() > kSteps, true);
   }
@@ -117,15 +120,19 @@ class Crash : public ::testing::Test {
     fs::remove_all(g_root);
   }
   static Outcome* reference_;
+  static double reference_ms_;  // how long an uninterrupted run takes here: kill times scale with it
 };
 Outcome* Crash::reference_ = nullptr;
+double Crash::reference_ms_ = 0;
 
 }  // namespace
 
 TEST_F(Crash, SigkillAtRandomMomentsThenResumingEndsBitIdentical) {
-  // Kill points from a fixed seed, spread over start-up, training and the final write-out.
+  // Kill points from a fixed seed, spread over start-up, training and the final write-out: each
+  // restart is killed after a random share of an uninterrupted run's wall time.
   std::mt19937 rng(20261122);
-  std::uniform_int_distribution<int> delay_ms(150, 900);
+  std::uniform_real_distribution<double> share(0.2, 0.9);
+  auto delay_ms = [&](std::mt19937& g) { return static_cast<int>(share(g) * reference_ms_); };
   double max_diff = 0;
   int kills = 0;
   for (int trial = 0; trial < 3; ++trial) {
@@ -138,6 +145,12 @@ TEST_F(Crash, SigkillAtRandomMomentsThenResumingEndsBitIdentical) {
     }
     resume_to_end(dir);
     max_diff = std::max(max_diff, expect_identical(*reference_, outcome(dir), dir.filename().string()));
+    // Where the kills landed: the steps each restart resumed from (0 = killed before any checkpoint).
+    std::string resumed;
+    std::istringstream log(dlcm::read_file((dir / "log.txt").string()));
+    for (std::string line; std::getline(log, line);)
+      if (line.rfind("resumed from", 0) == 0) resumed += " " + line.substr(line.rfind(' ') + 1);
+    std::printf("%s: resumed at steps%s\n", dir.filename().c_str(), resumed.c_str());
   }
   std::printf("random SIGKILLs: %d kills over 3 runs, max |final loss difference| = %g\n", kills, max_diff);
   EXPECT_EQ(max_diff, 0.0);
