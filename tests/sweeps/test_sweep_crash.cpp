@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "data/corpus.hpp"
+#include "corpus_fixture.hpp"
 #include "storage/central.hpp"
 #include "test_util.hpp"
 
@@ -75,12 +75,7 @@ int64_t scalar(dlcm::storage::Database& db, const std::string& sql, const std::s
 class SweepCrash : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_root = fs::temp_directory_path() / ("dlcm-sweep-crash-" + std::to_string(::getpid()));
-    fs::remove_all(g_root);
-    dlcm::data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 50000;
-    dlcm::data::prepare_corpus(opt);
+    g_root = dlcm::test::root_with_corpus("sweep-crash");
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 };
@@ -155,7 +150,7 @@ TEST_F(SweepCrash, KillingTheOrchestratorAndItsWorkersThenReRunningFinishesEvery
 
 TEST_F(SweepCrash, ADivergingRunIsMarkedDivergedAndLeftOutOfTheFit) {
   // lr = 30 blows every run at that rate up; the sweep goes on with the others.
-  const auto path = write("diverge.toml", spec("diverge", g_root / "diverge", "[1e9, 3e9]", "[3e-3, 30]"));
+  const auto path = write("diverge.toml", spec("diverge", g_root / "diverge", "[5e8, 1e9]", "[3e-3, 30]"));
   const auto db = (g_root / "diverge.db").string();
   int code = -1;
   sh(cli("sweep run --quiet --workers 2 --threads 1 --db " + db + " " + path), &code);
@@ -181,7 +176,7 @@ TEST_F(SweepCrash, HostileNamesAndPathsAreOnlyData) {
   const std::string payload = "$(touch " + mark.string() + ") `touch " + mark.string() + "`; touch " + mark.string();
   const std::string name = "q'\"" + payload + "\nline two — 名前 ü";
   const fs::path runs_dir = g_root / ("runs \"'" + payload + "\n é");
-  const auto path = write("hostile.toml", spec(name, runs_dir, "[1e9, 3e9]"));
+  const auto path = write("hostile.toml", spec(name, runs_dir, "[5e8, 1e9]"));
   const auto db = (g_root / "hostile.db").string();
   int code = -1;
   sh(cli("sweep plan --no-calibrate " + shell_quote(path)), &code);

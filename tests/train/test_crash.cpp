@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "core/files.hpp"
-#include "data/corpus.hpp"
+#include "corpus_fixture.hpp"
 #include "storage/run_metrics.hpp"
 #include "test_util.hpp"
 
@@ -101,12 +101,7 @@ double expect_identical(const Outcome& ref, const Outcome& got, const std::strin
 class Crash : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_root = fs::temp_directory_path() / ("dlcm-crash-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_root);
-    dlcm::data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 50000;
-    dlcm::data::prepare_corpus(opt);
+    g_root = dlcm::test::root_with_corpus("crash-test");
     std::ofstream(g_root / "crash.toml") << config_text();
     // The uninterrupted reference every crashed run must reproduce exactly.
     const auto t0 = std::chrono::steady_clock::now();
