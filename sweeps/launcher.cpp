@@ -48,11 +48,14 @@ void prepare_run_dir(const fs::path& dir, const RunConfig& cfg) {
 pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads) {
   const std::string cfg = (dir / "config.toml").string(), run_dir = dir.string(), th = std::to_string(threads);
   const std::string out = (dir / "worker.log").string();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error(fmt::format("fork failed for {}", run_dir));
   if (pid == 0) {
     // If the orchestrator dies, the worker is told to checkpoint and stop: nothing runs unobserved.
+    // It may already have died between fork and prctl: then stop before starting (resumable exit).
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(4);
     const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
