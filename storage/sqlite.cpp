@@ -75,8 +75,9 @@ std::string Statement::column_text(int i) const {
 }
 
 Database::Database(const std::string& path, bool create, bool read_only) : path_(path) {
-  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)) |
-                    SQLITE_OPEN_NOMUTEX;
+  // Read-only is PRAGMA query_only on a read-write handle: a SQLITE_OPEN_READONLY handle on a WAL
+  // database leaves -wal and -shm files behind, as it may not remove them on close.
+  const int flags = SQLITE_OPEN_READWRITE | (create && !read_only ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -87,7 +88,7 @@ Database::Database(const std::string& path, bool create, bool read_only) : path_
   try {
     // Reading the schema rejects a file that is not a database, before anything is written.
     user_version();
-    exec("PRAGMA foreign_keys=ON;");
+    exec(read_only ? "PRAGMA query_only=ON;" : "PRAGMA foreign_keys=ON;");
   } catch (const std::exception&) {
     const std::string why = sqlite3_errmsg(db_);
     sqlite3_close(db_);
