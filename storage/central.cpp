@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -60,29 +61,56 @@ Value json_num(const nlohmann::json& j, const char* key) {
   return j[key].get<double>();
 }
 
+// Refuses a file that is not a dlcm database we can read, before anything is written to it. Any
+// SQLite failure on the way (a truncated or damaged file) is reported as one line naming it.
+int check_central(Database& db, bool existed) {
+  const std::string& path = db.path();
+  try {
+    const int version = db.user_version();
+    Statement tables(db.handle(), "SELECT count(*) FROM sqlite_master");
+    tables.step();
+    if (existed && version == 0 && tables.column_int(0) > 0)
+      throw std::runtime_error(fmt::format("{}: not a dlcm database (it has other tables)", path));
+    if (version > kSchemaVersion)
+      throw std::runtime_error(fmt::format("{}: schema version {} is newer than this dlcm ({})", path, version,
+                                           kSchemaVersion));
+    if (version > 0) {
+      Statement st(db.handle(), "SELECT value FROM dlcm_meta WHERE key = 'application'");
+      if (!st.step() || st.column_text(0) != "dlcm")
+        throw std::runtime_error(fmt::format("{}: not a dlcm database", path));
+      // Reads every page: a truncated or damaged file fails here, not halfway through a write.
+      Statement check(db.handle(), "PRAGMA quick_check");
+      if (!check.step() || check.column_text(0) != "ok") {
+        std::string why = check.column_text(0);
+        std::replace(why.begin(), why.end(), '\n', ' ');
+        throw std::runtime_error(fmt::format("{}: damaged database: {}", path, why));
+      }
+    }
+    return version;
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    if (what.rfind(path + ":", 0) == 0) throw;
+    throw std::runtime_error(fmt::format("{}: not a usable dlcm database ({})", path, what));
+  }
+}
+
 }  // namespace
+
+Database open_central_readonly(const std::string& path) {
+  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: database not found", path));
+  Database db(path, false, true);
+  if (check_central(db, true) == 0) throw std::runtime_error(fmt::format("{}: not a dlcm database (empty)", path));
+  return db;
+}
 
 Database open_central(const std::string& path) {
   const bool existed = fs::exists(path);
   Database db(path);
-  const int version = db.user_version();
-  if (existed && version == 0) {
-    Statement st(db.handle(), "SELECT count(*) FROM sqlite_master");
-    st.step();
-    if (st.column_int(0) > 0)
-      throw std::runtime_error(fmt::format("{}: not a dlcm database (it has other tables)", path));
-  }
-  if (version > kSchemaVersion)
-    throw std::runtime_error(fmt::format("{}: schema version {} is newer than this dlcm ({})", path, version,
-                                         kSchemaVersion));
-  if (version > 0) {
-    Statement st(db.handle(), "SELECT value FROM dlcm_meta WHERE key = 'application'");
-    if (!st.step() || st.column_text(0) != "dlcm")
-      throw std::runtime_error(fmt::format("{}: not a dlcm database", path));
-  }
+  const int version = check_central(db, existed);
   db.enable_wal();
   for (int v = version; v < kSchemaVersion; ++v) {
     WriteTransaction tx(db);
+    if (db.user_version() > v) continue;  // another process opening it at the same time got here first
     db.exec(kMigrations[v]);
     db.set_user_version(v + 1);
     tx.commit();
@@ -204,6 +232,10 @@ std::string ingest_run_dir(Database& db, const std::string& hash, const std::str
     }
   WriteTransaction tx(db);
   {
+    // The run directory is the truth: rows of steps a resumed run recomputed or dropped go too.
+    Statement clear(db.handle(), "DELETE FROM metrics WHERE hash = ?");
+    clear.bind(1, hash);
+    clear.step();
     Statement st(db.handle(),
                  "INSERT OR REPLACE INTO metrics(hash, step, split, domain, name, value) VALUES(?, ?, ?, ?, ?, ?)");
     for (const auto& r : metrics) {

@@ -17,6 +17,8 @@ constexpr int kSchemaVersion = 4;
 // Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
 // dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
 Database open_central(const std::string& path);
+// Opens an existing dlcm database to read it, changing nothing (no migration, no WAL switch).
+Database open_central_readonly(const std::string& path);
 
 // What the planner knows about a run before it trains.
 struct RunPlanRow {

@@ -22,6 +22,10 @@ void write_metrics(Database& db, const std::vector<MetricRow>& rows) {
   db.exec_rows("INSERT OR REPLACE INTO metrics(step, split, domain, name, value) VALUES(?, ?, ?, ?, ?)", values);
 }
 
+void drop_metrics_after(Database& db, int64_t step) {
+  db.exec_rows("DELETE FROM metrics WHERE step > ?", {{step}});
+}
+
 std::vector<MetricRow> read_metrics(Database& db) {
   std::vector<MetricRow> out;
   Statement st(db.handle(), "SELECT step, split, domain, name, value FROM metrics ORDER BY step, split, domain, name");

@@ -23,5 +23,7 @@ Database open_run_metrics(const std::string& path);
 // run that repeats steps leaves one row each.
 void write_metrics(Database& db, const std::vector<MetricRow>& rows);
 std::vector<MetricRow> read_metrics(Database& db);
+// Deletes the rows of steps after `step`: a resumed run recomputes them from its checkpoint.
+void drop_metrics_after(Database& db, int64_t step);
 
 }  // namespace dlcm::storage

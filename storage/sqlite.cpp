@@ -2,13 +2,35 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace dlcm::storage {
 
 namespace {
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
   throw std::runtime_error(fmt::format("{}: {}", what, db ? sqlite3_errmsg(db) : "out of memory"));
+}
+// Runs a statement that takes the write lock, retrying while another process holds it. The busy
+// timeout covers most waits; SQLite returns SQLITE_BUSY without waiting in some WAL cases (a
+// reader upgrading, WAL recovery), so many concurrent writers need this loop too.
+void exec_retrying_busy(Database& db, const char* sql) {
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + minutes(10);
+  std::minstd_rand jitter(static_cast<unsigned>(reinterpret_cast<uintptr_t>(&db) ^ getpid()));
+  for (int attempt = 0;; ++attempt) {
+    const int rc = sqlite3_exec(db.handle(), sql, nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    const int primary = rc & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || steady_clock::now() > deadline)
+      throw std::runtime_error(fmt::format("{}: {}: {}", db.path(), sql, sqlite3_errmsg(db.handle())));
+    const int cap = 1 << std::min(attempt, 7);  // 1 .. 128 ms, jittered so writers do not collide again
+    std::this_thread::sleep_for(milliseconds(1 + jitter() % cap));
+  }
 }
 }  // namespace
 
@@ -52,8 +74,10 @@ std::string Statement::column_text(int i) const {
   return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, i)) : std::string();
 }
 
-Database::Database(const std::string& path, bool create) : path_(path) {
-  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+Database::Database(const std::string& path, bool create, bool read_only) : path_(path) {
+  // Read-only is PRAGMA query_only on a read-write handle: a SQLITE_OPEN_READONLY handle on a WAL
+  // database leaves -wal and -shm files behind, as it may not remove them on close.
+  const int flags = SQLITE_OPEN_READWRITE | (create && !read_only ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -64,17 +88,21 @@ Database::Database(const std::string& path, bool create) : path_(path) {
   try {
     // Reading the schema rejects a file that is not a database, before anything is written.
     user_version();
-    exec("PRAGMA foreign_keys=ON;");
-  } catch (const std::exception& e) {
+    exec(read_only ? "PRAGMA query_only=ON;" : "PRAGMA foreign_keys=ON;");
+  } catch (const std::exception&) {
+    const std::string why = sqlite3_errmsg(db_);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw std::runtime_error(fmt::format("{}: not a usable SQLite database ({})", path, e.what()));
+    throw std::runtime_error(fmt::format("{}: not a usable SQLite database ({})", path, why));
   }
 }
 
 Database::~Database() { sqlite3_close(db_); }
 
-void Database::enable_wal() { exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); }
+void Database::enable_wal() {
+  exec_retrying_busy(*this, "PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+}
 
 void Database::exec(const std::string& sql) {
   char* err = nullptr;
@@ -104,14 +132,15 @@ int Database::user_version() {
 
 void Database::set_user_version(int v) { exec(fmt::format("PRAGMA user_version = {}", v)); }
 
-WriteTransaction::WriteTransaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+WriteTransaction::WriteTransaction(Database& db) : db_(db) { exec_retrying_busy(db_, "BEGIN IMMEDIATE"); }
 
 WriteTransaction::~WriteTransaction() {
   if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 void WriteTransaction::commit() {
-  db_.exec("COMMIT");
+  exec_retrying_busy(db_, "COMMIT");
   done_ = true;
 }
 

@@ -34,8 +34,9 @@ class Statement {
 
 class Database {
  public:
-  // Opens (creating if asked) with WAL and a busy timeout. Throws naming the file.
-  explicit Database(const std::string& path, bool create = true);
+  // Opens (creating if asked) with a busy timeout. Throws naming the file. A read-only connection
+  // never writes the file (commands that only look: status, export).
+  explicit Database(const std::string& path, bool create = true, bool read_only = false);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -38,11 +40,14 @@ std::string hostname() {
 pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads, const std::string& gpu) {
   const std::string cfg = (dir / "config.toml").string(), run_dir = dir.string(), th = std::to_string(threads);
   const std::string out = (dir / "worker.log").string();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error(fmt::format("fork failed for {}", run_dir));
   if (pid == 0) {
     // If the orchestrator dies, the worker is told to checkpoint and stop: nothing runs unobserved.
+    // It may already have died between fork and prctl: then stop before starting (resumable exit).
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(4);
     const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
@@ -60,6 +65,15 @@ pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads, con
     _exit(127);
   }
   return pid;
+}
+
+// A live trainer holds an flock on its run directory (train.cpp); a dead one's lock died with it.
+bool trainer_alive(const fs::path& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
+  close(fd);
+  return busy;
 }
 
 std::string last_line(const fs::path& p) {
@@ -141,9 +155,16 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   std::map<std::string, const PlannedRun*> by_hash;
   for (const auto& r : plan.runs) by_hash[r.hash] = &r;
   std::deque<storage::RunRow> queue;
-  // A previous orchestrator may have died mid-run, or the sweep went to Slurm: each run directory
-  // (and Slurm, for runs submitted there) is the truth about its run.
+  // A previous orchestrator may have died mid-run (SIGKILL, power loss), or the sweep went to
+  // Slurm: each run directory (and Slurm, for runs submitted there) is the truth about its run, and
+  // a local run still marked running with no live trainer is pending again.
   const auto observed = collect(db, spec.name);
+  std::set<std::string> busy;
+  for (const auto& [row, task, _] : observed.runs) {
+    if (task || !by_hash.count(row.hash) || row.status == "completed" || row.status == "diverged") continue;
+    if (fs::exists(row.run_dir) && trainer_alive(row.run_dir)) busy.insert(row.hash);
+    else if (row.status == "running") storage::set_status(db, row.hash, "pending");
+  }
   double remaining_flops = 0, session_flops = 0;
   int with_slurm = 0;
   for (const auto& [row, task, _] : observed.runs) {
@@ -157,6 +178,8 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
     } else if (task && (row.status == "submitted" || row.status == "queued" || row.status == "running")) {
       out.pending += 1;  // Slurm has it: never trained twice at once
       with_slurm += 1;
+    } else if (busy.count(row.hash)) {
+      out.pending += 1;  // another process is training it right now: leave it to that one
     } else {
       queue.push_back(row);
       remaining_flops += row.C;

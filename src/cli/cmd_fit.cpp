@@ -43,8 +43,8 @@ Runs load_runs(const FitArgs& a, CsvNeeds needs) {
     if (a.csv.empty()) throw std::runtime_error("dlcm fit: give --csv FILE or --sweep NAME");
     return {read_observations_csv(a.csv, needs), {}};
   }
-  if (!std::filesystem::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
-  auto db = storage::open_central(a.db);
+  // Read-only until the fit has succeeded: a bad database or sweep name changes nothing.
+  auto db = storage::open_central_readonly(a.db);
   if (!storage::sweep_exists(db, a.sweep))
     throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", a.db, a.sweep));
   Runs runs;

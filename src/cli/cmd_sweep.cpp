@@ -91,9 +91,10 @@ json row_json(const storage::RunRow& r) {
           {"val_bpb", opt(r.val_bpb)}};
 }
 
-storage::Database open_sweep_db(const std::string& db_path, const std::string& sweep) {
+// Status and export only read (no -wal/-shm files appear); collecting writes.
+storage::Database open_sweep_db(const std::string& db_path, const std::string& sweep, bool writable = false) {
   if (!std::filesystem::exists(db_path)) throw std::runtime_error(fmt::format("{}: database not found", db_path));
-  auto db = storage::open_central(db_path);
+  auto db = writable ? storage::open_central(db_path) : storage::open_central_readonly(db_path);
   if (!storage::sweep_exists(db, sweep))
     throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db_path, sweep));
   return db;
@@ -109,7 +110,8 @@ std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::stri
 sweeps::Observation observe(const std::string& db_path, const std::string& sweep) {
   auto db = open_sweep_db(db_path, sweep);
   if (!storage::latest_slurm_tasks(db, sweep).empty()) {
-    auto obs = sweeps::collect(db, sweep);
+    auto wdb = open_sweep_db(db_path, sweep, true);
+    auto obs = sweeps::collect(wdb, sweep);
     if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs show their last known status\n");
     return obs;
   }
@@ -279,7 +281,7 @@ void add_sweep_commands(CLI::App& app) {
   collect->add_option("name", a->name, "Sweep name")->required();
   collect->add_option("--db", a->db, "Central database")->capture_default_str();
   collect->callback([a] {
-    auto db = open_sweep_db(a->db, a->name);
+    auto db = open_sweep_db(a->db, a->name, true);
     const auto obs = sweeps::collect(db, a->name);
     if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs keep their status\n");
     fmt::print("sweep {}: {} runs: {}\n", a->name, obs.runs.size(), summary(count_states(obs)));

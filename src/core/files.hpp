@@ -6,8 +6,17 @@ namespace dlcm {
 
 // The file's bytes; throws "PATH: cannot open WHAT" when it cannot be read.
 std::string read_file(const std::string& path, const std::string& what = "file");
-// Writes beside the target, flushes, then renames: a reader sees the old file or the new one,
-// never half of one.
+// Writes beside the target (PATH.tmp), fsyncs it, renames it over the target and fsyncs the
+// directory: after a crash or power loss a reader sees the old file or the new one, never half.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// fsync of a directory, so a rename inside it survives power loss.
+void sync_directory(const std::string& dir);
+
+// Checksummed container for files that must never be trusted when torn (checkpoints): a one-line
+// header "dlcm-sealed v1 <payload bytes> <crc32 hex>\n" followed by the payload.
+std::string seal(const std::string& payload);
+// The payload, or throws "PATH: truncated (...)" / "PATH: checksum mismatch (...)" / "PATH: not a
+// sealed dlcm file" naming what was wrong.
+std::string unseal(const std::string& bytes, const std::string& path);
 
 }  // namespace dlcm

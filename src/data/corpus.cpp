@@ -222,8 +222,16 @@ Corpus load_corpus(const DataConfig& cfg, int model_vocab_size) {
     c.val = load_token_file((dir / "val.bin").string(), c.vocab_size);
   } else {
     c.vocab_size = cfg.vocab_size;
-    c.train = load_token_file(cfg.train_bin, c.vocab_size);
-    c.val = load_token_file(cfg.val_bin, c.vocab_size);
+    // Name the config field too: the file alone does not say which split it was meant to be.
+    auto load = [&](const std::string& path, const char* field) {
+      try {
+        return load_token_file(path, c.vocab_size);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(fmt::format("{} (data.{})", e.what(), field));
+      }
+    };
+    c.train = load(cfg.train_bin, "train_bin");
+    c.val = load(cfg.val_bin, "val_bin");
   }
   if (c.vocab_size > model_vocab_size)
     throw std::runtime_error(fmt::format("data vocab_size {} exceeds model.vocab_size {}", c.vocab_size,

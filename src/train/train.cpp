@@ -10,6 +10,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -130,10 +132,30 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? NAN : s / static_cast<double>(v.size());
 }
 
-void save_checkpoint(const fs::path& path, model::LanguageModel& net, const AdamW& opt, const Batcher& data,
+// Checkpoints are sealed (size + CRC32 header, core/files.hpp) and rotated: checkpoint.pt is the
+// newest, checkpoint.prev.pt the one before. A new one is written whole to checkpoint.pt.new
+// (fsynced), then the two renames shift it in; a kill at any moment leaves a good one to resume.
+const char* const kCheckpointFiles[] = {"checkpoint.pt", "checkpoint.pt.new", "checkpoint.prev.pt"};
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// The archive inside a sealed checkpoint; throws naming the file when it is torn or corrupt.
+torch::serialize::InputArchive open_checkpoint(const fs::path& path) {
+  std::istringstream payload(unseal(read_file(path.string(), "checkpoint"), path.string()));
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(payload);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("{}: unreadable checkpoint: {}", path.string(), first_line(e.what())));
+  }
+  return ar;
+}
+
+void save_checkpoint(const fs::path& dir, model::LanguageModel& net, const AdamW& opt, const Batcher& data,
                      const Progress& pr) {
   torch::serialize::OutputArchive ar;
   for (auto& p : net->named_parameters()) ar.write("model/" + p.key(), p.value());
+  for (auto& b : net->named_buffers()) ar.write("buffer/" + b.key(), b.value());
   for (size_t g = 0; g < opt.groups.size(); ++g)
     for (size_t i = 0; i < opt.groups[g].params.size(); ++i) {
       ar.write(fmt::format("opt/{}/{}/m", g, i), opt.groups[g].exp_avg[i]);
@@ -156,51 +178,85 @@ void save_checkpoint(const fs::path& path, model::LanguageModel& net, const Adam
   ar.write("recent_ratios", torch::tensor(pr.recent_ratios, torch::kDouble));
   ar.write("rng_data", c10::IValue(rng.str()));
   ar.write("rng_torch", gen_state);
-  const fs::path tmp = path.string() + ".tmp";
-  ar.save_to(tmp.string());
-  fs::rename(tmp, path);
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  const fs::path newest = dir / kCheckpointFiles[0], fresh = dir / kCheckpointFiles[1], prev = dir / kCheckpointFiles[2];
+  write_file_atomic(fresh.string(), seal(bytes.str()));
+  if (fs::exists(newest)) fs::rename(newest, prev);
+  fs::rename(fresh, newest);
+  sync_directory(dir.string());
 }
 
 void load_checkpoint(const fs::path& path, model::LanguageModel& net, AdamW& opt, Batcher& data, Progress& pr) {
-  torch::serialize::InputArchive ar;
+  auto ar = open_checkpoint(path);
   try {
-    ar.load_from(path.string());
-  } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("{}: unreadable checkpoint", path.string()));
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& p : net->named_parameters()) {
-    torch::Tensor t;
-    ar.read("model/" + p.key(), t);
-    p.value().copy_(t);
-  }
-  for (size_t g = 0; g < opt.groups.size(); ++g)
-    for (size_t i = 0; i < opt.groups[g].params.size(); ++i) {
-      torch::Tensor m, v;
-      ar.read(fmt::format("opt/{}/{}/m", g, i), m);
-      ar.read(fmt::format("opt/{}/{}/v", g, i), v);
-      opt.groups[g].exp_avg[i].copy_(m);
-      opt.groups[g].exp_avg_sq[i].copy_(v);
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->named_parameters()) {
+      torch::Tensor t;
+      ar.read("model/" + p.key(), t);
+      p.value().copy_(t);
     }
-  c10::IValue v;
-  ar.read("opt_t", v), opt.t = v.toInt();
-  ar.read("step", v), pr.step = v.toInt();
-  ar.read("tokens", v), pr.tokens = v.toDouble();
-  ar.read("ratio_sum", v), pr.ratio_sum = v.toDouble();
-  ar.read("ratio_count", v), pr.ratio_count = v.toDouble();
-  torch::Tensor recent;
-  ar.read("recent_losses", recent);
-  pr.recent_losses.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
-  ar.read("recent_ratios", recent);
-  pr.recent_ratios.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
-  ar.read("rng_data", v);
-  std::istringstream rng(v.toStringRef());
-  rng >> data.rng;
-  torch::Tensor gen_state;
-  ar.read("rng_torch", gen_state);
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(gen_state);
+    for (auto& b : net->named_buffers()) {
+      torch::Tensor t;
+      ar.read("buffer/" + b.key(), t);
+      b.value().copy_(t);
+    }
+    for (size_t g = 0; g < opt.groups.size(); ++g)
+      for (size_t i = 0; i < opt.groups[g].params.size(); ++i) {
+        torch::Tensor m, v;
+        ar.read(fmt::format("opt/{}/{}/m", g, i), m);
+        ar.read(fmt::format("opt/{}/{}/v", g, i), v);
+        opt.groups[g].exp_avg[i].copy_(m);
+        opt.groups[g].exp_avg_sq[i].copy_(v);
+      }
+    c10::IValue v;
+    ar.read("opt_t", v), opt.t = v.toInt();
+    ar.read("step", v), pr.step = v.toInt();
+    ar.read("tokens", v), pr.tokens = v.toDouble();
+    ar.read("ratio_sum", v), pr.ratio_sum = v.toDouble();
+    ar.read("ratio_count", v), pr.ratio_count = v.toDouble();
+    torch::Tensor recent;
+    ar.read("recent_losses", recent);
+    pr.recent_losses.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
+    ar.read("recent_ratios", recent);
+    pr.recent_ratios.assign(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
+    ar.read("rng_data", v);
+    std::istringstream rng(v.toStringRef());
+    rng >> data.rng;
+    torch::Tensor gen_state;
+    ar.read("rng_torch", gen_state);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(gen_state);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(fmt::format("{}: checkpoint does not match this run: {}", path.string(),
+                                         first_line(e.what_without_backtrace())));
+  }
+}
+
+// Restores the newest good checkpoint of the run directory, warning about each bad one skipped.
+// Which file it restored, nothing when the run has never written one; throws when every checkpoint
+// present is bad.
+std::optional<fs::path> restore_checkpoint(const fs::path& dir, model::LanguageModel& net, AdamW& opt, Batcher& data, Progress& pr,
+                        const std::function<void(const std::string&)>& warn) {
+  std::vector<std::string> bad;
+  for (const char* name : kCheckpointFiles) {
+    const fs::path path = dir / name;
+    if (!fs::exists(path)) continue;
+    try {
+      load_checkpoint(path, net, opt, data, pr);
+    } catch (const std::exception& e) {
+      bad.push_back(first_line(e.what()));
+      continue;
+    }
+    for (const auto& b : bad) warn(fmt::format("warning: {}; falling back to {}", b, path.string()));
+    return path;
+  }
+  if (bad.empty()) return std::nullopt;
+  std::string why;
+  for (const auto& b : bad) why += (why.empty() ? "" : "; ") + b;
+  throw std::runtime_error(fmt::format("{} (no good checkpoint left to resume from; move the run directory "
+                                       "aside to start over)", why));
 }
 
 // --- one optimizer step ----------------------------------------------------------------------
@@ -309,7 +365,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const fs::path dir(opt.run_dir);
   fs::create_directories(dir);
   // One trainer per run directory: a second one (a re-run racing a dying worker) is refused.
-  const int lock_fd = open((dir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // The lock is on the directory itself: no lock file to go stale or to add to a directory.
+  const int lock_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
     throw std::runtime_error(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
   struct LockGuard {
@@ -317,7 +374,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     ~LockGuard() { close(fd); }
   } lock_guard{lock_fd};
   const std::string config_text = to_toml(cfg);
-  const fs::path config_path = dir / "config.toml", ckpt_path = dir / "checkpoint.pt";
+  const fs::path config_path = dir / "config.toml";
   if (fs::exists(config_path)) {
     if (read_file(config_path.string(), "run config") != config_text)
       throw std::runtime_error(fmt::format("{}: run directory holds a different config; use a new --run-dir",
@@ -341,11 +398,11 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   AdamW adam = make_adamw(params, cfg.model, cfg.train);
   Batcher data{&corpus.train, T, std::mt19937_64(cfg.train.seed * 0x9E3779B97F4A7C15ull + 1)};
   Progress pr;
-  if (fs::exists(ckpt_path)) {
-    load_checkpoint(ckpt_path, net, adam, data, pr);
-    say(fmt::format("resumed from {} at step {}", ckpt_path.string(), pr.step));
-  }
+  const auto resumed = restore_checkpoint(dir, net, adam, data, pr, say);
+  if (resumed) say(fmt::format("resumed from {} at step {}", resumed->string(), pr.step));
   auto metrics = storage::open_run_metrics((dir / "metrics.sqlite").string());
+  // Rows a killed process wrote past its last checkpoint are recomputed from here, not kept twice.
+  storage::drop_metrics_after(metrics, resumed ? pr.step : -1);
   std::vector<storage::MetricRow> pending;
 
   const auto counts = count_params(cfg.model, cfg.boundary);
@@ -379,7 +436,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   auto checkpoint = [&]() {
     storage::write_metrics(metrics, pending);
     pending.clear();
-    save_checkpoint(ckpt_path, net, adam, data, pr);
+    save_checkpoint(dir, net, adam, data, pr);
   };
 
   while (pr.step < cfg.train.steps) {
@@ -524,13 +581,7 @@ Inspection inspect(const std::string& run_dir, const std::string& text, int thre
   if (threads > 0) torch::set_num_threads(threads);
   model::LanguageModel net(cfg.model, cfg.boundary);
   {
-    torch::serialize::InputArchive ar;
-    const auto ckpt = (dir / "checkpoint.pt").string();
-    try {
-      ar.load_from(ckpt);
-    } catch (const std::exception&) {
-      throw std::runtime_error(fmt::format("{}: missing or unreadable checkpoint", ckpt));
-    }
+    auto ar = open_checkpoint(dir / kCheckpointFiles[0]);
     torch::NoGradGuard no_grad;
     for (auto& p : net->named_parameters()) {
       torch::Tensor t;
