@@ -8,4 +8,5 @@ void add_data_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // train, inspect
 void add_fit_command(CLI::App& app);
 void add_sweep_commands(CLI::App& app);  // sweep plan|run|status, export
+void add_mup_commands(CLI::App& app);    // mup coord-check|lr-transfer
 }  // namespace dlcm::cli

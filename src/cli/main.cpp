@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   dlcm::cli::add_train_commands(app);
   dlcm::cli::add_sweep_commands(app);
   dlcm::cli::add_fit_command(app);
+  dlcm::cli::add_mup_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

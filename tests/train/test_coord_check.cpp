@@ -1,0 +1,75 @@
+// The μP coordinate check on tiny widths: flat under μP, growing under standard parametrisation.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "data/corpus.hpp"
+#include "train/coord_check.hpp"
+
+using namespace dlcm;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path g_root;
+
+class CoordCheckTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    g_root = fs::temp_directory_path() / ("dlcm-coord-test-" + std::to_string(::getpid()));
+    fs::remove_all(g_root);
+    data::PrepareOptions opt;
+    opt.out_dir = (g_root / "corpus").string();
+    opt.max_bytes_per_domain = 50000;
+    data::prepare_corpus(opt);
+  }
+  static void TearDownTestSuite() { fs::remove_all(g_root); }
+
+  static RunConfig tiny(Parametrisation p) {
+    RunConfig c;
+    c.model.arch = Arch::dlcm;
+    c.model.parametrisation = p;
+    c.model.seq_len = 64;
+    c.model.d_token = 32;
+    c.model.n_heads_token = 2;
+    c.model.d_concept = 64;
+    c.model.n_heads_concept = 2;
+    c.model.concept_layers = 1;
+    c.model.d_token_base = 32;
+    c.model.d_concept_base = 64;
+    c.train.batch_size = 4;
+    c.train.lr = 1e-2;
+    c.data.dir = (g_root / "corpus").string();
+    return c;
+  }
+  static train::CoordCheck run(Parametrisation p) {
+    train::CoordCheckOptions o;
+    o.widths_token = {32, 64, 128};
+    o.widths_concept = {64, 128, 256};
+    o.steps = 3;
+    o.seeds = 2;
+    o.threads = 1;
+    return train::coord_check(tiny(p), o);
+  }
+};
+
+}  // namespace
+
+TEST(CoordCheckSlope, IsTheLeastSquaresSlope) {
+  EXPECT_DOUBLE_EQ(train::fit_slope({0, 1, 2}, {1, 3, 5}), 2.0);
+  EXPECT_NEAR(train::fit_slope({0, 1, 2, 3}, {0, 1, 1, 2}), 0.6, 1e-12);
+}
+
+TEST_F(CoordCheckTest, RecordsEveryFamilyAtEveryWidthAndStep) {
+  const auto cc = run(Parametrisation::mup);
+  EXPECT_EQ(cc.axis, "both");
+  const std::vector<std::string> families = {"backbone", "boundary", "cross_attention", "decoder",
+                                             "embedding", "encoder", "logits", "pooling"};
+  ASSERT_EQ(cc.slopes.size(), families.size());
+  for (const auto& f : families) {
+    ASSERT_TRUE(cc.slopes.count(f)) << f;
+    EXPECT_EQ(cc.slopes.at(f).size(), 4u);  // steps 0..3
+  }
+  EXPECT_EQ(cc.curves.size(), families.size() * 3 * 4);
+  for (const auto& p : cc.curves) EXPECT_GT(p.mean_abs, 0) << p.family;
+}
