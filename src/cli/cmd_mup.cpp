@@ -84,9 +84,9 @@ void add_mup_commands(CLI::App& app) {
     RunConfig cfg = load_run_config(a->config);
     if (!a->parametrisation.empty())
       cfg.model.parametrisation = a->parametrisation == "mup" ? Parametrisation::mup : Parametrisation::standard;
+    auto db = storage::open_central(a->db);  // a bad database fails before the training, not after
     const auto result = train::coord_check(cfg, a->cc);
     const json j = coord_check_json(result, cfg, a->cc.steps, a->cc.seeds);
-    auto db = storage::open_central(a->db);
     storage::store_mup_study(db, "coord-check", a->name.empty() ? a->config : a->name, j.dump());
     if (a->json) fmt::print("{}\n", j.dump(2));
     else print_coord_check(result, cfg, a->cc.steps);

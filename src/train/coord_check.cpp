@@ -85,15 +85,20 @@ CoordCheck coord_check(const RunConfig& cfg, const CoordCheckOptions& opt) {
     cc.widths_token.push_back(wt.empty() ? cfg.model.d_token : wt[i]);
     cc.widths_concept.push_back(wc.empty() ? cfg.model.d_concept : wc[i]);
   }
-  if (opt.threads > 0) torch::set_num_threads(opt.threads);
-  const auto batch = fixed_batch(cfg);
-
-  std::vector<std::vector<std::map<std::string, double>>> per_width;  // [width][step] family → mean
+  std::vector<RunConfig> configs;  // all validated before any training
   for (size_t i = 0; i < n; ++i) {
     RunConfig c = cfg;
     c.model.d_token = cc.widths_token[i];
     c.model.d_concept = cc.widths_concept[i];
     validate(c, fmt::format("coord-check width d_token={} d_concept={}", c.model.d_token, c.model.d_concept));
+    configs.push_back(c);
+  }
+  if (opt.threads > 0) torch::set_num_threads(opt.threads);
+  const auto batch = fixed_batch(cfg);
+
+  std::vector<std::vector<std::map<std::string, double>>> per_width;  // [width][step] family → mean
+  for (size_t i = 0; i < n; ++i) {
+    const RunConfig& c = configs[i];
     std::vector<std::map<std::string, double>> mean(opt.steps + 1);
     for (int s = 1; s <= opt.seeds; ++s) {
       const auto t = trace(c, batch, opt.steps, static_cast<uint64_t>(s));
