@@ -13,7 +13,6 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path g_root;
-train::CoordCheck g_mup, g_standard;
 
 class CoordCheckTest : public ::testing::Test {
  protected:
@@ -24,8 +23,6 @@ class CoordCheckTest : public ::testing::Test {
     opt.out_dir = (g_root / "corpus").string();
     opt.max_bytes_per_domain = 50000;
     data::prepare_corpus(opt);
-    g_mup = run(Parametrisation::mup);
-    g_standard = run(Parametrisation::standard);
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 
@@ -46,6 +43,15 @@ class CoordCheckTest : public ::testing::Test {
     c.data.dir = (g_root / "corpus").string();
     return c;
   }
+  // Computed once per process, on first use: CTest runs each test in its own process.
+  static const train::CoordCheck& mup() {
+    static const auto cc = run(Parametrisation::mup);
+    return cc;
+  }
+  static const train::CoordCheck& standard() {
+    static const auto cc = run(Parametrisation::standard);
+    return cc;
+  }
   static train::CoordCheck run(Parametrisation p) {
     train::CoordCheckOptions o;
     o.widths_token = {32, 64, 128};
@@ -65,7 +71,7 @@ TEST(CoordCheckSlope, IsTheLeastSquaresSlope) {
 }
 
 TEST_F(CoordCheckTest, RecordsEveryFamilyAtEveryWidthAndStep) {
-  const auto& cc = g_mup;
+  const auto& cc = mup();
   EXPECT_EQ(cc.axis, "both");
   const std::vector<std::string> families = {"backbone", "boundary", "cross_attention", "decoder",
                                              "embedding", "encoder", "logits", "pooling"};
@@ -84,14 +90,14 @@ TEST_F(CoordCheckTest, RecordsEveryFamilyAtEveryWidthAndStep) {
 // (±0.3) and are not pinned. Standard parametrisation: slopes 0.5–2.2 after three steps.
 TEST_F(CoordCheckTest, MupKeepsTokenSideAndLogitSlopesFlatAfterTraining) {
   for (const char* f : {"embedding", "encoder", "boundary", "decoder", "logits"})
-    EXPECT_LE(std::abs(g_mup.slopes.at(f).back()), 0.1) << f;
+    EXPECT_LE(std::abs(mup().slopes.at(f).back()), 0.1) << f;
   // At initialisation the logits shrink as 1/sqrt(width) (the 1/s_tok multiplier on a
   // base-variance head): the usual exception.
-  EXPECT_NEAR(g_mup.slopes.at("logits").front(), -0.5, 0.05);
+  EXPECT_NEAR(mup().slopes.at("logits").front(), -0.5, 0.05);
 }
 
 TEST_F(CoordCheckTest, StandardParametrisationGrowsOutputAndHiddenFamiliesWithWidth) {
   for (const char* f : {"logits", "encoder", "pooling", "backbone"})
-    EXPECT_GE(g_standard.slopes.at(f).back(), 0.5) << f;
-  EXPECT_GE(g_standard.slopes.at("decoder").back(), 0.25);
+    EXPECT_GE(standard().slopes.at(f).back(), 0.5) << f;
+  EXPECT_GE(standard().slopes.at("decoder").back(), 0.25);
 }
