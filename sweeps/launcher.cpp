@@ -211,7 +211,8 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   if (with_slurm > 0) say(fmt::format("{} runs left to their Slurm tasks (`dlcm sweep status` follows them)", with_slurm));
 
   bool forwarded = false;
-  while (!queue.empty() || !running.empty()) {
+  // After an interrupt nothing new starts: the loop ends once the running workers have stopped.
+  while ((!queue.empty() && !g_interrupt) || !running.empty()) {
     if (g_interrupt && !forwarded) {
       // Workers checkpoint and stop on SIGINT; the queue is left for the next invocation.
       for (auto& [pid, _] : running) kill(pid, SIGINT);

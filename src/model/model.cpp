@@ -78,6 +78,15 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
 
 // --- building blocks -------------------------------------------------------------------------
 
+void ActivationStats::record(const std::string& family, const torch::Tensor& x, const torch::Tensor& mask) {
+  torch::NoGradGuard no_grad;
+  const auto a = x.detach().abs().mean(-1);  // [B, T] or [B, K]
+  const double m = mask.defined() ? (a * mask).sum().item<double>() / std::max(1.0, mask.sum().item<double>())
+                                  : a.mean().item<double>();
+  sum[family] += m;
+  count[family] += 1;
+}
+
 RMSNormImpl::RMSNormImpl(int64_t dim) { weight = register_parameter("weight", torch::ones({dim})); }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -187,9 +196,11 @@ DecoderBlockImpl::DecoderBlockImpl(const ModelConfig& m) {
 
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& concepts,
                                         const torch::Tensor& src, int64_t n_real_concepts,
-                                        const RopeCache& rope, MacCounter* mc) {
+                                        const RopeCache& rope, MacCounter* mc, ActivationStats* stats) {
   auto h = x + attn->forward(attn_norm->forward(x), rope, mc, false);
-  h = h + cross->forward(cross_norm->forward(h), concepts, src, n_real_concepts, mc);
+  auto c = cross->forward(cross_norm->forward(h), concepts, src, n_real_concepts, mc);
+  if (stats) stats->record("cross_attention", c);
+  h = h + c;
   return h + ffn->forward(ffn_norm->forward(h), mc, false);
 }
 
@@ -273,18 +284,24 @@ torch::Tensor ema_smooth(const torch::Tensor& z, const torch::Tensor& P) {
 
 }  // namespace
 
-ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* mc) {
+ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* mc, ActivationStats* stats) {
   const int64_t B = tokens.size(0), T = tokens.size(1);
+  auto record = [&](const char* family, const torch::Tensor& t, const torch::Tensor& mask = {}) {
+    if (stats) stats->record(family, t, mask);
+  };
   ForwardOut out;
   auto x = torch::embedding(tok_emb, tokens);  // [B, T, d]
+  record("embedding", x);
   if (cfg.arch == Arch::baseline) {
-    for (auto& l : *layers) x = l->as<Block>()->forward(x, rope_tok, mc, false);
+    for (auto& l : *layers) record("blocks", x = l->as<Block>()->forward(x, rope_tok, mc, false));
   } else {
-    for (auto& l : *encoder) x = l->as<Block>()->forward(x, rope_tok, mc, false);
+    for (auto& l : *encoder) record("encoder", x = l->as<Block>()->forward(x, rope_tok, mc, false));
     auto h = enc_norm->forward(x);  // H: [B, T, d]
 
     // Φ: boundaries from adjacent-state dissimilarity, then mean pooling per segment.
     auto q = linear(h, w_scan_q, mc, false), k = linear(h, w_scan_k, mc, false);
+    record("boundary", q);
+    record("boundary", k);
     out.p = boundary_probs(q, k);                                  // [B, T]
     out.boundaries = sample_boundaries(out.p, bcfg, is_training());  // [B, T]
     auto seg = segment_ids(out.boundaries);                       // [B, T] concept of each token
@@ -295,9 +312,12 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
     auto counts = torch::zeros({B, K}, h.options()).scatter_add(1, seg, torch::ones_like(out.p));
     auto pooled = sums / counts.clamp_min(1.0).unsqueeze(-1);    // [B, K, d]
     auto c = linear(pooled, w_up, mc, true, n_real);              // [B, K, dc]
+    torch::Tensor real;                                           // [B, K] 1 for real concepts
+    if (stats) real = (torch::arange(K, seg.options()).unsqueeze(0) <= seg.select(1, T - 1).unsqueeze(1)).to(h.dtype());
+    record("pooling", c, real);
 
     // M: causal backbone over concepts; padded tail positions never reach real ones.
-    for (auto& l : *backbone) c = l->as<Block>()->forward(c, rope_con, mc, true);
+    for (auto& l : *backbone) record("backbone", c = l->as<Block>()->forward(c, rope_con, mc, true), real);
     auto z = backbone_norm->forward(c);  // Z: [B, K, dc]
     if (bcfg.smoothing == Smoothing::ema) {
       // P_k: the boundary probability at the token that opened concept k.
@@ -307,11 +327,13 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
 
     // Ψ: token t reads concepts that ended before its own began: index seg_t in [null, z_0, ...].
     auto concepts = torch::cat({null_concept.view({1, 1, -1}).expand({B, 1, z.size(2)}), z}, 1);
-    for (auto& l : *decoder) h = l->as<DecoderBlock>()->forward(h, concepts, seg, n_real, rope_tok, mc);
+    for (auto& l : *decoder)
+      record("decoder", h = l->as<DecoderBlock>()->forward(h, concepts, seg, n_real, rope_tok, mc, stats));
     x = h;
   }
   auto y = final_norm->forward(x);
   out.logits = linear(y, lm_head, mc, false) * output_mult(cfg);  // [B, T, V]
+  record("logits", out.logits);
   return out;
 }
 

@@ -6,6 +6,7 @@
 //   ŷ = D(Ψ(H, Z)) decoder with cross-attention to *previous* concepts only (leak-free, §1.1)
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,16 @@ struct MacCounter {
   double linear_concept = 0;  // matmuls over real (unpadded) concept positions
   double attention = 0;       // causal QK^T and AV entries
   double total() const { return linear_token + linear_concept + attention; }
+};
+
+// Mean |activation| of each module family (μP coordinate check). A forward given one adds to it;
+// a family seen several times in one forward (one entry per block) keeps the mean over them.
+struct ActivationStats {
+  std::map<std::string, double> sum;  // Σ of per-tensor mean |x|
+  std::map<std::string, int> count;   // tensors recorded
+  // mask [B, K] (optional): only rows where it is true count (real concepts, not padding).
+  void record(const std::string& family, const torch::Tensor& x, const torch::Tensor& mask = {});
+  double mean_abs(const std::string& family) const { return sum.at(family) / count.at(family); }
 };
 
 struct ForwardOut {
@@ -93,7 +104,8 @@ TORCH_MODULE(CrossAttention);
 struct DecoderBlockImpl : torch::nn::Module {
   explicit DecoderBlockImpl(const ModelConfig& m);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& concepts, const torch::Tensor& src,
-                        int64_t n_real_concepts, const RopeCache& rope, MacCounter* mc);
+                        int64_t n_real_concepts, const RopeCache& rope, MacCounter* mc,
+                        ActivationStats* stats = nullptr);
   RMSNorm attn_norm{nullptr}, cross_norm{nullptr}, ffn_norm{nullptr};
   Attention attn{nullptr};
   CrossAttention cross{nullptr};
@@ -106,8 +118,10 @@ TORCH_MODULE(DecoderBlock);
 struct LanguageModelImpl : torch::nn::Module {
   LanguageModelImpl(const ModelConfig& m, const BoundaryConfig& b);
   // tokens: [B, T] int64. In training mode boundaries are sampled (global/sequence modes);
-  // in eval mode they are thresholded at p >= 0.5.
-  ForwardOut forward(const torch::Tensor& tokens, MacCounter* mc = nullptr);
+  // in eval mode they are thresholded at p >= 0.5. With stats, records each family's mean |act|:
+  // embedding, encoder, boundary, pooling, backbone, cross_attention, decoder (baseline: blocks),
+  // logits.
+  ForwardOut forward(const torch::Tensor& tokens, MacCounter* mc = nullptr, ActivationStats* stats = nullptr);
 
   ModelConfig cfg;
   BoundaryConfig bcfg;

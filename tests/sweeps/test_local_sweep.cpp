@@ -146,3 +146,37 @@ TEST_F(LocalSweep, AKilledWorkersRunResumesFromItsCheckpoint) {
   std::string text((std::istreambuf_iterator<char>(log)), {});
   EXPECT_NE(text.find("resumed from"), std::string::npos);
 }
+
+TEST_F(LocalSweep, AnInterruptedSweepStopsWithRunsLeftInTheQueue) {
+  const auto path = write("intr", spec("intr", "[1e9, 3e9]"));
+  const auto db = (g_root / "intr.db").string();
+  const std::string cmd = "exec " + dlcm("sweep run --quiet --workers 1 --db " + db + " " + path) + " >/dev/null 2>&1";
+  const pid_t orchestrator = fork();
+  ASSERT_GE(orchestrator, 0);
+  if (orchestrator == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Interrupt once the first worker is running: three runs are still queued.
+  for (int i = 0; i < 1200 && !(fs::exists(g_root / "intr") && !fs::is_empty(g_root / "intr")); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(orchestrator, SIGINT);
+  int status = 0;
+  bool exited = false;
+  for (int i = 0; i < 1200 && !exited; ++i) {  // up to a minute
+    exited = waitpid(orchestrator, &status, WNOHANG) == orchestrator;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!exited) {
+    kill(orchestrator, SIGKILL);
+    waitpid(orchestrator, &status, 0);
+  }
+  ASSERT_TRUE(exited) << "the orchestrator kept waiting on its queue after SIGINT";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  int pending = 0;
+  for (const auto& r : json::parse(sh(dlcm("sweep status --json --db " + db + " intr")))) {
+    EXPECT_NE(r["status"], "running") << r.dump();
+    pending += r["status"] == "pending";
+  }
+  EXPECT_GE(pending, 3);
+}

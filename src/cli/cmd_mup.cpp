@@ -1,0 +1,121 @@
+// dlcm mup coord-check | lr-transfer: validating decoupled μP (DESIGN §5).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "storage/central.hpp"
+#include "sweeps/launcher.hpp"
+#include "sweeps/lr_transfer.hpp"
+#include "train/coord_check.hpp"
+
+namespace dlcm::cli {
+namespace {
+
+using nlohmann::json;
+
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json coord_check_json(const train::CoordCheck& cc, const RunConfig& cfg, int steps, int seeds) {
+  json slopes = json::object(), by_step = json::object(), curves = json::array();
+  for (const auto& [family, s] : cc.slopes) {
+    slopes[family] = num(s.back());
+    json v = json::array();
+    for (double x : s) v.push_back(num(x));
+    by_step[family] = v;
+  }
+  for (const auto& p : cc.curves)
+    curves.push_back({{"family", p.family}, {"width_token", p.width_token}, {"width_concept", p.width_concept},
+                      {"step", p.step}, {"mean_abs", num(p.mean_abs)}});
+  return {{"parametrisation", name(cfg.model.parametrisation)},
+          {"arch", name(cfg.model.arch)},
+          {"axis", cc.axis},
+          {"widths", {{"token", cc.widths_token}, {"concept", cc.widths_concept}}},
+          {"base_widths", {{"token", cfg.model.d_token_base}, {"concept", cfg.model.d_concept_base}}},
+          {"lr", cfg.train.lr},
+          {"steps", steps},
+          {"seeds", seeds},
+          {"slopes", slopes},
+          {"slopes_by_step", by_step},
+          {"curves", curves}};
+}
+
+void print_coord_check(const train::CoordCheck& cc, const RunConfig& cfg, int steps) {
+  fmt::print("coordinate check, {} parametrisation, {} axis: slope of log mean|act| vs log {}\n",
+             name(cfg.model.parametrisation), cc.axis, cc.axis == "concept" ? "d_concept" : "d_token");
+  fmt::print("{:<16}", "family");
+  for (int s = 0; s <= steps; ++s) fmt::print(" {:>8}", fmt::format("step {}", s));
+  fmt::print("\n");
+  for (const auto& [family, s] : cc.slopes) {
+    fmt::print("{:<16}", family);
+    for (double v : s) fmt::print(" {:>8.3f}", v);
+    fmt::print("\n");
+  }
+}
+
+}  // namespace
+
+void add_mup_commands(CLI::App& app) {
+  auto* mup = app.add_subcommand("mup", "Validate decoupled μP: coordinate check, learning-rate transfer");
+  mup->require_subcommand(1);
+
+  struct Args {
+    std::string config, spec, db = "dlcm.db", name, parametrisation;
+    train::CoordCheckOptions cc;
+    bool json = false, quiet = false;
+    int workers = 0, threads = 0;
+  };
+  auto a = std::make_shared<Args>();
+
+  auto* cc = mup->add_subcommand("coord-check", "Mean |activation| per module family over widths for a few steps");
+  cc->add_option("--config", a->config, "Run config (TOML): the model at its base widths, lr, batch, data")->required();
+  cc->add_option("--widths-token", a->cc.widths_token, "d_token widths (paired with --widths-concept if both given)");
+  cc->add_option("--widths-concept", a->cc.widths_concept, "d_concept widths");
+  cc->add_option("--steps", a->cc.steps, "Optimizer steps on the fixed batch")->capture_default_str();
+  cc->add_option("--seeds", a->cc.seeds, "Seeds averaged per width")->capture_default_str();
+  cc->add_option("--parametrisation", a->parametrisation, "Override the config's (mup or standard)")
+      ->check(CLI::IsMember({"mup", "standard"}));
+  cc->add_option("--threads", a->cc.threads, "Intra-op threads (default: all cores)");
+  cc->add_option("--name", a->name, "Name stored with the result (default: the config path)");
+  cc->add_option("--db", a->db, "Central database the result is stored in")->capture_default_str();
+  cc->add_flag("--json", a->json, "Print the result as JSON");
+  cc->callback([a] {
+    RunConfig cfg = load_run_config(a->config);
+    if (!a->parametrisation.empty())
+      cfg.model.parametrisation = a->parametrisation == "mup" ? Parametrisation::mup : Parametrisation::standard;
+    auto db = storage::open_central(a->db);  // a bad database fails before the training, not after
+    const auto result = train::coord_check(cfg, a->cc);
+    const json j = coord_check_json(result, cfg, a->cc.steps, a->cc.seeds);
+    storage::store_mup_study(db, "coord-check", a->name.empty() ? a->config : a->name, j.dump());
+    if (a->json) fmt::print("{}\n", j.dump(2));
+    else print_coord_check(result, cfg, a->cc.steps);
+  });
+
+  auto* lt = mup->add_subcommand("lr-transfer", "Optimal learning rate per width, through the sweep machinery");
+  lt->add_option("spec", a->spec, "Learning-rate transfer spec (TOML)")->required();
+  lt->add_option("--db", a->db, "Central database")->capture_default_str();
+  lt->add_option("--workers", a->workers, "Concurrent runs (default: one per core)");
+  lt->add_option("--threads", a->threads, "Threads per run (default: cores / workers)");
+  lt->add_flag("--quiet", a->quiet, "No progress output");
+  lt->add_flag("--json", a->json, "Print the result as JSON");
+  lt->callback([a] {
+    const auto spec = sweeps::load_lr_transfer_spec(a->spec);
+    const auto plan = sweeps::plan_lr_transfer(spec);
+    auto db = storage::open_central(a->db);
+    sweeps::LocalOptions opt;
+    opt.workers = a->workers;
+    opt.threads = a->threads;
+    opt.quiet = a->quiet;
+    const auto o = sweeps::run_local(plan.sweep, plan.plan, db, opt);
+    if (o.interrupted) std::exit(130);
+    const auto analysis = sweeps::analyse_lr_transfer(spec, plan, storage::sweep_runs(db, spec.name));
+    const std::string j = sweeps::to_json(analysis);
+    storage::store_mup_study(db, "lr-transfer", spec.name, j);
+    if (a->json) fmt::print("{}\n", j);
+    else fmt::print("{}", sweeps::format_table(analysis));
+    if (o.failed > 0) std::exit(2);
+  });
+}
+
+}  // namespace dlcm::cli

@@ -1,0 +1,421 @@
+#include "sweeps/lr_transfer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+#include "core/files.hpp"
+#include "core/flops.hpp"
+
+namespace dlcm::sweeps {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& path, const std::string& key, const std::string& why) {
+  throw std::runtime_error(fmt::format("{}: {}: {}", path, key, why));
+}
+
+// A non-empty list of distinct values of one kind (numbers, integers or strings).
+template <class T>
+std::vector<T> list_of(const toml::table& root, const std::string& key, const std::string& path,
+                       std::vector<T> fallback) {
+  const auto* n = root.get(key);
+  if (!n) {
+    if (fallback.empty()) fail(path, key, "required");
+    return fallback;
+  }
+  const auto* arr = n->as_array();
+  if (!arr) fail(path, key, "expected a list");
+  std::vector<T> out;
+  for (const auto& e : *arr) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (!e.is_string()) fail(path, key, "expected a list of strings");
+      out.push_back(*e.value<std::string>());
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!e.is_number() || !std::isfinite(*e.value<double>())) fail(path, key, "expected a list of finite numbers");
+      out.push_back(*e.value<double>());
+    } else {
+      if (!e.is_integer()) fail(path, key, "expected a list of integers");
+      out.push_back(static_cast<T>(*e.value<int64_t>()));
+    }
+  }
+  if (out.empty()) fail(path, key, "empty list");
+  if (std::set<T>(out.begin(), out.end()).size() != out.size()) fail(path, key, "duplicate values");
+  return out;
+}
+
+bool same_point(const TransferPoint& a, const TransferResult& r) {
+  return a.parametrisation == r.parametrisation && a.axis == r.axis && a.width_token == r.width_token &&
+         a.width_concept == r.width_concept;
+}
+
+double median_log2_step(std::vector<double> lrs) {
+  std::sort(lrs.begin(), lrs.end());
+  std::vector<double> steps;
+  for (size_t i = 1; i < lrs.size(); ++i) steps.push_back(std::log2(lrs[i] / lrs[i - 1]));
+  if (steps.empty()) return 1.0;
+  std::nth_element(steps.begin(), steps.begin() + steps.size() / 2, steps.end());
+  return steps[steps.size() / 2];
+}
+
+// The optimum of one width's loss curve (lrs ascending).
+void find_optimum(TransferResult& r) {
+  std::vector<size_t> valid;
+  for (size_t i = 0; i < r.losses.size(); ++i)
+    if (r.losses[i]) valid.push_back(i);
+  if (valid.empty()) {
+    r.method = "none";
+    return;
+  }
+  size_t at = 0;  // position of the minimum within `valid`
+  for (size_t j = 1; j < valid.size(); ++j)
+    if (*r.losses[valid[j]] < *r.losses[valid[at]]) at = j;
+  const size_t i = valid[at];
+  const auto bracket = [&] {
+    r.best_lr_lo = r.lrs[i > 0 ? i - 1 : i];
+    r.best_lr_hi = r.lrs[i + 1 < r.lrs.size() ? i + 1 : i];
+  };
+  r.best_lr = r.lrs[i];
+  // Minimum at the edge of what trained: the optimum may lie beyond, bounded by the next grid point.
+  if (at == 0 || at + 1 == valid.size()) {
+    r.method = "grid-edge";
+    r.points_fitted = 1;
+    bracket();
+    return;
+  }
+  std::vector<double> x, y;
+  for (size_t j = at >= 2 ? at - 2 : 0; j < std::min(valid.size(), at + 3); ++j) {
+    x.push_back(std::log2(r.lrs[valid[j]]));
+    y.push_back(*r.losses[valid[j]]);
+  }
+  r.points_fitted = static_cast<int>(x.size());
+  const Parabola p = fit_parabola(x, y);
+  if (!(p.a > 0)) {
+    r.method = "grid-min";
+    bracket();
+    return;
+  }
+  // The vertex stays between the minimum's trained neighbours.
+  const double v = std::clamp(p.vertex, std::log2(r.lrs[valid[at - 1]]), std::log2(r.lrs[valid[at + 1]]));
+  r.best_lr = std::exp2(v);
+  if (std::isfinite(p.vertex_se)) {
+    r.method = "parabola";
+    r.best_lr_lo = std::exp2(v - p.vertex_se);
+    r.best_lr_hi = std::exp2(v + p.vertex_se);
+  } else {
+    r.method = "parabola-bracket";
+    r.best_lr_lo = r.lrs[valid[at - 1]];
+    r.best_lr_hi = r.lrs[valid[at + 1]];
+  }
+}
+
+}  // namespace
+
+LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
+                                         e.source().begin.column, e.description()));
+  }
+  static const std::set<std::string> known = {"name", "runs_dir", "lrs", "token_widths", "concept_widths", "axes",
+                                              "parametrisations", "steps", "seeds", "warmup_fraction",
+                                              "max_attempts", "base"};
+  for (auto& [k, _] : root)
+    if (!known.count(std::string(k.str()))) fail(path, std::string(k.str()), "unknown key");
+  LrTransferSpec s;
+  s.path = path;
+  s.text = text;
+  auto str = [&](const char* key) -> std::string {
+    const auto* n = root.get(key);
+    if (n && !n->is_string()) fail(path, key, "expected a string");
+    return n ? *n->value<std::string>() : "";
+  };
+  s.name = str("name");
+  if (s.name.empty()) fail(path, "name", "required: a non-empty study name");
+  s.runs_dir = str("runs_dir");
+  if (s.runs_dir.empty()) s.runs_dir = "runs/" + s.name;
+  if (const auto* n = root.get("steps")) {
+    if (!n->is_integer() || *n->value<int64_t>() < 1) fail(path, "steps", "expected a positive integer");
+    s.steps = *n->value<int64_t>();
+  }
+  if (const auto* n = root.get("max_attempts")) {
+    if (!n->is_integer() || *n->value<int64_t>() < 1) fail(path, "max_attempts", "expected a positive integer");
+    s.max_attempts = static_cast<int>(*n->value<int64_t>());
+  }
+  if (const auto* n = root.get("warmup_fraction")) {
+    if (!n->is_number() || !(*n->value<double>() >= 0 && *n->value<double>() < 1))
+      fail(path, "warmup_fraction", "expected a number in [0, 1)");
+    s.warmup_fraction = *n->value<double>();
+  }
+  const auto* base = root.get("base");
+  if (base && !base->is_table()) fail(path, "base", "expected a table");
+  std::ostringstream base_text;
+  if (base) base_text << *base->as_table();
+  s.base = parse_run_config(base_text.str(), path, "base.", /*check=*/false);
+
+  s.lrs = list_of<double>(root, "lrs", path, {});
+  for (double lr : s.lrs)
+    if (!(lr > 0)) fail(path, "lrs", "learning rates must be positive");
+  std::sort(s.lrs.begin(), s.lrs.end());
+  if (s.lrs.size() < 3) fail(path, "lrs", "at least three learning rates are needed for a parabola");
+  s.seeds = list_of<int64_t>(root, "seeds", path, {static_cast<int64_t>(s.base.train.seed)});
+  for (auto seed : s.seeds)
+    if (seed < 0) fail(path, "seeds", "seeds must be non-negative");
+  s.axes = list_of<std::string>(root, "axes", path, {"token", "concept", "both"});
+  for (const auto& a : s.axes)
+    if (a != "token" && a != "concept" && a != "both")
+      fail(path, "axes", fmt::format("unknown axis \"{}\" (expected token, concept, both)", a));
+  const auto has = [&](const char* axis) { return std::find(s.axes.begin(), s.axes.end(), axis) != s.axes.end(); };
+  const auto& m = s.base.model;
+  s.token_widths = list_of<int>(root, "token_widths", path, has("token") || has("both") ? std::vector<int>{} : std::vector<int>{m.d_token});
+  s.concept_widths =
+      list_of<int>(root, "concept_widths", path, has("concept") || has("both") ? std::vector<int>{} : std::vector<int>{m.d_concept});
+  for (int w : s.token_widths)
+    if (w < 1) fail(path, "token_widths", "widths must be positive");
+  for (int w : s.concept_widths)
+    if (w < 1) fail(path, "concept_widths", "widths must be positive");
+  if (has("both") && s.token_widths.size() != s.concept_widths.size())
+    fail(path, "concept_widths", "axis \"both\" pairs token_widths with concept_widths: they need the same length");
+  for (const auto& p : list_of<std::string>(root, "parametrisations", path, {"mup", "standard"})) {
+    if (p != "mup" && p != "standard")
+      fail(path, "parametrisations", fmt::format("unknown parametrisation \"{}\" (expected mup, standard)", p));
+    s.parametrisations.push_back(p == "mup" ? Parametrisation::mup : Parametrisation::standard);
+  }
+  return s;
+}
+
+LrTransferSpec load_lr_transfer_spec(const std::string& path) {
+  return parse_lr_transfer_spec(read_file(path, "lr-transfer spec"), path);
+}
+
+TransferPlan plan_lr_transfer(const LrTransferSpec& s) {
+  TransferPlan out;
+  out.sweep.name = s.name;
+  out.sweep.path = s.path;
+  out.sweep.text = s.text;
+  out.sweep.runs_dir = s.runs_dir;
+  out.sweep.max_attempts = s.max_attempts;
+  out.sweep.base = s.base;
+  const int tok_base = s.base.model.d_token_base, con_base = s.base.model.d_concept_base;
+  std::set<std::string> hashes;
+  for (const auto p : s.parametrisations)
+    for (const auto& axis : s.axes) {
+      std::vector<std::pair<int, int>> widths;
+      if (axis == "token")
+        for (int w : s.token_widths) widths.emplace_back(w, con_base);
+      else if (axis == "concept")
+        for (int w : s.concept_widths) widths.emplace_back(tok_base, w);
+      else
+        for (size_t i = 0; i < s.token_widths.size(); ++i) widths.emplace_back(s.token_widths[i], s.concept_widths[i]);
+      for (const auto& [wt, wc] : widths)
+        for (double lr : s.lrs)
+          for (int64_t seed : s.seeds) {
+            RunConfig c = s.base;
+            c.model.parametrisation = p;
+            c.model.d_token = wt;
+            c.model.d_concept = wc;
+            c.train.lr = lr;
+            c.train.seed = static_cast<uint64_t>(seed);
+            c.train.steps = s.steps;
+            c.train.warmup_steps = static_cast<int64_t>(std::llround(s.warmup_fraction * static_cast<double>(s.steps)));
+            c.train.eval_every = s.steps;
+            c.train.checkpoint_every = std::max<int64_t>(1, s.steps / 2);
+            const std::string label = fmt::format("{} d{} c{} lr{:g} s{}", name(p), wt, wc, lr, seed);
+            try {
+              validate(c, s.path);
+            } catch (const std::exception& e) {
+              throw std::runtime_error(fmt::format("{} (grid point {} {})", e.what(), axis, label));
+            }
+            TransferPoint tp{p, axis, wt, wc, lr, seed, config_hash(c)};
+            out.points.push_back(tp);
+            if (!hashes.insert(tp.hash).second) continue;  // the base widths appear on every axis
+            PlannedRun r;
+            const auto counts = count_params(c.model, c.boundary);
+            r.R = c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0;
+            const auto f = flops_per_token(c.model, c.boundary, r.R);
+            r.cfg = c;
+            r.hash = tp.hash;
+            r.label = label;
+            r.N = static_cast<double>(counts.total());
+            r.P = static_cast<double>(counts.backbone) / r.N;
+            r.n_eff = f.n_eff();
+            r.flops_per_token = f.train_flops();
+            r.steps = s.steps;
+            r.D = static_cast<double>(s.steps) * c.train.batch_size * c.model.seq_len;
+            r.C = r.flops_per_token * r.D;
+            r.budget = r.C;
+            out.plan.runs.push_back(std::move(r));
+          }
+    }
+  return out;
+}
+
+Parabola fit_parabola(const std::vector<double>& x, const std::vector<double>& y) {
+  Parabola p;
+  const size_t n = x.size();
+  if (n < 3 || y.size() != n) return p;
+  double mx = 0;
+  for (double v : x) mx += v / static_cast<double>(n);
+  // Normal equations in u = x − mean(x) (better conditioned): [Σu⁴ Σu³ Σu²; Σu³ Σu² Σu; Σu² Σu n].
+  double S[5] = {}, T[3] = {};
+  for (size_t i = 0; i < n; ++i) {
+    const double u = x[i] - mx;
+    double uk = 1;
+    for (int k = 0; k < 5; ++k, uk *= u) S[k] += uk;
+    T[0] += y[i] * u * u, T[1] += y[i] * u, T[2] += y[i];
+  }
+  double A[3][3] = {{S[4], S[3], S[2]}, {S[3], S[2], S[1]}, {S[2], S[1], S[0]}};
+  const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+                     A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+  if (!(std::abs(det) > 1e-12)) return p;
+  double inv[3][3];  // (XᵀX)⁻¹ by cofactors (symmetric)
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) {
+      const int r1 = (c + 1) % 3, r2 = (c + 2) % 3, c1 = (r + 1) % 3, c2 = (r + 2) % 3;
+      inv[r][c] = (A[r1][c1] * A[r2][c2] - A[r1][c2] * A[r2][c1]) / det;
+    }
+  double coef[3];
+  for (int r = 0; r < 3; ++r) coef[r] = inv[r][0] * T[0] + inv[r][1] * T[1] + inv[r][2] * T[2];
+  const double a = coef[0], bu = coef[1], cu = coef[2];
+  // Back to x: a(x − m)² + bu(x − m) + cu.
+  p.a = a;
+  p.b = bu - 2 * a * mx;
+  p.c = a * mx * mx - bu * mx + cu;
+  if (a == 0) return p;
+  p.vertex = mx - bu / (2 * a);
+  if (n > 3) {
+    double rss = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double u = x[i] - mx, e = y[i] - (a * u * u + bu * u + cu);
+      rss += e * e;
+    }
+    const double s2 = rss / static_cast<double>(n - 3);
+    const double g[2] = {bu / (2 * a * a), -1 / (2 * a)};  // ∂vertex/∂(a, bu)
+    const double var = s2 * (g[0] * g[0] * inv[0][0] + 2 * g[0] * g[1] * inv[0][1] + g[1] * g[1] * inv[1][1]);
+    p.vertex_se = std::sqrt(std::max(0.0, var));
+  }
+  return p;
+}
+
+TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferPlan& plan,
+                                     const std::vector<storage::RunRow>& rows) {
+  TransferAnalysis out;
+  out.name = spec.name;
+  std::map<std::string, const storage::RunRow*> by_hash;
+  for (const auto& r : rows) by_hash[r.hash] = &r;
+  for (const auto& pt : plan.points) {
+    auto it = std::find_if(out.results.begin(), out.results.end(), [&](const auto& r) { return same_point(pt, r); });
+    if (it == out.results.end()) {
+      TransferResult r;
+      r.parametrisation = pt.parametrisation;
+      r.axis = pt.axis;
+      r.width_token = pt.width_token;
+      r.width_concept = pt.width_concept;
+      r.lrs = spec.lrs;
+      out.results.push_back(r);
+      it = out.results.end() - 1;
+    }
+  }
+  for (auto& r : out.results) {
+    for (double lr : r.lrs) {
+      double sum = 0;
+      int n = 0;
+      std::string note;
+      for (const auto& pt : plan.points) {
+        if (!same_point(pt, r) || pt.lr != lr) continue;
+        const auto row = by_hash.find(pt.hash);
+        const std::string status = row == by_hash.end() ? "missing" : row->second->status;
+        if (status == "completed" && row->second->final_val_loss) {
+          sum += *row->second->final_val_loss;
+          n += 1;
+        } else if (note.empty()) {
+          note = fmt::format("lr {:g} seed {}: {}", lr, pt.seed, status == "diverged" ? "diverged" : "not finished (" + status + ")");
+        }
+      }
+      if (note.empty() && n > 0) {
+        r.losses.push_back(sum / n);
+      } else {
+        r.losses.push_back(std::nullopt);
+        r.notes.push_back(note);
+      }
+    }
+    find_optimum(r);
+  }
+  const double grid_step = median_log2_step(spec.lrs);
+  for (const auto p : spec.parametrisations)
+    for (const auto& axis : spec.axes) {
+      TransferShift sh{p, axis, 0, 0, 0};
+      double lo = INFINITY, hi = -INFINITY;
+      for (const auto& r : out.results)
+        if (r.parametrisation == p && r.axis == axis && r.best_lr) {
+          lo = std::min(lo, std::log2(*r.best_lr));
+          hi = std::max(hi, std::log2(*r.best_lr));
+          sh.widths += 1;
+        }
+      if (sh.widths > 0) sh.log2_shift = hi - lo, sh.grid_steps = sh.log2_shift / grid_step;
+      out.shifts.push_back(sh);
+    }
+  for (const auto& r : out.results)
+    if (r.width_token == spec.base.model.d_token_base && r.width_concept == spec.base.model.d_concept_base && r.best_lr)
+      (r.parametrisation == Parametrisation::mup ? out.best_base_lr_mup : out.best_base_lr_standard) = r.best_lr;
+  return out;
+}
+
+std::string to_json(const TransferAnalysis& a) {
+  const auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json results = json::array(), shifts = json::array();
+  for (const auto& r : a.results) {
+    json losses = json::array();
+    for (const auto& l : r.losses) losses.push_back(opt(l));
+    results.push_back({{"parametrisation", name(r.parametrisation)}, {"axis", r.axis}, {"width_token", r.width_token},
+                       {"width_concept", r.width_concept}, {"lrs", r.lrs}, {"losses", losses},
+                       {"best_lr", opt(r.best_lr)}, {"best_lr_lo", opt(r.best_lr_lo)}, {"best_lr_hi", opt(r.best_lr_hi)},
+                       {"method", r.method}, {"points_fitted", r.points_fitted}, {"notes", r.notes}});
+  }
+  for (const auto& s : a.shifts)
+    shifts.push_back({{"parametrisation", name(s.parametrisation)}, {"axis", s.axis}, {"log2_shift", s.log2_shift},
+                      {"grid_steps", s.grid_steps}, {"widths", s.widths}});
+  const json out = {{"name", a.name},
+                    {"results", results},
+                    {"shifts", shifts},
+                    {"best_base_lr", {{"mup", opt(a.best_base_lr_mup)}, {"standard", opt(a.best_base_lr_standard)}}}};
+  return out.dump(2);
+}
+
+std::string format_table(const TransferAnalysis& a) {
+  std::string out;
+  std::string last;
+  for (const auto& r : a.results) {
+    const std::string group = fmt::format("{} / axis {}", name(r.parametrisation), r.axis);
+    if (group != last) {
+      out += fmt::format("\n{}\n{:>7} {:>7}", group, "d_tok", "d_con");
+      for (double lr : r.lrs) out += fmt::format(" {:>8.2g}", lr);
+      out += fmt::format("  {:>9} {:>21}  {}\n", "best lr", "interval", "method");
+      last = group;
+    }
+    out += fmt::format("{:>7} {:>7}", r.width_token, r.width_concept);
+    for (const auto& l : r.losses) out += l ? fmt::format(" {:>8.4f}", *l) : fmt::format(" {:>8}", "diverged");
+    const auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.3g}", *v) : std::string("-"); };
+    out += fmt::format("  {:>9} {:>21}  {}\n", num(r.best_lr), fmt::format("[{}, {}]", num(r.best_lr_lo), num(r.best_lr_hi)),
+                       r.method);
+  }
+  out += "\nshift of the optimum across widths\n";
+  for (const auto& s : a.shifts)
+    out += fmt::format("  {:<8} {:<7} {:.2f} in log2(lr) = {:.2f} grid steps over {} widths\n", name(s.parametrisation),
+                       s.axis, s.log2_shift, s.grid_steps, s.widths);
+  const auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.3g}", *v) : std::string("none"); };
+  out += fmt::format("best base learning rate: mup {}, standard {}\n", num(a.best_base_lr_mup), num(a.best_base_lr_standard));
+  return out;
+}
+
+}  // namespace dlcm::sweeps

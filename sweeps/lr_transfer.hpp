@@ -1,0 +1,110 @@
+#pragma once
+// μP learning-rate transfer (DESIGN §5): a grid of learning rates × widths, scaling the token side,
+// the concept side or both, under each parametrisation; each width's optimal rate comes from a
+// parabola in log2(lr). The runs go through the sweep machinery (run identity = config hash, so a
+// re-run trains nothing twice). The spec is TOML:
+//
+//   name = "mup-transfer"
+//   lrs = [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2]   # the grid (a constant ratio reads best)
+//   token_widths = [64, 128, 256, 512]       # axis "token": d_token varies, d_concept = base
+//   concept_widths = [128, 256, 512, 1024]   # axis "concept": d_concept varies, d_token = base
+//   axes = ["token", "concept", "both"]      # "both": the two lists paired entry by entry
+//   parametrisations = ["mup", "standard"]
+//   steps = 100   seeds = [1]   warmup_fraction = 0.1   runs_dir = "runs/<name>"   max_attempts = 3
+//   [base.model] / [base.boundary] / [base.train] / [base.data]   # as in a run config; the base
+//                               # widths are base.model.d_token_base and d_concept_base
+//
+// Plain C++.
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "storage/central.hpp"
+#include "sweeps/spec.hpp"
+
+namespace dlcm::sweeps {
+
+struct LrTransferSpec {
+  std::string name, path, text, runs_dir;
+  std::vector<double> lrs;
+  std::vector<int> token_widths, concept_widths;
+  std::vector<std::string> axes;
+  std::vector<Parametrisation> parametrisations;
+  int64_t steps = 100;
+  std::vector<int64_t> seeds = {1};
+  double warmup_fraction = 0.1;
+  int max_attempts = 3;
+  RunConfig base;
+};
+
+// Throws std::runtime_error naming the file and the key for bad input.
+LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string& path);
+LrTransferSpec load_lr_transfer_spec(const std::string& path);
+
+// One grid point of the study and the run (hash) that trains it; points of different axes that
+// describe the same model (the base widths) share one run.
+struct TransferPoint {
+  Parametrisation parametrisation;
+  std::string axis;
+  int width_token = 0, width_concept = 0;
+  double lr = 0;
+  int64_t seed = 1;
+  std::string hash;
+};
+
+struct TransferPlan {
+  SweepSpec sweep;  // name, text, runs_dir and max_attempts for the launcher (no budgets)
+  Plan plan;        // one run per distinct config
+  std::vector<TransferPoint> points;
+};
+
+TransferPlan plan_lr_transfer(const LrTransferSpec& spec);
+
+// y = a x² + b x + c by least squares; vertex −b/(2a) with its standard error from the fit's
+// covariance (delta method; needs more than three points, else NaN).
+struct Parabola {
+  double a = NAN, b = NAN, c = NAN;
+  double vertex = NAN, vertex_se = NAN;
+};
+Parabola fit_parabola(const std::vector<double>& x, const std::vector<double>& y);
+
+struct TransferResult {
+  Parametrisation parametrisation;
+  std::string axis;
+  int width_token = 0, width_concept = 0;
+  std::vector<double> lrs;
+  std::vector<std::optional<double>> losses;  // mean over seeds of the final validation loss; none:
+                                              // diverged (or not finished) at some seed
+  std::vector<std::string> notes;             // why a point is missing
+  std::optional<double> best_lr, best_lr_lo, best_lr_hi;
+  std::string method;  // "parabola" (±1 standard error), "parabola-bracket" (3 points: the
+                       // neighbours bound it), "grid-edge" (minimum at the edge: no vertex), "none"
+  int points_fitted = 0;
+};
+
+struct TransferShift {
+  Parametrisation parametrisation;
+  std::string axis;
+  double log2_shift = 0;  // max − min of log2(best lr) over the axis's widths
+  double grid_steps = 0;  // the same in steps of the lr grid (its median log2 ratio)
+  int widths = 0;         // widths with an optimum
+};
+
+struct TransferAnalysis {
+  std::string name;
+  std::vector<TransferResult> results;
+  std::vector<TransferShift> shifts;
+  std::optional<double> best_base_lr_mup, best_base_lr_standard;  // at (d_token_base, d_concept_base)
+};
+
+// Reads the study's runs (completed and diverged) from the sweep rows of the database.
+TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferPlan& plan,
+                                     const std::vector<storage::RunRow>& rows);
+// The stored and printed JSON (keys: name, results, shifts, best_base_lr).
+std::string to_json(const TransferAnalysis& a);
+// A readable table of the same.
+std::string format_table(const TransferAnalysis& a);
+
+}  // namespace dlcm::sweeps
