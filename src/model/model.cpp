@@ -204,7 +204,7 @@ LanguageModelImpl::LanguageModelImpl(const ModelConfig& m, const BoundaryConfig&
 
 namespace {
 
-torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b, bool training) {
+torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b, bool training, const Sampling& s) {
   const int64_t B = p.size(0), T = p.size(1);
   torch::NoGradGuard no_grad;  // the LM gradient never reaches the boundary decision
   torch::Tensor out;
@@ -214,7 +214,10 @@ torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b,
   } else if (training) {
     // sharpen(p) = sigmoid(logit(p) / τ); τ < 1 pulls samples toward the inference threshold.
     auto pc = p.clamp(1e-6, 1.0 - 1e-6);
-    out = torch::bernoulli(torch::sigmoid(torch::logit(pc) / b.temperature));
+    // One uniform per element in row-major order, as torch::bernoulli draws them.
+    const int64_t total = s.rows_total < 0 ? B : s.rows_total;
+    auto u = at::rand({total, T}, s.gen.defined() ? c10::optional<at::Generator>(s.gen) : c10::nullopt, p.options());
+    out = (u.slice(0, s.row_begin, s.row_begin + B) < torch::sigmoid(torch::logit(pc) / b.temperature)).to(p.dtype());
   } else {
     out = (p >= 0.5).to(p.dtype());
   }
@@ -238,7 +241,7 @@ torch::Tensor ema_smooth(const torch::Tensor& z, const torch::Tensor& P) {
 
 }  // namespace
 
-ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* mc) {
+ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* mc, const Sampling& sampling) {
   const int64_t B = tokens.size(0), T = tokens.size(1);
   ForwardOut out;
   auto x = torch::embedding(tok_emb, tokens);  // [B, T, d]
@@ -251,7 +254,7 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
     // Φ: boundaries from adjacent-state dissimilarity, then mean pooling per segment.
     auto q = linear(h, w_scan_q, mc, false), k = linear(h, w_scan_k, mc, false);
     out.p = boundary_probs(q, k);                                  // [B, T]
-    out.boundaries = sample_boundaries(out.p, bcfg, is_training());  // [B, T]
+    out.boundaries = sample_boundaries(out.p, bcfg, is_training(), sampling);  // [B, T]
     auto seg = segment_ids(out.boundaries);                       // [B, T] concept of each token
     const auto n_real = static_cast<int64_t>(out.boundaries.sum().item<double>());
     const int64_t K = seg.max().item<int64_t>() + 1;              // concepts in the longest row
