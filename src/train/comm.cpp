@@ -9,6 +9,7 @@
 #endif
 
 #include <chrono>
+#include <filesystem>
 
 namespace dlcm::train {
 
@@ -33,6 +34,9 @@ c10::intrusive_ptr<c10d::Store> open_store(const Parallel& p) {
     o.timeout = kRendezvousTimeout;
     return c10::make_intrusive<c10d::TCPStore>(ep->first, o);
   }
+  // A Slurm step's store lives in the run directory, which may not exist yet.
+  if (const auto dir = std::filesystem::path(p.rendezvous).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);
   auto s = c10::make_intrusive<c10d::FileStore>(p.rendezvous, p.world_size);
   s->setTimeout(kRendezvousTimeout);
   return s;

@@ -335,7 +335,6 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   const fs::path dir(opt.run_dir);
-  fs::create_directories(dir);  // every rank: a Slurm step's file store lives here
   const Comm comm = connect(par, dev);
   const bool root = comm.is_root();  // the only rank that writes into the run directory
 
@@ -358,6 +357,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   std::ofstream log;
   agree(comm, [&] {
     if (!root) return;
+    fs::create_directories(dir);
     // One trainer per run directory: a second one (a re-run racing a dying worker) is refused.
     lock_guard.fd = open((dir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_guard.fd < 0 || flock(lock_guard.fd, LOCK_EX | LOCK_NB) != 0)
