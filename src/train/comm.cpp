@@ -50,6 +50,11 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const Parallel& p) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+std::runtime_error rendezvous_error(const Parallel& p, const std::string& why) {
+  return std::runtime_error(
+      fmt::format("--rendezvous {}: rank {} of {} could not join: {}", p.rendezvous, p.rank, p.world_size, why));
+}
+
 c10d::ProcessGroup& pg(const Comm& c) { return *c.group->pg; }
 
 void all_reduce(const Comm& c, torch::Tensor& t, c10d::ReduceOp::RedOpType op) {
@@ -82,8 +87,9 @@ Comm connect(const Parallel& p, torch::Device dev) {
       g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, p.rank, p.world_size, o);
     }
   } catch (const c10::Error& e) {
-    throw std::runtime_error(fmt::format("rank {} of {}: rendezvous at {} failed: {}", p.rank, p.world_size,
-                                         p.rendezvous, e.what_without_backtrace()));
+    throw rendezvous_error(p, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw rendezvous_error(p, e.what());
   }
   return Comm{p.rank, p.world_size, std::move(g)};
 }
