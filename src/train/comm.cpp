@@ -58,7 +58,7 @@ std::runtime_error rendezvous_error(const Parallel& p, const std::string& why) {
 c10d::ProcessGroup& pg(const Comm& c) { return *c.group->pg; }
 
 void all_reduce(const Comm& c, torch::Tensor& t, c10d::ReduceOp::RedOpType op) {
-  if (c.size == 1) return;
+  if (c.size == 1 || t.numel() == 0) return;
   std::vector<at::Tensor> v{t};
   c10d::AllreduceOptions o;
   o.reduceOp = op;

@@ -446,7 +446,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
 
   while (pr.step < cfg.train.steps) {
     // A signal may reach the ranks at different steps: all stop at the first step any rank saw it.
-    if (any_rank(comm, g_stop_signal != 0) || pr.step == opt.stop_at_step) {
+    if (any_rank(comm, g_stop_signal != 0 || pr.step == opt.stop_at_step)) {
       summary.status = RunStatus::interrupted;
       break;
     }
