@@ -16,6 +16,7 @@ namespace dlcm::train {
 struct CommGroup {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  torch::Device dev = torch::kCPU;  // NCCL reduces device tensors only
 };
 
 namespace {
@@ -59,10 +60,11 @@ c10d::ProcessGroup& pg(const Comm& c) { return *c.group->pg; }
 
 void all_reduce(const Comm& c, torch::Tensor& t, c10d::ReduceOp::RedOpType op) {
   if (c.size == 1 || t.numel() == 0) return;
-  std::vector<at::Tensor> v{t};
+  std::vector<at::Tensor> v{t.device() == c.group->dev ? t : t.to(c.group->dev)};
   c10d::AllreduceOptions o;
   o.reduceOp = op;
   pg(c).allreduce(v, o)->wait();
+  if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
 }  // namespace
@@ -70,6 +72,7 @@ void all_reduce(const Comm& c, torch::Tensor& t, c10d::ReduceOp::RedOpType op) {
 Comm connect(const Parallel& p, torch::Device dev) {
   if (p.world_size <= 1) return {};
   auto g = std::make_shared<CommGroup>();
+  g->dev = dev;
   try {
     g->store = open_store(p);
     if (dev.is_cuda()) {
