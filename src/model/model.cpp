@@ -214,7 +214,8 @@ torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b,
   } else if (training) {
     // sharpen(p) = sigmoid(logit(p) / τ); τ < 1 pulls samples toward the inference threshold.
     auto pc = p.clamp(1e-6, 1.0 - 1e-6);
-    // b = [u < sharpen(p)], one uniform per element of every row of the whole micro-batch.
+    // b = [u < sharpen(p)], one uniform per element of every row of the whole micro-batch: on CPU
+    // the very draws torch::bernoulli makes (single-process losses are unchanged bit for bit).
     const int64_t total = s.rows_total < 0 ? B : s.rows_total;
     auto u = at::rand({total, T}, s.gen.defined() ? c10::optional<at::Generator>(s.gen) : c10::nullopt, p.options());
     out = (u.slice(0, s.row_begin, s.row_begin + B) < torch::sigmoid(torch::logit(pc) / b.temperature)).to(p.dtype());
