@@ -28,16 +28,25 @@ void add_train_commands(CLI::App& app) {
   struct TrainArgs {
     std::string config;
     train::TrainOptions opt;
+    ParallelRequest par;
   };
   auto a = std::make_shared<TrainArgs>();
   tr->add_option("--config", a->config, "Run config (TOML)")->required();
   tr->add_option("--run-dir", a->opt.run_dir, "Run directory (created; resumed if it holds a checkpoint)")->required();
-  tr->add_option("--threads", a->opt.threads, "Intra-op threads (default: all cores)");
+  tr->add_option("--threads", a->par.threads, "Intra-op threads (default: $SLURM_CPUS_PER_TASK, else all cores)");
   tr->add_option("--device", a->opt.device, "cpu or cuda")->capture_default_str();
   tr->add_flag("--quiet", a->opt.quiet, "No progress output");
   tr->add_option("--stop-at-step", a->opt.stop_at_step, "Checkpoint and stop at this step (preemption drills)");
+  tr->add_option("--rank", a->par.rank, "This process's rank in a data-parallel run (default: from srun)");
+  tr->add_option("--world-size", a->par.world_size, "Processes in the data-parallel run");
+  tr->add_option("--rendezvous", a->par.rendezvous,
+                 "Where the ranks meet: host:port (rank 0 listens) or a fresh file path on a shared filesystem");
   tr->callback([a] {
     const RunConfig cfg = load_run_config(a->config);
+    a->par.run_dir = a->opt.run_dir;
+    a->opt.parallel = resolve_parallel(a->par, process_environment());
+    a->opt.threads = a->opt.parallel.threads;
+    check_batch_split(cfg.train.batch_size, cfg.train.micro_batches, a->opt.parallel.world_size, a->config);
     const auto s = train::train(cfg, a->opt);
     if (s.status == train::RunStatus::diverged) std::exit(3);
     if (s.status == train::RunStatus::interrupted) std::exit(4);

@@ -250,7 +250,7 @@ LanguageModelImpl::LanguageModelImpl(const ModelConfig& m, const BoundaryConfig&
 
 namespace {
 
-torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b, bool training) {
+torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b, bool training, const Sampling& s) {
   const int64_t B = p.size(0), T = p.size(1);
   torch::NoGradGuard no_grad;  // the LM gradient never reaches the boundary decision
   torch::Tensor out;
@@ -260,7 +260,11 @@ torch::Tensor sample_boundaries(const torch::Tensor& p, const BoundaryConfig& b,
   } else if (training) {
     // sharpen(p) = sigmoid(logit(p) / τ); τ < 1 pulls samples toward the inference threshold.
     auto pc = p.clamp(1e-6, 1.0 - 1e-6);
-    out = torch::bernoulli(torch::sigmoid(torch::logit(pc) / b.temperature));
+    // b = [u < sharpen(p)], one uniform per element of every row of the whole micro-batch: on CPU
+    // the very draws torch::bernoulli makes (single-process losses are unchanged bit for bit).
+    const int64_t total = s.rows_total < 0 ? B : s.rows_total;
+    auto u = at::rand({total, T}, s.gen.defined() ? c10::optional<at::Generator>(s.gen) : c10::nullopt, p.options());
+    out = (u.slice(0, s.row_begin, s.row_begin + B) < torch::sigmoid(torch::logit(pc) / b.temperature)).to(p.dtype());
   } else {
     out = (p >= 0.5).to(p.dtype());
   }
@@ -284,7 +288,8 @@ torch::Tensor ema_smooth(const torch::Tensor& z, const torch::Tensor& P) {
 
 }  // namespace
 
-ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* mc, ActivationStats* stats) {
+ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* mc, const Sampling& sampling,
+                                      ActivationStats* stats) {
   const int64_t B = tokens.size(0), T = tokens.size(1);
   auto record = [&](const char* family, const torch::Tensor& t, const torch::Tensor& mask = {}) {
     if (stats) stats->record(family, t, mask);
@@ -303,7 +308,7 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
     record("boundary", q);
     record("boundary", k);
     out.p = boundary_probs(q, k);                                  // [B, T]
-    out.boundaries = sample_boundaries(out.p, bcfg, is_training());  // [B, T]
+    out.boundaries = sample_boundaries(out.p, bcfg, is_training(), sampling);  // [B, T]
     auto seg = segment_ids(out.boundaries);                       // [B, T] concept of each token
     const auto n_real = static_cast<int64_t>(out.boundaries.sum().item<double>());
     const int64_t K = seg.max().item<int64_t>() + 1;              // concepts in the longest row

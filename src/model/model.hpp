@@ -115,13 +115,23 @@ TORCH_MODULE(DecoderBlock);
 
 // --- the model ------------------------------------------------------------------------------
 
+// How a training forward draws its boundary samples. A data-parallel rank runs rows
+// [row_begin, row_begin + B) of a micro-batch of `rows_total` rows: it draws the uniforms of all
+// rows and keeps its own, so every rank consumes the generator as one process would and gets the
+// samples a single-process run gets. An undefined `gen` is the device's default generator.
+struct Sampling {
+  int64_t row_begin = 0, rows_total = -1;  // -1: just the rows given
+  at::Generator gen;
+};
+
 struct LanguageModelImpl : torch::nn::Module {
   LanguageModelImpl(const ModelConfig& m, const BoundaryConfig& b);
   // tokens: [B, T] int64. In training mode boundaries are sampled (global/sequence modes);
   // in eval mode they are thresholded at p >= 0.5. With stats, records each family's mean |act|:
   // embedding, encoder, boundary, pooling, backbone, cross_attention, decoder (baseline: blocks),
   // logits.
-  ForwardOut forward(const torch::Tensor& tokens, MacCounter* mc = nullptr, ActivationStats* stats = nullptr);
+  ForwardOut forward(const torch::Tensor& tokens, MacCounter* mc = nullptr, const Sampling& sampling = {},
+                     ActivationStats* stats = nullptr);
 
   ModelConfig cfg;
   BoundaryConfig bcfg;

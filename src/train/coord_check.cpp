@@ -53,7 +53,7 @@ std::vector<std::map<std::string, double>> trace(const RunConfig& cfg, const tor
   for (int step = 0; step <= steps; ++step) {
     model::ActivationStats stats;
     zero_grad(adam);
-    auto o = net->forward(inputs, nullptr, &stats);
+    auto o = net->forward(inputs, nullptr, {}, &stats);
     std::map<std::string, double> row;
     for (const auto& [family, _] : stats.sum) row[family] = stats.mean_abs(family);
     out.push_back(row);

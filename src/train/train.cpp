@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -24,6 +25,7 @@
 #include "model/model.hpp"
 #include "storage/run_metrics.hpp"
 #include "train/optim.hpp"
+#include "train/step.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -41,28 +43,36 @@ namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
 void on_stop_signal(int sig) { g_stop_signal = sig; }
 
+// Runs a fallible set-up step on every rank, then the ranks agree: a failure anywhere fails every
+// rank (each with its own error, or a pointer to the rank that had one), so none is left waiting
+// in a collective for a rank that already quit.
+template <class F>
+void agree(const Comm& comm, F&& step) {
+  std::string error;
+  try {
+    step();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (any_rank(comm, !error.empty()))
+    throw std::runtime_error(!error.empty() ? error
+                                            : fmt::format("rank {}: stopping, another rank failed to set up the run "
+                                                          "(its error says why)", comm.rank));
+}
+
+// Store files of earlier Slurm attempts (killed, requeued) in the run directory: never read again
+// since each attempt's name differs, removed once this attempt holds the run directory's lock.
+void remove_stale_rendezvous(const fs::path& dir, const std::string& current) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind(kRendezvousPrefix, 0) == 0 && e.path() != fs::path(current))
+      fs::remove(e.path(), ec);
+}
+
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
-// Random training windows [B, T+1]; the generator's state is the data position.
-struct Batcher {
-  const std::vector<uint16_t>* tokens;
-  int64_t T;
-  std::mt19937_64 rng;
-
-  torch::Tensor next(int64_t B) {
-    auto out = torch::empty({B, T + 1}, torch::kLong);
-    auto acc = out.accessor<int64_t, 2>();
-    const uint64_t range = tokens->size() - static_cast<uint64_t>(T);
-    for (int64_t b = 0; b < B; ++b) {
-      const uint64_t off = rng() % range;
-      for (int64_t t = 0; t <= T; ++t) acc[b][t] = (*tokens)[off + t];
-    }
-    return out;
-  }
-};
 
 struct DomainEval {
   double loss_sum = 0, tokens = 0, concepts = 0;
@@ -71,8 +81,9 @@ struct DomainEval {
 };
 
 // Fixed, evenly spaced validation windows per domain: the same windows at every evaluation.
+// Data-parallel ranks take every size-th window and sum their results.
 std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data::Corpus& corpus, int64_t T,
-                                           int windows, int batch, torch::Device dev) {
+                                           int windows, int batch, torch::Device dev, const Comm& comm) {
   torch::NoGradGuard no_grad;
   net->eval();
   std::vector<data::DomainSpan> spans = corpus.val_domains;
@@ -82,8 +93,9 @@ std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data
     const int64_t room = s.end - s.begin - (T + 1);
     if (room < 0) continue;
     std::vector<int64_t> offsets;
-    for (int i = 0; i < windows; ++i)
+    for (int i = comm.rank; i < windows; i += comm.size)
       offsets.push_back(s.begin + (windows > 1 ? room * i / (windows - 1) : 0));
+    auto& d = out[s.domain];
     for (size_t i = 0; i < offsets.size(); i += batch) {
       const auto n = static_cast<int64_t>(std::min<size_t>(batch, offsets.size() - i));
       auto w = torch::empty({n, T + 1}, torch::kLong);
@@ -93,11 +105,20 @@ std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data
       w = w.to(dev);
       auto o = net->forward(w.slice(1, 0, T));
       const double loss = model::lm_loss(o.logits, w.slice(1, 1)).item<double>();
-      auto& d = out[s.domain];
       d.loss_sum += loss * n * T;
       d.tokens += static_cast<double>(n * T);
       d.concepts += o.boundaries.defined() ? o.boundaries.sum().item<double>() : static_cast<double>(n * T);
     }
+  }
+  std::vector<double> sums;
+  for (auto& [_, d] : out) sums.insert(sums.end(), {d.loss_sum, d.tokens, d.concepts});
+  auto t = torch::tensor(sums, torch::kDouble);
+  all_sum(comm, t);
+  size_t k = 0;
+  for (auto& [_, d] : out) {
+    d.loss_sum = t[k++].item<double>();
+    d.tokens = t[k++].item<double>();
+    d.concepts = t[k++].item<double>();
   }
   DomainEval all;
   for (auto& [_, d] : out) {
@@ -259,65 +280,77 @@ std::optional<fs::path> restore_checkpoint(const fs::path& dir, model::LanguageM
                                        "aside to start over)", why));
 }
 
+}  // namespace
+
 // --- one optimizer step ----------------------------------------------------------------------
 
-struct StepStats {
-  double loss = 0, aux = 0, ratio = 1;
-};
-
-// Forward/backward over the micro-batches of one global batch. In `global` boundary mode the
-// ratio loss uses F and G of the whole global batch: it is linear in G once F is fixed, so each
-// micro-batch's ∇G is kept aside and scaled by the global F's coefficient at the end.
+// In `global` boundary mode the ratio loss uses F and G of the whole global batch (all
+// micro-batches, all ranks): it is linear in G once F is fixed, so each micro-batch's ∇G is kept
+// aside and scaled by the global F's coefficient once the statistics are reduced.
 StepStats forward_backward(model::LanguageModel& net, AdamW& opt, Batcher& data, const RunConfig& cfg,
-                           torch::Device dev) {
+                           torch::Device dev, const Comm& comm, const at::Generator& gen) {
   const auto& b = cfg.boundary;
   const int M = cfg.train.micro_batches;
-  const int64_t mb = cfg.train.batch_size / M, T = cfg.model.seq_len;
+  const int64_t mb = cfg.train.batch_size / M, rows = mb / comm.size, first = comm.rank * rows;
+  const int64_t T = cfg.model.seq_len;
   const bool dlcm = cfg.model.arch == Arch::dlcm;
-  const bool deferred = dlcm && b.mode == BoundaryMode::global && M > 1 && b.aux_weight > 0;
+  const bool pooled = dlcm && b.mode == BoundaryMode::global && M * comm.size > 1;
+  const bool deferred = pooled && b.aux_weight > 0;
   std::vector<torch::Tensor> params;
   for (auto& g : opt.groups)
     for (auto& p : g.params) params.push_back(p);
   std::vector<torch::Tensor> grad_G(deferred ? params.size() : 0);
-  StepStats st;
-  double F_sum = 0, G_sum = 0, boundaries = 0;
+  // This rank's sums over its micro-batches: CE, aux (per-batch modes), F, G, boundaries.
+  double ce_sum = 0, aux_sum = 0, F_sum = 0, G_sum = 0, boundaries = 0;
   for (int i = 0; i < M; ++i) {
-    auto w = data.next(mb).to(dev);
-    auto out = net->forward(w.slice(1, 0, T));
+    auto w = data.next(mb).slice(0, first, first + rows).to(dev);
+    auto out = net->forward(w.slice(1, 0, T), nullptr, {first, mb, gen});
     auto ce = model::lm_loss(out.logits, w.slice(1, 1));
     torch::Tensor loss = ce / M;
     if (dlcm) {
       boundaries += out.boundaries.sum().item<double>();
-      if (deferred) {
+      if (pooled) {
         auto G = out.p.mean();
         F_sum += out.boundaries.mean().item<double>();
         G_sum += G.item<double>();
-        auto g = torch::autograd::grad({G / M}, params, {}, /*retain_graph=*/true, false, /*allow_unused=*/true);
-        for (size_t j = 0; j < params.size(); ++j)
-          if (g[j].defined()) grad_G[j] = grad_G[j].defined() ? grad_G[j] + g[j] : g[j];
+        if (deferred) {
+          auto g = torch::autograd::grad({G / M}, params, {}, /*retain_graph=*/true, false, /*allow_unused=*/true);
+          for (size_t j = 0; j < params.size(); ++j)
+            if (g[j].defined()) grad_G[j] = grad_G[j].defined() ? grad_G[j] + g[j] : g[j];
+        }
       } else {
         auto aux = model::aux_loss(out, b);
-        st.aux += aux.item<double>() / M;
+        aux_sum += aux.item<double>();
         loss = loss + b.aux_weight * aux / M;
       }
     }
     loss.backward();
-    st.loss += ce.item<double>() / M;
+    ce_sum += ce.item<double>();
   }
-  if (deferred) {
-    const double F = F_sum / M, G = G_sum / M, R = b.ratio;
+  // Ranks hold equal slices, so a global mean is the mean of the ranks' means: one reduction.
+  auto sums = torch::tensor({ce_sum, aux_sum, F_sum, G_sum, boundaries}, torch::kDouble);
+  all_sum(comm, sums);
+  const double n = static_cast<double>(M) * comm.size;
+  StepStats st;
+  st.loss = sums[0].item<double>() / n;
+  st.aux = sums[1].item<double>() / n;
+  if (pooled) {
+    const double F = sums[2].item<double>() / n, G = sums[3].item<double>() / n, R = b.ratio;
     st.aux = R / (R - 1) * ((R - 1) * F * G + (1 - F) * (1 - G)) - 1;
     const double coef = b.aux_weight * R / (R - 1) * (R * F - 1);  // dL_aux/dG at the global F
     torch::NoGradGuard no_grad;
-    for (size_t j = 0; j < params.size(); ++j) {
+    for (size_t j = 0; j < grad_G.size(); ++j) {
       if (!grad_G[j].defined()) continue;
       if (params[j].grad().defined()) params[j].mutable_grad().add_(grad_G[j], coef);
       else params[j].mutable_grad() = grad_G[j] * coef;
     }
   }
-  if (dlcm) st.ratio = static_cast<double>(cfg.train.batch_size * T) / std::max(1.0, boundaries);
+  average_gradients(comm, params);
+  if (dlcm) st.ratio = static_cast<double>(cfg.train.batch_size * T) / std::max(1.0, sums[4].item<double>());
   return st;
 }
+
+namespace {
 
 std::string format_eta(double s) {
   if (!(s >= 0) || s > 1e7) return "?";
@@ -352,38 +385,53 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     throw std::runtime_error(fmt::format("--device: unknown device \"{}\" (cpu or cuda)", opt.device));
   if (opt.device == "cuda" && !torch::cuda::is_available())
     throw std::runtime_error("--device cuda: this LibTorch build has no CUDA device available");
-  const torch::Device dev(opt.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  const Parallel& par = opt.parallel;
+  check_batch_split(cfg.train.batch_size, cfg.train.micro_batches, par.world_size, "run config");
+  const torch::Device dev = opt.device == "cuda" ? torch::Device(torch::kCUDA, par.local_rank) : torch::kCPU;
   const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
-
-  auto corpus = data::load_corpus(cfg.data, cfg.model.vocab_size);
-  const int64_t T = cfg.model.seq_len;
-  if (static_cast<int64_t>(corpus.train.size()) <= T + 1)
-    throw std::runtime_error(fmt::format("training split has {} tokens, fewer than model.seq_len + 1 = {}",
-                                         corpus.train.size(), T + 1));
-
   const fs::path dir(opt.run_dir);
-  fs::create_directories(dir);
-  // One trainer per run directory: a second one (a re-run racing a dying worker) is refused.
-  // The lock is on the directory itself: no lock file to go stale or to add to a directory.
-  const int lock_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-    throw std::runtime_error(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
+  const Comm comm = connect(par, dev);
+  const bool root = comm.is_root();  // the only rank that writes into the run directory
+
+  data::Corpus corpus;
+  const int64_t T = cfg.model.seq_len;
+  agree(comm, [&] {
+    corpus = data::load_corpus(cfg.data, cfg.model.vocab_size);
+    if (static_cast<int64_t>(corpus.train.size()) <= T + 1)
+      throw std::runtime_error(fmt::format("training split has {} tokens, fewer than model.seq_len + 1 = {}",
+                                           corpus.train.size(), T + 1));
+  });
+
   struct LockGuard {
-    int fd;
-    ~LockGuard() { close(fd); }
-  } lock_guard{lock_fd};
-  const std::string config_text = to_toml(cfg);
-  const fs::path config_path = dir / "config.toml";
-  if (fs::exists(config_path)) {
-    if (read_file(config_path.string(), "run config") != config_text)
-      throw std::runtime_error(fmt::format("{}: run directory holds a different config; use a new --run-dir",
-                                           config_path.string()));
-  } else {
-    write_file_atomic(config_path.string(), config_text);
-  }
-  std::ofstream log(dir / "log.txt", std::ios::app);
+    int fd = -1;
+    ~LockGuard() {
+      if (fd >= 0) close(fd);
+    }
+  } lock_guard;
+  const fs::path config_path = dir / "config.toml", ckpt_path = dir / "checkpoint.pt";
+  std::ofstream log;
+  agree(comm, [&] {
+    if (!root) return;
+    fs::create_directories(dir);
+    // One trainer per run directory: a second one (a re-run racing a dying worker) is refused.
+    // The lock is on the directory itself: no lock file to go stale or to add to a directory.
+    lock_guard.fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_guard.fd < 0 || flock(lock_guard.fd, LOCK_EX | LOCK_NB) != 0)
+      throw std::runtime_error(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
+    remove_stale_rendezvous(dir, par.rendezvous);
+    const std::string config_text = to_toml(cfg);
+    if (fs::exists(config_path)) {
+      if (read_file(config_path.string(), "run config") != config_text)
+        throw std::runtime_error(fmt::format("{}: run directory holds a different config; use a new --run-dir",
+                                             config_path.string()));
+    } else {
+      write_file_atomic(config_path.string(), config_text);
+    }
+    log.open(dir / "log.txt", std::ios::app);
+  });
   auto say = [&](const std::string& line) {
+    if (!root) return;
     log << line << "\n";
     log.flush();
     if (!opt.quiet) fmt::print(stderr, "{}\n", line);
@@ -398,11 +446,22 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   AdamW adam = make_adamw(params, cfg.model, cfg.train);
   Batcher data{&corpus.train, T, std::mt19937_64(cfg.train.seed * 0x9E3779B97F4A7C15ull + 1)};
   Progress pr;
-  const auto resumed = restore_checkpoint(dir, net, adam, data, pr, say);
+  std::optional<fs::path> resumed;
+  // Every rank resumes from the one checkpoint, and they check they all read the same step.
+  agree(comm, [&] { resumed = restore_checkpoint(dir, net, adam, data, pr, say); });
+  auto steps = torch::tensor({static_cast<double>(pr.step), -static_cast<double>(pr.step)}, torch::kDouble);
+  all_max(comm, steps);
+  if (steps[0].item<double>() != -steps[1].item<double>())
+    throw std::runtime_error(fmt::format("{}: ranks resumed at different steps ({} to {}); the run directory must "
+                                         "be one shared directory", ckpt_path.string(), -steps[1].item<double>(),
+                                         steps[0].item<double>()));
   if (resumed) say(fmt::format("resumed from {} at step {}", resumed->string(), pr.step));
-  auto metrics = storage::open_run_metrics((dir / "metrics.sqlite").string());
-  // Rows a killed process wrote past its last checkpoint are recomputed from here, not kept twice.
-  storage::drop_metrics_after(metrics, resumed ? pr.step : -1);
+  std::optional<storage::Database> metrics;
+  if (root) {
+    metrics.emplace(storage::open_run_metrics((dir / "metrics.sqlite").string()));
+    // Rows a killed process wrote past its last checkpoint are recomputed from here, not kept twice.
+    storage::drop_metrics_after(*metrics, resumed ? pr.step : -1);
+  }
   std::vector<storage::MetricRow> pending;
 
   const auto counts = count_params(cfg.model, cfg.boundary);
@@ -410,6 +469,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
                   name(cfg.model.arch), counts.total(), counts.backbone, cfg.train.steps, cfg.train.batch_size, T,
                   threads, opt.device));
   say(fmt::format("BLAS: {}", blas_in_use()));
+  if (comm.size > 1)
+    say(fmt::format("data-parallel: {} ranks ({}), rendezvous {}, {} rows per rank per micro-batch", comm.size,
+                    par.source, par.rendezvous, cfg.train.batch_size / cfg.train.micro_batches / comm.size));
 
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -417,13 +479,13 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   g_stop_signal = 0;
 
   TrainSummary summary;
-  const bool tty = !opt.quiet && isatty(STDERR_FILENO);
+  const bool tty = root && !opt.quiet && isatty(STDERR_FILENO);
   const double tokens_per_step = static_cast<double>(cfg.train.batch_size) * T;
   const int64_t first_step = pr.step;
   const auto t_loop = Clock::now();
   std::map<std::string, DomainEval> last_eval;
   auto run_eval = [&](int64_t step) {
-    last_eval = evaluate(net, corpus, T, cfg.train.eval_windows, cfg.train.batch_size, dev);
+    last_eval = evaluate(net, corpus, T, cfg.train.eval_windows, cfg.train.batch_size, dev, comm);
     for (auto& [domain, d] : last_eval) {
       pending.push_back({step, "val", domain, "loss", d.loss()});
       if (corpus.byte_level) pending.push_back({step, "val", domain, "bpb", d.loss() / std::log(2.0)});
@@ -434,20 +496,23 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
                     corpus.byte_level ? fmt::format(" | {:.3f} bpb", a.loss() / std::log(2.0)) : "", a.ratio()));
   };
   auto checkpoint = [&]() {
-    storage::write_metrics(metrics, pending);
+    if (root) {
+      storage::write_metrics(*metrics, pending);
+      save_checkpoint(dir, net, adam, data, pr);
+    }
     pending.clear();
-    save_checkpoint(dir, net, adam, data, pr);
   };
 
   while (pr.step < cfg.train.steps) {
-    if (g_stop_signal || pr.step == opt.stop_at_step) {
+    // A signal may reach the ranks at different steps: all stop at the first step any rank saw it.
+    if (any_rank(comm, g_stop_signal != 0 || pr.step == opt.stop_at_step)) {
       summary.status = RunStatus::interrupted;
       break;
     }
     const double lrf = lr_factor(cfg.train, pr.step);
     const auto t_step = Clock::now();
     zero_grad(adam);
-    const StepStats st = forward_backward(net, adam, data, cfg, dev);
+    const StepStats st = forward_backward(net, adam, data, cfg, dev, comm);
     const bool diverged = !std::isfinite(st.loss) || st.loss > cfg.train.diverge_loss;
     const double gnorm = diverged ? NAN : clip_grad_norm(adam, cfg.train.grad_clip);
     if (diverged || !std::isfinite(gnorm)) {
@@ -482,15 +547,15 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     const bool eval_now = pr.step % cfg.train.eval_every == 0 || pr.step == cfg.train.steps;
     if (eval_now) {
       if (tty) fmt::print(stderr, "\n");
-      log << line << "\n";
-      if (!tty && !opt.quiet) fmt::print(stderr, "{}\n", line);
+      if (root) log << line << "\n";
+      if (root && !tty && !opt.quiet) fmt::print(stderr, "{}\n", line);
       run_eval(pr.step);
     }
     if (pr.step % cfg.train.checkpoint_every == 0 || pr.step == cfg.train.steps) checkpoint();
   }
   if (summary.status != RunStatus::diverged) checkpoint();
   if (last_eval.empty() && summary.status != RunStatus::diverged) run_eval(pr.step);
-  storage::write_metrics(metrics, pending);
+  if (root) storage::write_metrics(*metrics, pending);
   if (summary.status == RunStatus::interrupted)
     say(fmt::format("stopped at step {}; checkpoint saved, re-run to resume", pr.step));
 
@@ -528,10 +593,11 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
                  {"target_ratio", cfg.model.arch == Arch::dlcm ? cfg.boundary.ratio : 1.0},
                  {"domains", domains},
                  {"threads", threads},
+                 {"world_size", comm.size},
                  {"device", opt.device},
                  {"wall_seconds", seconds_since(t_start)},
                  {"tokens_per_second", (pr.step - first_step) * tokens_per_step / std::max(seconds_since(t_loop), 1e-9)}};
-  write_file_atomic((dir / "result.json").string(), result.dump(2) + "\n");
+  if (root) write_file_atomic((dir / "result.json").string(), result.dump(2) + "\n");
   say(fmt::format("{}: {} steps, train loss {:.4f}, val loss {:.4f}, result in {}", name(summary.status), pr.step,
                   summary.final_train_loss, summary.final_val_loss, (dir / "result.json").string()));
   std::signal(SIGINT, SIG_DFL);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/parallel.hpp"
 
 namespace dlcm::train {
 
@@ -14,6 +15,7 @@ struct TrainOptions {
   std::string device = "cpu";  // cpu | cuda
   bool quiet = false;          // no progress output (tests)
   int64_t stop_at_step = -1;   // checkpoint and stop as if signalled once this step is reached
+  Parallel parallel;           // this process's rank in a data-parallel run (default: alone)
 };
 
 enum class RunStatus { completed, diverged, interrupted };
@@ -31,7 +33,9 @@ struct TrainSummary {
 };
 
 // Trains (or resumes from the run directory's checkpoint) and writes config.toml, log.txt,
-// metrics.sqlite, checkpoint.pt and result.json into opt.run_dir.
+// metrics.sqlite, checkpoint.pt and result.json into opt.run_dir. In a data-parallel run every
+// rank calls this with the same run directory; rank 0 alone writes there, and every rank returns
+// the same summary (global losses).
 TrainSummary train(const RunConfig& cfg, const TrainOptions& opt);
 
 struct Inspection {
