@@ -107,12 +107,18 @@ class DataParallelCli : public ::testing::Test {
   }
 
   // Two ranks against one process on the same global batch: per-step train loss and final val loss.
-  // `rdzv` empty: the ranks find each other from the srun environment instead of options.
+  // `rdzv` empty: the ranks find each other from an emulated srun environment instead of options;
+  // "srun": a real two-task `srun` step on the local Slurm (scripts/slurm-up.sh).
   static void expect_same_curve(const std::string& arch, const std::string& rdzv, double train_tol, double val_tol) {
-    const std::string cfg = config(arch, arch, 20, 10);
-    const fs::path one = g_root / (arch + "-1"), two = g_root / (arch + "-2");
+    const std::string name = arch + (rdzv == "srun" ? "-srun" : "");
+    const std::string cfg = config(name, arch, 20, 10);
+    const fs::path one = g_root / (name + "-1"), two = g_root / (name + "-2");
     ASSERT_EQ(test::run_command(train_cmd(cfg, one, "")).code, 0);
-    if (rdzv.empty()) {
+    if (rdzv == "srun") {
+      const auto r = test::run_command("timeout 300 srun -n 2 -c 1 --kill-on-bad-exit=1 " +
+                                       train_cmd(cfg, two, "").substr(std::string("timeout 300 ").size()) + " 2>&1");
+      ASSERT_EQ(r.code, 0) << r.out;
+    } else if (rdzv.empty()) {
       // A store file a killed earlier job left behind: never read, and cleared by the new run.
       fs::create_directories(two);
       std::ofstream(two / ".rendezvous-98.0.0") << "stale";
@@ -156,6 +162,11 @@ TEST_F(DataParallelCli, TwoRanksOverTcpFollowTheSingleProcessDlcmCurve) {
 
 TEST_F(DataParallelCli, TwoSrunTasksOverAFileStoreFollowTheSingleProcessBaselineCurve) {
   expect_same_curve("baseline", "", 5e-6, 5e-6);
+}
+
+TEST_F(DataParallelCli, ARealTwoTaskSrunFollowsTheSingleProcessDlcmCurve) {
+  if (const auto why = test::slurm_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  expect_same_curve("dlcm", "srun", 5e-6, 5e-6);
 }
 
 TEST_F(DataParallelCli, UnevenSplitIsRefusedNamingTheKey) {
