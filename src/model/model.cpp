@@ -1,5 +1,6 @@
 #include "model/model.hpp"
 
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -89,8 +90,35 @@ void ActivationStats::record(const std::string& family, const torch::Tensor& x, 
 
 RMSNormImpl::RMSNormImpl(int64_t dim) { weight = register_parameter("weight", torch::ones({dim})); }
 
+// The autocast entry points were renamed in LibTorch 2.4 (device-type arguments).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define DLCM_AUTOCAST_ENABLED() at::autocast::is_autocast_enabled(at::kCUDA)
+#define DLCM_AUTOCAST_SET(on) at::autocast::set_autocast_enabled(at::kCUDA, on)
+#define DLCM_AUTOCAST_BF16() at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16)
+#else
+#define DLCM_AUTOCAST_ENABLED() at::autocast::is_enabled()
+#define DLCM_AUTOCAST_SET(on) at::autocast::set_enabled(on)
+#define DLCM_AUTOCAST_BF16() at::autocast::set_autocast_gpu_dtype(at::kBFloat16)
+#endif
+
+Autocast::Autocast(const torch::Device& device) : on_(device.is_cuda()) {
+  if (!on_) return;
+  was_enabled_ = DLCM_AUTOCAST_ENABLED();
+  DLCM_AUTOCAST_BF16();
+  DLCM_AUTOCAST_SET(true);
+  at::autocast::increment_nesting();
+}
+
+Autocast::~Autocast() {
+  if (!on_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  DLCM_AUTOCAST_SET(was_enabled_);
+}
+
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6) * weight;
+  // In fp32 whatever x is (bf16 under autocast): the mean of squares loses too much in bf16.
+  const auto xf = x.to(torch::kFloat);
+  return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6)).to(x.scalar_type()) * weight;
 }
 
 RopeCache make_rope(int64_t max_len, int64_t d_head, double theta) {
@@ -208,8 +236,9 @@ torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Ten
 
 torch::Tensor boundary_probs(const torch::Tensor& q, const torch::Tensor& k) {
   // cos(q_{t-1}, k_t) for t >= 1; position 0 always starts a concept.
-  auto cos = torch::nn::functional::cosine_similarity(
-      q.slice(1, 0, -1), k.slice(1, 1), torch::nn::functional::CosineSimilarityFuncOptions().dim(-1).eps(1e-8));
+  auto cos = torch::nn::functional::cosine_similarity(  // fp32: boundaries hinge on small differences
+      q.slice(1, 0, -1).to(torch::kFloat), k.slice(1, 1).to(torch::kFloat),
+      torch::nn::functional::CosineSimilarityFuncOptions().dim(-1).eps(1e-8));
   auto p = ((1.0 - cos) * 0.5).clamp(0.0, 1.0);                                     // [B, T-1]
   return torch::cat({torch::ones({q.size(0), 1}, p.options()), p}, 1);              // [B, T]
 }

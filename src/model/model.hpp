@@ -39,6 +39,21 @@ struct ForwardOut {
   torch::Tensor boundaries;  // [B, T] 0/1 float, 1 where a concept starts
 };
 
+// bf16 autocast for a scope on CUDA: matmuls and attention run in bf16, reductions, norms and losses
+// in fp32 (LibTorch's autocast lists, and RMSNorm and the boundary cosine computed in fp32 here);
+// parameters, gradients and optimizer state stay fp32. A no-op on the CPU. Wrap forward passes
+// only, not backward.
+class Autocast {
+ public:
+  explicit Autocast(const torch::Device& device);
+  ~Autocast();
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_ = false, was_enabled_ = false;
+};
+
 // --- building blocks -------------------------------------------------------------------------
 
 struct RMSNormImpl : torch::nn::Module {

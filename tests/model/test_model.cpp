@@ -2,6 +2,8 @@
 // real modules, boundary and loss formulas hold their published values.
 #include <gtest/gtest.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <map>
 
 #include "core/flops.hpp"
@@ -126,6 +128,23 @@ TEST(Replication, ConceptMaskKernelEqualsReplicatedCausalAttention) {
   EXPECT_LT((logits[0] - logits[1]).abs().max().item<double>(), 1e-5);
   EXPECT_GT(grads[0].abs().max().item<double>(), 1e-6);
   EXPECT_LT((grads[0] - grads[1]).abs().max().item<double>(), 1e-5 * grads[0].abs().max().item<double>() + 1e-7);
+}
+
+TEST(Autocast, IsANoOpOnTheCpuAndRestoresTheThreadState) {
+  // bf16 autocast is for CUDA only (the CUDA path needs a GPU machine to test); on the CPU the
+  // forward pass must stay bit-identical and the thread's autocast state untouched.
+  auto net = make(small_dlcm(), {});
+  torch::NoGradGuard ng;
+  auto x = random_tokens(2, 64, 9);
+  const auto plain = net->forward(x).logits;
+  torch::Tensor guarded;
+  {
+    Autocast amp(torch::kCPU);
+    guarded = net->forward(x).logits;
+  }
+  EXPECT_TRUE(torch::equal(plain, guarded));
+  EXPECT_EQ(guarded.scalar_type(), torch::kFloat);
+  EXPECT_FALSE(at::autocast::is_enabled());
 }
 
 TEST(Flops, FormulaMatchesCountedMacsOfARealForwardPass) {
