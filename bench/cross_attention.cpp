@@ -12,6 +12,8 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "model/model.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,16 +25,7 @@
 
 namespace {
 
-// LibTorch 2.x has the public fused op (flash / memory-efficient kernels on CUDA); 1.13 has the
-// math implementation under a private name.
-torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                   const c10::optional<torch::Tensor>& mask, bool causal) {
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
-#else
-  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, 0.0, false, causal));
-#endif
-}
+using dlcm::model::sdpa;  // the model's own attention entry point
 
 struct Problem {
   torch::Tensor q;          // [B, H, T, dh]

@@ -318,25 +318,28 @@ std::vector<FitPoint> fit_points(Database& db, const std::string& sweep) {
   return out;
 }
 
-int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json) {
+namespace {
+// One row into a table of stored results, in its own transaction; returns the new row's id.
+int64_t insert_result(Database& db, const std::string& sql, const std::vector<Value>& values) {
   WriteTransaction tx(db);
-  Statement st(db.handle(), "INSERT INTO fits(sweep, law, created_at, result) VALUES(?, ?, ?, ?)");
-  st.bind(1, sweep).bind(2, law).bind(3, now_utc()).bind(4, result_json);
+  Statement st(db.handle(), sql);
+  for (size_t i = 0; i < values.size(); ++i) st.bind(static_cast<int>(i + 1), values[i]);
   st.step();
   const int64_t id = sqlite3_last_insert_rowid(db.handle());
   tx.commit();
   return id;
 }
+}  // namespace
+
+int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json) {
+  return insert_result(db, "INSERT INTO fits(sweep, law, created_at, result) VALUES(?, ?, ?, ?)",
+                       {sweep, law, now_utc(), result_json});
+}
 
 int64_t store_mup_study(Database& db, const std::string& kind, const std::string& name,
                         const std::string& result_json) {
-  WriteTransaction tx(db);
-  Statement st(db.handle(), "INSERT INTO mup_studies(kind, name, created_at, result) VALUES(?, ?, ?, ?)");
-  st.bind(1, kind).bind(2, name).bind(3, now_utc()).bind(4, result_json);
-  st.step();
-  const int64_t id = sqlite3_last_insert_rowid(db.handle());
-  tx.commit();
-  return id;
+  return insert_result(db, "INSERT INTO mup_studies(kind, name, created_at, result) VALUES(?, ?, ?, ?)",
+                       {kind, name, now_utc(), result_json});
 }
 
 std::optional<StoredResult> latest_mup_study(Database& db, const std::string& kind, const std::string& name) {
@@ -350,14 +353,8 @@ std::optional<StoredResult> latest_mup_study(Database& db, const std::string& ki
 
 int64_t store_recommendation(Database& db, const std::string& sweep, std::optional<int64_t> fit_id, double budget,
                              const std::string& result_json) {
-  WriteTransaction tx(db);
-  Statement st(db.handle(),
-               "INSERT INTO recommendations(sweep, fit_id, budget, created_at, result) VALUES(?, ?, ?, ?, ?)");
-  st.bind(1, sweep).bind(2, fit_id ? Value(*fit_id) : Value(nullptr)).bind(3, budget).bind(4, now_utc()).bind(5, result_json);
-  st.step();
-  const int64_t id = sqlite3_last_insert_rowid(db.handle());
-  tx.commit();
-  return id;
+  return insert_result(db, "INSERT INTO recommendations(sweep, fit_id, budget, created_at, result) VALUES(?, ?, ?, ?, ?)",
+                       {sweep, fit_id ? Value(*fit_id) : Value(nullptr), budget, now_utc(), result_json});
 }
 
 std::vector<StoredResult> mup_studies(Database& db, const std::string& kind) {

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/toml_parse.hpp"
+
 #include "core/files.hpp"
 #include "core/flops.hpp"
 
@@ -120,13 +122,7 @@ void find_optimum(TransferResult& r) {
 }  // namespace
 
 LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
-                                         e.source().begin.column, e.description()));
-  }
+  const toml::table root = parse_toml(text, path);
   static const std::set<std::string> known = {"name", "runs_dir", "lrs", "token_widths", "concept_widths", "axes",
                                               "parametrisations", "steps", "seeds", "warmup_fraction",
                                               "max_attempts", "base"};

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/toml_parse.hpp"
+
 #include "core/files.hpp"
 #include "core/flops.hpp"
 
@@ -53,13 +55,7 @@ std::string config_hash(const RunConfig& cfg) {
 }
 
 SweepSpec parse_spec(const std::string& text, const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
-                                         e.source().begin.column, e.description()));
-  }
+  const toml::table root = parse_toml(text, path);
   SweepSpec s;
   s.path = path;
   s.text = text;

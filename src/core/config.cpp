@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/toml_parse.hpp"
+
 namespace dlcm {
 namespace {
 
@@ -108,16 +110,18 @@ int ffn_hidden(const ModelConfig& m, int d) {
 int kv_heads(int n_heads, int n_kv_heads) { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
 int scan_dim(const ModelConfig& m, const BoundaryConfig& b) { return b.d_scan > 0 ? b.d_scan : m.d_token; }
 
+toml::table parse_toml(const std::string& text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(fmt::format("{}:{}:{}: TOML syntax error: {}", source, e.source().begin.line,
+                                         e.source().begin.column, e.description()));
+  }
+}
+
 RunConfig parse_run_config(const std::string& text, const std::string& source, const std::string& pre,
                            bool check) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: TOML syntax error: {}", source,
-                                         e.source().begin.line, e.source().begin.column,
-                                         e.description()));
-  }
+  const toml::table root = parse_toml(text, source);
   for (auto& [k, _] : root) {
     std::string key(k.str());
     if (key != "model" && key != "boundary" && key != "train" && key != "data")

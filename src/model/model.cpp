@@ -48,18 +48,6 @@ void count_causal_attention(MacCounter* mc, const torch::Tensor& q, double posit
   mc->attention += 2.0 * q.size(0) * n * (n + 1) / 2.0 * q.size(1) * q.size(3);
 }
 
-// LibTorch 2.x has the public fused op (flash / memory-efficient kernels on CUDA); 1.13 has the
-// math implementation under a private name. It scales by 1/sqrt(dh): fold the configured scale
-// into q before calling.
-torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                   const c10::optional<torch::Tensor>& mask, bool causal) {
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
-#else
-  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, 0.0, false, causal));
-#endif
-}
-
 torch::Tensor fold_scale(const torch::Tensor& q, double scale) {
   return q * (scale * std::sqrt(static_cast<double>(q.size(3))));
 }
@@ -76,6 +64,15 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
 }
 
 }  // namespace
+
+torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                   const c10::optional<torch::Tensor>& mask, bool causal) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, 0.0, false, causal));
+#endif
+}
 
 // --- building blocks -------------------------------------------------------------------------
 

@@ -54,6 +54,12 @@ class Autocast {
   bool on_ = false, was_enabled_ = false;
 };
 
+// Scaled dot-product attention over [B, H, T, dh] (scale 1/sqrt(dh); fold another into q): LibTorch
+// 2.x's public fused op (flash / memory-efficient kernels on CUDA), else 1.13's math implementation.
+// mask: additive float or boolean, broadcast to [B, H, Tq, Tk].
+torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                   const c10::optional<torch::Tensor>& mask, bool causal);
+
 // --- building blocks -------------------------------------------------------------------------
 
 struct RMSNormImpl : torch::nn::Module {
