@@ -209,12 +209,22 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   if (laws.baseline) {
     const auto bl = chinchilla_params(laws.baseline->model);
     const auto o = chinchilla_compute_optimal(bl, C);
-    baseline = {{"N", o.N}, {"D", o.D}, {"predicted_loss", chinchilla_loss(bl, o.N, o.D)}};
-    if (const auto cb = baseline_compute_for_loss(bl, arch.loss, C)) {
-      multiplier = *cb / C;
-      baseline["compute_needed"] = *cb;
+    const double bl_loss = chinchilla_loss(bl, o.N, o.D);
+    if (!std::isfinite(o.N) || !std::isfinite(o.D) || o.N <= 0 || o.D <= 0 || !std::isfinite(bl_loss)) {
+      // A degenerate fit (an exponent running away): the sweep's baseline sizes do not bracket
+      // the compute-optimal size at these budgets, so the law cannot price the baseline.
+      warnings.push_back(fmt::format("the baseline's Chinchilla fit has no finite compute-optimal model at this "
+                                     "budget (alpha {:.3g}, beta {:.3g}): its model sizes do not bracket the "
+                                     "optimum; sweep smaller and larger baselines",
+                                     bl.alpha, bl.beta));
     } else {
-      warnings.push_back("the baseline law never reaches the DLCM's predicted loss (below its irreducible loss)");
+      baseline = {{"N", o.N}, {"D", o.D}, {"predicted_loss", bl_loss}};
+      if (const auto cb = baseline_compute_for_loss(bl, arch.loss, C)) {
+        multiplier = *cb / C;
+        baseline["compute_needed"] = *cb;
+      } else {
+        warnings.push_back("the baseline law never reaches the DLCM's predicted loss (below its irreducible loss)");
+      }
     }
   } else {
     warnings.push_back(laws.baseline_note);
