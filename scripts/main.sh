@@ -11,8 +11,8 @@ dlcm=./build/src/cli/dlcm
 $dlcm sweep run sweeps/demo.toml --db dlcm.db
 $dlcm sweep status demo --db dlcm.db
 $dlcm export demo --db dlcm.db --format csv -o runs/demo/runs.csv
-$dlcm fit --sweep demo --db dlcm.db --law isoflop
-$dlcm fit --sweep demo --db dlcm.db --law chinchilla --bootstrap 100 --holdout largest
+$dlcm fit --sweep demo --db dlcm.db --law isoflop --runs baseline
+$dlcm fit --sweep demo --db dlcm.db --law chinchilla --runs baseline --bootstrap 100 --holdout largest
 $dlcm fit --sweep demo --db dlcm.db --law dlcm --bootstrap 20 --holdout largest
 $dlcm recommend --sweep demo --db dlcm.db --budget 1e13
 $dlcm recommend --sweep demo --db dlcm.db --budget 1e14

@@ -22,7 +22,7 @@ using namespace dlcm::fitting;
 using json = nlohmann::ordered_json;  // keeps parameters in the law's order
 
 struct FitArgs {
-  std::string csv, sweep, db = "dlcm.db", law, holdout, isoflop_x = "N";
+  std::string csv, sweep, db = "dlcm.db", law, holdout, isoflop_x = "N", runs = "all";
   int bootstrap = 0;
   double huber_delta = 1e-3;
   bool json = false, zero_offsets = false;
@@ -57,10 +57,13 @@ Runs load_runs(const FitArgs& a, CsvNeeds needs) {
       runs.baselines_excluded += 1;
       continue;
     }
+    // --runs: Chinchilla's law and isoFLOP curves describe one architecture; baseline runs have P = 0.
+    if ((a.runs == "baseline" && p.P > 0) || (a.runs == "dlcm" && p.P <= 0)) continue;
     runs.obs.push_back({p.N, p.D, p.loss, p.P, p.R, p.C, 0});
   }
   if (runs.obs.empty())
-    throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no completed runs to fit", a.db, a.sweep));
+    throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no completed {}runs to fit", a.db, a.sweep,
+                                         a.runs == "all" ? "" : a.runs + " "));
   return runs;
 }
 
@@ -231,7 +234,8 @@ void run_fit(const FitArgs& a) {
     report["source"] = {{"sweep", a.sweep},
                         {"db", a.db},
                         {"excluded_diverged", runs.excluded},
-                        {"excluded_baselines", runs.baselines_excluded}};
+                        {"excluded_baselines", runs.baselines_excluded},
+                        {"runs", a.runs}};
     auto db = storage::open_central(a.db);
     report["fit_id"] = storage::store_fit(db, a.sweep, a.law, report.dump());
   }
@@ -249,6 +253,10 @@ void add_fit_command(CLI::App& app) {
   auto* sweep = fit->add_option("--sweep", a->sweep, "Fit the runs of this sweep from the database");
   csv->excludes(sweep);
   fit->add_option("--db", a->db, "Central database")->needs(sweep)->capture_default_str();
+  fit->add_option("--runs", a->runs, "With --sweep: fit the baseline runs, the DLCM runs, or all")
+      ->needs(sweep)
+      ->check(CLI::IsMember({"all", "baseline", "dlcm"}))
+      ->capture_default_str();
   fit->add_option("--law", a->law, "Law to fit")
       ->required()
       ->check(CLI::IsMember({"chinchilla", "dlcm", "isoflop"}));

@@ -93,6 +93,13 @@ TEST_F(LocalSweep, RunsEverythingOnceAndAReRunDoesNoWork) {
   const auto again = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --json --threads 1 --db " + db)));
   EXPECT_EQ(again["fit_id"], 2);
   EXPECT_EQ(again["params"], fit["params"]);
+  // --runs picks one architecture: the e2e sweep has one baseline and one DLCM run per budget.
+  const auto base = sh(dlcm("fit --sweep e2e --law isoflop --runs baseline --db " + db + " 2>&1"), &code);
+  EXPECT_NE(code, 0);  // two baseline runs at two budgets cannot make a parabola
+  EXPECT_NE(base.find("budget"), std::string::npos) << base;
+  const auto dl = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --runs dlcm --json --threads 1 --db " + db)));
+  EXPECT_EQ(dl["n_points"], 2);
+  EXPECT_EQ(dl["source"]["runs"], "dlcm");
 }
 
 TEST_F(LocalSweep, AKilledWorkersRunResumesFromItsCheckpoint) {
