@@ -387,31 +387,48 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
 // Newest study of each parametrisation (coord-check), or the newest study (lr-transfer).
 std::string mup_plots(const Context& c) {
   std::string h = "<h2 id=mup>μP checks</h2>\n";
+  // One plot per module family: mean |activation| at the last recorded step against the token width,
+  // one line per parametrisation (the newest study of each), its fitted slope in the legend.
   std::set<std::string> seen;
-  std::string coord;
+  std::map<std::string, Plot> families;
   for (const auto& st : storage::mup_studies(c.db, "coord-check")) {
     const auto j = json::parse(st.result, nullptr, false);
-    if (!j.is_object() || !j.contains("curves")) continue;
+    if (!j.is_object() || !j.contains("curves") || !j["curves"].is_array()) continue;
     const std::string par = j.value("parametrisation", "?");
     if (!seen.insert(par).second) continue;
-    // mean |activation| at the last step recorded, against the token width, per family.
     int last = 0;
     for (const auto& cv : j["curves"]) last = std::max(last, cv.value("step", 0));
-    std::map<std::string, Series> fam;
+    std::map<std::string, Series> by_family;
     for (const auto& cv : j["curves"]) {
       if (cv.value("step", -1) != last || !cv.value("mean_abs", json()).is_number()) continue;
-      auto& s = fam[cv.value("family", "?")];
-      s.title = cv.value("family", "?");
+      const std::string family = cv.value("family", "?");
+      auto& s = by_family[family];
+      if (s.title.empty()) {
+        const auto slopes = j.value("slopes", json::object());
+        const auto slope = slopes.is_object() ? slopes.value(family, json()) : json();
+        s.title = slope.is_number() ? fmt::format("{} (slope {:.2f})", par, slope.get<double>()) : par;
+      }
       s.x.push_back(cv.value("width_token", 0));
       s.y.push_back(cv["mean_abs"].get<double>());
     }
-    Plot p = plot(fmt::format("coordinate check ({}), step {}", par, last), "d_token", "mean |activation|", true, true);
-    for (auto& [k, s] : fam) p.series.push_back(s);
-    p.width = 560;
-    coord += figure(p);
+    for (auto& [family, s] : by_family) {
+      auto [it, fresh] = families.try_emplace(family);
+      if (fresh) {
+        it->second = plot(fmt::format("coordinate check: {}, step {}", family, last), "d_token", "mean |activation|",
+                          true, true);
+        it->second.width = 480;
+        it->second.height = 300;
+      }
+      it->second.series.push_back(s);
+    }
   }
-  h += coord.empty() ? "<p class=note>No coordinate check in the database (dlcm mup coord-check).</p>\n"
-                     : "<div class=grid>" + coord + "</div>\n";
+  std::string coord;
+  for (const auto& [family, p] : families) coord += figure(p);
+  if (!seen.empty())
+    coord = "<p>Parametrisations: " + html_escape(fmt::format("{}", fmt::join(seen, ", "))) +
+            ". Under μP every family should stay flat with width; under standard parametrisation hidden "
+            "and output families grow.</p>\n<div class=grid>" + coord + "</div>\n";
+  h += coord.empty() ? "<p class=note>No coordinate check in the database (dlcm mup coord-check).</p>\n" : coord;
   const auto lt = storage::latest_mup_study(c.db, "lr-transfer");
   const auto j = lt ? json::parse(lt->result, nullptr, false) : json();
   if (!j.is_object() || !j.contains("results")) {

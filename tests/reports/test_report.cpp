@@ -98,8 +98,11 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_NE(html.find("Held-out budget"), std::string::npos);
   EXPECT_NE(html.find("isoFLOP power law"), std::string::npos);
-  EXPECT_NE(html.find("coordinate check (mup)"), std::string::npos);
-  EXPECT_NE(html.find("coordinate check (standard)"), std::string::npos);
+  // One plot per family, each with both parametrisations (and the stored slope where there is one).
+  EXPECT_NE(html.find("coordinate check: logits, step 3"), std::string::npos);
+  EXPECT_NE(html.find("coordinate check: attn_out, step 3"), std::string::npos);
+  EXPECT_NE(html.find("mup (slope 0.00)"), std::string::npos);
+  EXPECT_NE(html.find("standard (slope 0.00)"), std::string::npos);
   EXPECT_NE(html.find("learning-rate transfer (mup, axis both)"), std::string::npos);
   EXPECT_NE(html.find("(excluded from fits)"), std::string::npos);
   // Tokens per concept: code's final ratio is the run's R; casual-zh's 1.5x (study_fixture.hpp).
