@@ -414,7 +414,7 @@ std::string mup_plots(const Context& c) {
     for (auto& [family, s] : by_family) {
       auto [it, fresh] = families.try_emplace(family);
       if (fresh) {
-        it->second = plot(fmt::format("coordinate check: {}, step {}", family, last), "d_token", "mean |activation|",
+        it->second = plot(fmt::format("coordinate check: {}, step {}", family, last), "d_token", "mean abs(activation)",
                           true, true);
         it->second.width = 480;
         it->second.height = 300;
@@ -573,6 +573,12 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
                            "(predicted loss {}); compute multiplier over the baseline: {}.</p>\n",
                            num(r["budget"]), num(r["N"]), num(r["P"], 3), num(r["R"], 3), num(r["D"]),
                            num(r["predicted_loss"]), num(r["compute_multiplier"]));
+    // A recommendation is only as good as the fit: its warnings go next to it, not only further down.
+    if (r.contains("warnings") && r["warnings"].is_array() && !r["warnings"].empty()) {
+      summary += "<p class=note>Read it with its warnings:</p><ul class=note>";
+      for (const auto& w : r["warnings"]) summary += "<li>" + esc(w.is_string() ? w.get<std::string>() : w.dump()) + "</li>";
+      summary += "</ul>\n";
+    }
   }
   summary += "</div>\n";
   return fmt::format(

@@ -48,7 +48,7 @@ fs::path make_db(const std::string& name, const std::string& sweep = "study") {
 
 reports::ReportOptions options() {
   reports::ReportOptions opt;
-  opt.budgets = {1e15};
+  opt.budgets = {1e16};
   opt.replicates = 4;
   opt.zero_offsets = true;
   opt.segmentation_run = kHostile;
@@ -99,6 +99,8 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
   EXPECT_NE(html.find("Held-out budget"), std::string::npos);
   EXPECT_NE(html.find("isoFLOP power law"), std::string::npos);
   // One plot per family, each with both parametrisations (and the stored slope where there is one).
+  // The summary's recommendation (100× the largest fitted budget) carries its warnings with it.
+  EXPECT_NE(html.find("Read it with its warnings:</p><ul class=note><li>budget 1e+16 FLOPs is 100x"), std::string::npos);
   EXPECT_NE(html.find("coordinate check: logits, step 3"), std::string::npos);
   EXPECT_NE(html.find("coordinate check: attn_out, step 3"), std::string::npos);
   EXPECT_NE(html.find("mup (slope 0.00)"), std::string::npos);
