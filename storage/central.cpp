@@ -118,6 +118,14 @@ Database open_central(const std::string& path) {
   return db;
 }
 
+Database open_sweep(const std::string& path, const std::string& sweep, bool writable) {
+  // open_central would create a missing file; open_central_readonly refuses it itself.
+  if (writable && !fs::exists(path)) throw std::runtime_error(fmt::format("{}: database not found", path));
+  auto db = writable ? open_central(path) : open_central_readonly(path);
+  if (!sweep_exists(db, sweep)) throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", path, sweep));
+  return db;
+}
+
 bool sweep_exists(Database& db, const std::string& sweep) {
   Statement st(db.handle(), "SELECT 1 FROM sweeps WHERE name = ?");
   st.bind(1, sweep);

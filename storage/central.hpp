@@ -39,6 +39,9 @@ void register_sweep(Database& db, const std::string& name, const std::string& sp
                     const std::vector<RunPlanRow>& runs);
 std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep);
 bool sweep_exists(Database& db, const std::string& sweep);
+// Opens an existing database holding this sweep, read-only (no -wal/-shm files appear) or for
+// writing; throws naming the file when there is no database or no such sweep.
+Database open_sweep(const std::string& path, const std::string& sweep, bool writable = false);
 
 // A worker is about to train this run: status running, one more attempt, host and start time.
 void mark_started(Database& db, const std::string& hash, const std::string& host);

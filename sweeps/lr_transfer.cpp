@@ -235,21 +235,8 @@ TransferPlan plan_lr_transfer(const LrTransferSpec& s) {
             TransferPoint tp{p, axis, wt, wc, lr, seed, config_hash(c)};
             out.points.push_back(tp);
             if (!hashes.insert(tp.hash).second) continue;  // the base widths appear on every axis
-            PlannedRun r;
-            const auto counts = count_params(c.model, c.boundary);
-            r.R = c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0;
-            const auto f = flops_per_token(c.model, c.boundary, r.R);
-            r.cfg = c;
-            r.hash = tp.hash;
-            r.label = label;
-            r.N = static_cast<double>(counts.total());
-            r.P = static_cast<double>(counts.backbone) / r.N;
-            r.n_eff = f.n_eff();
-            r.flops_per_token = f.train_flops();
-            r.steps = s.steps;
-            r.D = static_cast<double>(s.steps) * c.train.batch_size * c.model.seq_len;
-            r.C = r.flops_per_token * r.D;
-            r.budget = r.C;
+            PlannedRun r = planned_run(c, label, 0);
+            r.budget = r.C;  // no budget was asked: the run's own compute
             out.plan.runs.push_back(std::move(r));
           }
     }
@@ -310,8 +297,7 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
   std::map<std::string, const storage::RunRow*> by_hash;
   for (const auto& r : rows) by_hash[r.hash] = &r;
   for (const auto& pt : plan.points) {
-    auto it = std::find_if(out.results.begin(), out.results.end(), [&](const auto& r) { return same_point(pt, r); });
-    if (it == out.results.end()) {
+    if (std::none_of(out.results.begin(), out.results.end(), [&](const auto& r) { return same_point(pt, r); })) {
       TransferResult r;
       r.parametrisation = pt.parametrisation;
       r.axis = pt.axis;
@@ -319,7 +305,6 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
       r.width_concept = pt.width_concept;
       r.lrs = spec.lrs;
       out.results.push_back(r);
-      it = out.results.end() - 1;
     }
   }
   for (auto& r : out.results) {
@@ -400,10 +385,12 @@ std::string format_table(const TransferAnalysis& a) {
       last = group;
     }
     out += fmt::format("{:>7} {:>7}", r.width_token, r.width_concept);
-    for (const auto& l : r.losses) out += l ? fmt::format(" {:>8.4f}", *l) : fmt::format(" {:>8}", "diverged");
+    // An empty loss is a diverged or an unfinished rate: the notes under the row say which.
+    for (const auto& l : r.losses) out += l ? fmt::format(" {:>8.4f}", *l) : fmt::format(" {:>8}", "-");
     const auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.3g}", *v) : std::string("-"); };
     out += fmt::format("  {:>9} {:>21}  {}\n", num(r.best_lr), fmt::format("[{}, {}]", num(r.best_lr_lo), num(r.best_lr_hi)),
                        r.method);
+    for (const auto& note : r.notes) out += fmt::format("{:>15} {}\n", "-", note);
   }
   out += "\nshift of the optimum across widths\n";
   for (const auto& s : a.shifts)

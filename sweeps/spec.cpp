@@ -54,6 +54,25 @@ std::string config_hash(const RunConfig& cfg) {
   return fmt::format("{:016x}", h);
 }
 
+PlannedRun planned_run(const RunConfig& c, std::string label, double budget) {
+  PlannedRun r;
+  r.cfg = c;
+  r.hash = config_hash(c);
+  r.label = std::move(label);
+  r.budget = budget;
+  const auto counts = count_params(c.model, c.boundary);
+  r.N = static_cast<double>(counts.total());
+  r.P = static_cast<double>(counts.backbone) / r.N;
+  r.R = c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0;
+  const auto f = flops_per_token(c.model, c.boundary, r.R);
+  r.n_eff = f.n_eff();
+  r.flops_per_token = f.train_flops();
+  r.steps = c.train.steps;
+  r.D = static_cast<double>(r.steps) * c.train.batch_size * c.model.seq_len;
+  r.C = r.flops_per_token * r.D;
+  return r;
+}
+
 SweepSpec parse_spec(const std::string& text, const std::string& path) {
   const toml::table root = parse_toml(text, path);
   SweepSpec s;
@@ -196,7 +215,6 @@ Plan plan(const SweepSpec& s) {
           } catch (const std::exception& e) {
             throw std::runtime_error(fmt::format("{} (grid point {})", e.what(), label));
           }
-          const auto counts = count_params(c.model, c.boundary);
           const double R = c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0;
           const auto f = flops_per_token(c.model, c.boundary, R);
           const double tokens_per_step = static_cast<double>(c.train.batch_size) * c.model.seq_len;
@@ -213,19 +231,7 @@ Plan plan(const SweepSpec& s) {
           c.train.warmup_steps = static_cast<int64_t>(std::llround(s.warmup_fraction * static_cast<double>(steps)));
           c.train.eval_every = std::max<int64_t>(1, (steps + s.evals - 1) / s.evals);
           c.train.checkpoint_every = std::max<int64_t>(1, steps / 4);
-          PlannedRun r;
-          r.cfg = c;
-          r.hash = config_hash(c);
-          r.label = label;
-          r.budget = budget;
-          r.N = static_cast<double>(counts.total());
-          r.P = static_cast<double>(counts.backbone) / r.N;
-          r.R = R;
-          r.n_eff = f.n_eff();
-          r.flops_per_token = f.train_flops();
-          r.steps = steps;
-          r.D = static_cast<double>(steps) * tokens_per_step;
-          r.C = r.flops_per_token * r.D;
+          PlannedRun r = planned_run(c, label, budget);
           if (!hashes.insert(r.hash).second) {
             out.dropped.push_back({label, budget, "same run as another grid point (identical config)"});
             continue;

@@ -67,6 +67,9 @@ struct Plan {
 };
 
 Plan plan(const SweepSpec& spec);
+// A run's accounting from its config (train.steps set): N, P, R at the target ratio, N_eff, FLOPs
+// per token, D and C; identity from config_hash.
+PlannedRun planned_run(const RunConfig& cfg, std::string label, double budget);
 // Stable 64-bit FNV-1a of the canonical config text, as 16 hex digits.
 std::string config_hash(const RunConfig& cfg);
 

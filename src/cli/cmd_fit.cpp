@@ -44,9 +44,7 @@ Runs load_runs(const FitArgs& a, CsvNeeds needs) {
     return {read_observations_csv(a.csv, needs), {}};
   }
   // Read-only until the fit has succeeded: a bad database or sweep name changes nothing.
-  auto db = storage::open_central_readonly(a.db);
-  if (!storage::sweep_exists(db, a.sweep))
-    throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", a.db, a.sweep));
+  auto db = storage::open_sweep(a.db, a.sweep);
   Runs runs;
   for (const auto& p : storage::fit_points(db, a.sweep)) {
     if (p.status != "completed" || !std::isfinite(p.loss)) {

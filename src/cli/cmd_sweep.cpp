@@ -91,32 +91,25 @@ json row_json(const storage::RunRow& r) {
           {"val_bpb", opt(r.val_bpb)}};
 }
 
-// Status and export only read (no -wal/-shm files appear); collecting writes.
-storage::Database open_sweep_db(const std::string& db_path, const std::string& sweep, bool writable = false) {
-  if (!std::filesystem::exists(db_path)) throw std::runtime_error(fmt::format("{}: database not found", db_path));
-  auto db = writable ? storage::open_central(db_path) : storage::open_central_readonly(db_path);
-  if (!storage::sweep_exists(db, sweep))
-    throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db_path, sweep));
-  return db;
-}
-
 std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::string& sweep) {
-  auto db = open_sweep_db(db_path, sweep);
+  auto db = storage::open_sweep(db_path, sweep);
   return storage::sweep_runs(db, sweep);
 }
 
 // A sweep's runs now: a sweep with Slurm submissions is collected first (run directories, exit
 // records, one Slurm query), so what is shown is what the runs and Slurm say, not what was hoped.
 sweeps::Observation observe(const std::string& db_path, const std::string& sweep) {
-  auto db = open_sweep_db(db_path, sweep);
-  if (!storage::latest_slurm_tasks(db, sweep).empty()) {
-    auto wdb = open_sweep_db(db_path, sweep, true);
-    auto obs = sweeps::collect(wdb, sweep);
-    if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs show their last known status\n");
-    return obs;
-  }
-  sweeps::Observation obs;
-  for (auto& r : storage::sweep_runs(db, sweep)) obs.runs.push_back({r, std::nullopt, ""});
+  {
+    auto db = storage::open_sweep(db_path, sweep);
+    if (storage::latest_slurm_tasks(db, sweep).empty()) {
+      sweeps::Observation obs;
+      for (auto& r : storage::sweep_runs(db, sweep)) obs.runs.push_back({r, std::nullopt, ""});
+      return obs;
+    }
+  }  // the read-only handle closes before the writable one opens
+  auto db = storage::open_central(db_path);
+  auto obs = sweeps::collect(db, sweep);
+  if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs show their last known status\n");
   return obs;
 }
 
@@ -281,7 +274,7 @@ void add_sweep_commands(CLI::App& app) {
   collect->add_option("name", a->name, "Sweep name")->required();
   collect->add_option("--db", a->db, "Central database")->capture_default_str();
   collect->callback([a] {
-    auto db = open_sweep_db(a->db, a->name, true);
+    auto db = storage::open_sweep(a->db, a->name, true);
     const auto obs = sweeps::collect(db, a->name);
     if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs keep their status\n");
     fmt::print("sweep {}: {} runs: {}\n", a->name, obs.runs.size(), summary(count_states(obs)));
