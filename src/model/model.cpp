@@ -115,7 +115,7 @@ Autocast::~Autocast() {
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // In fp32 whatever x is (bf16 under autocast): the mean of squares loses too much in bf16.
   const auto xf = x.to(torch::kFloat);
-  return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6)).to(x.scalar_type()) * weight;
+  return xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * weight;
 }
 
 RopeCache make_rope(int64_t max_len, int64_t d_head, double theta) {
@@ -180,7 +180,8 @@ CrossAttentionImpl::CrossAttentionImpl(const ModelConfig& m)
 }
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& concepts,
-                                          const torch::Tensor& src, int64_t n_real_concepts, MacCounter* mc) {
+                                          const torch::Tensor& src, int64_t n_real_concepts, MacCounter* mc,
+                                          torch::Tensor& concept_bias) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_norm->forward(split_heads(linear(x, wq, mc, false), heads));  // [B, H, T, dh]
   // Project each concept once (null concept included): [B, K+1, Hkv, dh].
@@ -198,13 +199,12 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
   } else {
     // The same function over the K+1 concepts: under replication token t sees concept j once per
     // position s <= t that carries it, so its score gains log(multiplicity); -inf where unseen.
-    torch::Tensor bias;
-    {
+    if (!concept_bias.defined()) {
       torch::NoGradGuard no_grad;
-      bias = torch::one_hot(src, kc.size(1)).to(q.scalar_type()).cumsum(1).log().unsqueeze(1);  // [B, 1, T, K+1]
+      concept_bias = torch::one_hot(src, kc.size(1)).to(q.scalar_type()).cumsum(1).log().unsqueeze(1);  // [B, 1, T, K+1]
     }
-    y = sdpa(fold_scale(q, scale), expand_kv(kc.transpose(1, 2), heads), expand_kv(vc.transpose(1, 2), heads), bias,
-             false);
+    y = sdpa(fold_scale(q, scale), expand_kv(kc.transpose(1, 2), heads), expand_kv(vc.transpose(1, 2), heads),
+             concept_bias, false);
   }
   return linear(merge_heads(y), wo, mc, false);
 }
@@ -221,9 +221,10 @@ DecoderBlockImpl::DecoderBlockImpl(const ModelConfig& m) {
 
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& concepts,
                                         const torch::Tensor& src, int64_t n_real_concepts,
-                                        const RopeCache& rope, MacCounter* mc, ActivationStats* stats) {
+                                        const RopeCache& rope, MacCounter* mc, torch::Tensor& concept_bias,
+                                        ActivationStats* stats) {
   auto h = x + attn->forward(attn_norm->forward(x), rope, mc, false);
-  auto c = cross->forward(cross_norm->forward(h), concepts, src, n_real_concepts, mc);
+  auto c = cross->forward(cross_norm->forward(h), concepts, src, n_real_concepts, mc, concept_bias);
   if (stats) stats->record("cross_attention", c);
   h = h + c;
   return h + ffn->forward(ffn_norm->forward(h), mc, false);
@@ -358,8 +359,10 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
 
     // Ψ: token t reads concepts that ended before its own began: index seg_t in [null, z_0, ...].
     auto concepts = torch::cat({null_concept.view({1, 1, -1}).expand({B, 1, z.size(2)}), z}, 1);
+    torch::Tensor concept_bias;  // one segmentation: the masked kernel's bias is shared by every block
     for (auto& l : *decoder)
-      record("decoder", h = l->as<DecoderBlock>()->forward(h, concepts, seg, n_real, rope_tok, mc, stats));
+      record("decoder",
+             h = l->as<DecoderBlock>()->forward(h, concepts, seg, n_real, rope_tok, mc, concept_bias, stats));
     x = h;
   }
   auto y = final_norm->forward(x);

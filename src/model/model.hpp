@@ -111,9 +111,11 @@ enum class CrossKernel { automatic, replicated, masked };
 struct CrossAttentionImpl : torch::nn::Module {
   CrossAttentionImpl(const ModelConfig& m);
   // x: [B, T, d]; concepts: [B, K+1, d_concept] (null concept first); src: [B, T] index into
-  // concepts for each token (its previous concept). Returns [B, T, d].
+  // concepts for each token (its previous concept). Returns [B, T, d]. concept_bias: the masked
+  // kernel's [B, 1, T, K+1] bias, which depends on src alone: built by the first block that needs it
+  // (when undefined) and reused by the others.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& concepts, const torch::Tensor& src,
-                        int64_t n_real_concepts, MacCounter* mc);
+                        int64_t n_real_concepts, MacCounter* mc, torch::Tensor& concept_bias);
   int64_t d, heads, kv_heads, d_head;
   double scale;
   CrossKernel kernel = CrossKernel::automatic;
@@ -126,7 +128,7 @@ struct DecoderBlockImpl : torch::nn::Module {
   explicit DecoderBlockImpl(const ModelConfig& m);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& concepts, const torch::Tensor& src,
                         int64_t n_real_concepts, const RopeCache& rope, MacCounter* mc,
-                        ActivationStats* stats = nullptr);
+                        torch::Tensor& concept_bias, ActivationStats* stats = nullptr);
   RMSNorm attn_norm{nullptr}, cross_norm{nullptr}, ffn_norm{nullptr};
   Attention attn{nullptr};
   CrossAttention cross{nullptr};

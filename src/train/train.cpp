@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <optional>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -259,17 +258,17 @@ void load_checkpoint(const fs::path& path, model::LanguageModel& net, AdamW& opt
   }
 }
 
-// Restores the newest good checkpoint of the run directory, warning about each bad one skipped.
-// Which file it restored, nothing when the run has never written one; throws when every checkpoint
-// present is bad.
-std::optional<fs::path> restore_checkpoint(const fs::path& dir, model::LanguageModel& net, AdamW& opt, Batcher& data, Progress& pr,
-                        const std::function<void(const std::string&)>& warn) {
+// Loads the newest good checkpoint of the run directory with `load`, warning about each bad one
+// skipped. Which file it loaded, nothing when the run has never written one; throws when every
+// checkpoint present is bad.
+std::optional<fs::path> load_newest_good(const fs::path& dir, const std::function<void(const fs::path&)>& load,
+                                         const std::function<void(const std::string&)>& warn) {
   std::vector<std::string> bad;
   for (const char* name : kCheckpointFiles) {
     const fs::path path = dir / name;
     if (!fs::exists(path)) continue;
     try {
-      load_checkpoint(path, net, opt, data, pr);
+      load(path);
     } catch (const std::exception& e) {
       bad.push_back(first_line(e.what()));
       continue;
@@ -282,6 +281,11 @@ std::optional<fs::path> restore_checkpoint(const fs::path& dir, model::LanguageM
   for (const auto& b : bad) why += (why.empty() ? "" : "; ") + b;
   throw std::runtime_error(fmt::format("{} (no good checkpoint left to resume from; move the run directory "
                                        "aside to start over)", why));
+}
+
+std::optional<fs::path> restore_checkpoint(const fs::path& dir, model::LanguageModel& net, AdamW& opt, Batcher& data,
+                                           Progress& pr, const std::function<void(const std::string&)>& warn) {
+  return load_newest_good(dir, [&](const fs::path& path) { load_checkpoint(path, net, opt, data, pr); }, warn);
 }
 
 }  // namespace
@@ -655,15 +659,20 @@ Inspection inspect(const std::string& run_dir, const std::string& text, int thre
   if (text.empty()) throw std::runtime_error("--text: empty text");
   if (threads > 0) torch::set_num_threads(threads);
   model::LanguageModel net(cfg.model, cfg.boundary);
-  {
-    auto ar = open_checkpoint(dir / kCheckpointFiles[0]);
-    torch::NoGradGuard no_grad;
-    for (auto& p : net->named_parameters()) {
-      torch::Tensor t;
-      ar.read("model/" + p.key(), t);
-      p.value().copy_(t);
-    }
-  }
+  // The same newest-good-first fallback as resuming: inspect reads whatever a resume would.
+  const auto loaded = load_newest_good(
+      dir,
+      [&](const fs::path& path) {
+        auto ar = open_checkpoint(path);
+        torch::NoGradGuard no_grad;
+        for (auto& p : net->named_parameters()) {
+          torch::Tensor t;
+          ar.read("model/" + p.key(), t);
+          p.value().copy_(t);
+        }
+      },
+      [](const std::string& warning) { fmt::print(stderr, "{}\n", warning); });
+  if (!loaded) throw std::runtime_error(fmt::format("{}: missing checkpoint", (dir / kCheckpointFiles[0]).string()));
   net->eval();
   torch::NoGradGuard no_grad;
   const size_t n = std::min<size_t>(text.size(), static_cast<size_t>(cfg.model.seq_len));
