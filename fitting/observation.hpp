@@ -1,5 +1,6 @@
 #pragma once
 // One finished training run, as the fits see it: sizes, tokens, compute and final loss.
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -18,6 +19,13 @@ struct Observation {
 
 // Training compute of a run: its C when given, else 6·N·D.
 inline double compute(const Observation& o) { return o.C > 0 ? o.C : 6.0 * o.N * o.D; }
+
+// The largest training compute among runs (0 for none).
+inline double largest_compute(std::span<const Observation> obs) {
+  double c = 0;
+  for (const auto& o : obs) c = std::max(c, compute(o));
+  return c;
+}
 
 // Groups runs into compute budgets, smallest first. Sweeps round tokens to whole batches, so runs of
 // one budget differ slightly in C: a budget takes every run within rel_tol of its smallest run's C.

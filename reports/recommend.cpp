@@ -51,7 +51,8 @@ Study load_study(storage::Database& db, const std::string& sweep) {
 
 namespace {
 
-std::optional<Fit> fit_baseline(const Study& study, std::string& note) {
+// threads: as the caller's fits (the 4500-start Chinchilla fit would otherwise take every core).
+std::optional<Fit> fit_baseline(const Study& study, int threads, std::string& note) {
   std::set<double> sizes;
   for (const auto& o : study.baseline) sizes.insert(o.N);
   if (static_cast<int>(study.baseline.size()) < kMinBaselineRuns || static_cast<int>(sizes.size()) < kMinBaselineSizes) {
@@ -62,7 +63,7 @@ std::optional<Fit> fit_baseline(const Study& study, std::string& note) {
     return std::nullopt;
   }
   FitOptions opt;
-  opt.threads = 0;
+  opt.threads = threads;
   return fit_law(Law::chinchilla, study.baseline, opt);
 }
 
@@ -71,18 +72,12 @@ void require_dlcm_runs(const Study& study) {
     throw std::runtime_error(fmt::format("sweep \"{}\" has no completed DLCM runs to fit", study.sweep));
 }
 
-double largest_compute(std::span<const Observation> obs) {
-  double c = 0;
-  for (const auto& o : obs) c = std::max(c, compute(o));
-  return c;
-}
-
 }  // namespace
 
 Laws fit_laws(const Study& study, const FitOptions& opt) {
   require_dlcm_runs(study);
   Laws laws{fit_law(Law::dlcm, study.dlcm, opt), opt, std::nullopt, "", std::nullopt};
-  laws.baseline = fit_baseline(study, laws.baseline_note);
+  laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
   return laws;
 }
 
@@ -105,7 +100,7 @@ Laws laws_from_stored_fit(const storage::StoredFit& stored, const Study& study, 
                                laws.dlcm_options.offsets);
   laws.dlcm.objective = j.value("objective", 0.0);
   laws.fit_id = stored.id;
-  laws.baseline = fit_baseline(study, laws.baseline_note);
+  laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
   return laws;
 }
 
@@ -163,6 +158,14 @@ json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& l
 }
 
 json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt) {
+  const auto replicates = opt.replicates > 0 ? bootstrap_models(laws.dlcm, study.dlcm, laws.dlcm_options,
+                                                                {.replicates = opt.replicates, .seed = opt.seed})
+                                             : std::vector<std::optional<Model>>{};
+  return recommend(laws, study, lr, opt, replicates);
+}
+
+json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
+               std::span<const std::optional<Model>> replicates) {
   if (!study.proxy) throw std::runtime_error(fmt::format("sweep \"{}\" has no completed DLCM run", study.sweep));
   const double C = opt.budget;
   const auto law = dlcm_params(laws.dlcm.model);
@@ -175,8 +178,7 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   if (opt.replicates > 0) {
     std::vector<std::vector<double>> samples;
     int failed = 0;
-    for (const auto& m : bootstrap_models(laws.dlcm, study.dlcm, laws.dlcm_options,
-                                          {.replicates = opt.replicates, .seed = opt.seed})) {
+    for (const auto& m : replicates) {
       try {
         if (!m) throw std::runtime_error("refit did not converge");
         const auto a = optimise(dlcm_params(*m), C, opt.space);

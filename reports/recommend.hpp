@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,12 @@ struct RecommendOptions {
 };
 
 // The recommendation as `dlcm recommend --json` prints it (keys in README "Recommendations").
+// replicates: bootstrap_models of laws.dlcm on study.dlcm with opt.replicates and opt.seed, each
+// re-optimised for the intervals; the first form refits them, the second takes them from a caller
+// that already has them (the report, for every budget it recommends at).
 json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt);
+json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
+               std::span<const std::optional<fitting::Model>> replicates);
 
 // μP per-group hyperparameters of `m` (parametrisation forced to μP) from the base values.
 json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr);

@@ -343,7 +343,7 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
       o.replicates = c.opt.replicates;
       o.seed = c.opt.seed;
       try {
-        computed.push_back(recommend(*c.laws, c.study, lr, o));
+        computed.push_back(recommend(*c.laws, c.study, lr, o, c.replicates));  // the report's own replicates
       } catch (const std::exception& e) {
         h += fmt::format("<p class=note>No recommendation at {}: {}</p>\n", num(b), esc(e.what()));
       }
@@ -540,9 +540,9 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   const Study study = load_study(db, sweep);
   // Without budgets asked or stored, recommend at 10x the largest fitted budget.
   ReportOptions o = opt;
-  double c_max = 0;
-  for (const auto& ob : study.dlcm) c_max = std::max(c_max, compute(ob));
+  const double c_max = largest_compute(study.dlcm);
   if (o.budgets.empty() && storage::recommendations(db, sweep).empty() && c_max > 0) o.budgets = {10 * c_max};
+  std::sort(o.budgets.begin(), o.budgets.end());  // the summary quotes the last: the largest
   Context c{db, study, o, std::nullopt, "", {}};
   FitOptions fit;
   fit.threads = opt.threads;

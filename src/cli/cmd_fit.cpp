@@ -72,13 +72,6 @@ Axis parse_axis(const std::string& s) {
   return Axis::N;
 }
 
-// The compute at which derived quantities (optimal N, D, tokens per parameter) are reported.
-double largest_compute(std::span<const Observation> obs) {
-  double c = 0;
-  for (const auto& o : obs) c = std::max(c, compute(o));
-  return c;
-}
-
 void add_bootstrap(json& out, const Bootstrap& b, const FitArgs& a) {
   for (const auto& iv : b.intervals) {
     out["ci"][iv.name] = {iv.low, iv.high};
