@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a GPU machine with a CUDA PyTorch but no package access: unpacks the .deb files made by
 # scripts/gpu-debs.sh into a private prefix (nothing is installed system-wide) and builds dlcm
-# against PyTorch's LibTorch. Writes build-cuda/env.sh, to source before running build-cuda/dlcm.
+# against PyTorch's LibTorch. Writes build-cuda/env.sh, to source before running build-cuda/src/cli/dlcm.
 #   bash scripts/gpu-build.sh DEBS_DIR [PYTHON]   (PYTHON: the python3 that has torch; default python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
