@@ -1,6 +1,7 @@
-// Decoder cross-attention, two ways (issue 9): concept replication on plain causal attention (what
-// the model does: each token position carries the K/V of the concept it may see, so the fused
-// causal kernel applies) against attention over the M concepts with an explicit [T, M] mask.
+// Decoder cross-attention, the model's two kernels (issue 9, model::CrossKernel): concept
+// replication on plain causal attention (each token position carries the K/V of the concept it may
+// see, so the fused causal kernel applies) against attention over the K+1 concepts with an explicit
+// [T, K+1] mask. It runs the model's own CrossAttention module (projections and QK-norm included).
 //
 // The two are the same function: under replication a token t sees concept j once per earlier
 // position that carries it, so the masked version adds log(multiplicity) to the scores. The bench
@@ -25,63 +26,58 @@
 
 namespace {
 
-using dlcm::model::sdpa;  // the model's own attention entry point
+using dlcm::model::CrossAttention;
+using dlcm::model::CrossKernel;
 
+// The model's own cross-attention module (projections, QK-RMSNorm, either kernel), one concept per
+// `ratio` tokens on average. Position t sees the concepts that ended before its own segment began
+// (the strict previous-concept rule): src = its segment index into [null, c_0, c_1, ...].
 struct Problem {
-  torch::Tensor q;          // [B, H, T, dh]
-  torch::Tensor kc, vc;     // [B, M+1, H, dh]: the null concept first
-  torch::Tensor src;        // [B, T]: concept index visible at each position (0 = null)
-  torch::Tensor log_mult;   // [B, 1, T, M+1]: log(multiplicity), -inf where not visible
+  CrossAttention attn{nullptr};
+  torch::Tensor x;         // [B, T, d] token states
+  torch::Tensor concepts;  // [B, K+1, d_concept], the null concept first
+  torch::Tensor src;       // [B, T]
+  int64_t n_concepts = 0;  // real concepts in the batch
 };
 
-// Segments of random length (mean `ratio`) cut a sequence; position t sees the concepts that
-// ended before its own segment began (the strict previous-concept rule).
 Problem make_problem(int64_t B, int64_t H, int64_t T, int64_t dh, double ratio, torch::Device dev,
                      torch::ScalarType dtype, uint64_t seed) {
   torch::manual_seed(seed);
   auto starts = torch::rand({B, T}) < (1.0 / ratio);
   starts.index_put_({torch::indexing::Slice(), 0}, true);
-  auto seg = starts.to(torch::kLong).cumsum(1) - 1;  // [B, T] segment of each position
-  auto src = seg;                                   // segment s sees concepts 0..s (0 = null)
-  const int64_t M = seg.max().item<int64_t>() + 1;
-  // multiplicity of concept j at position t: positions s <= t with src[s] == j.
-  auto onehot = torch::one_hot(src, M + 1).to(torch::kDouble);  // [B, T, M+1]
-  auto mult = onehot.cumsum(1);                                 // [B, T, M+1]
-  auto log_mult = mult.log().unsqueeze(1);                      // -inf where zero
-  auto opts = torch::TensorOptions().device(dev).dtype(dtype);
   Problem p;
-  p.q = torch::randn({B, H, T, dh}, opts).requires_grad_();
-  p.kc = torch::randn({B, M + 1, H, dh}, opts).requires_grad_();
-  p.vc = torch::randn({B, M + 1, H, dh}, opts).requires_grad_();
-  p.src = src.to(dev);
-  p.log_mult = log_mult.to(opts);
+  p.src = (starts.to(torch::kLong).cumsum(1) - 1).to(dev);  // [B, T] segment of each position
+  p.n_concepts = starts.sum().item<int64_t>();
+  const int64_t K = p.src.max().item<int64_t>() + 1;
+  dlcm::ModelConfig m;
+  m.d_token = static_cast<int>(H * dh);
+  m.n_heads_token = static_cast<int>(H);
+  m.d_concept = m.d_token;
+  p.attn = CrossAttention(m);
+  for (auto& w : {p.attn->wq, p.attn->wk, p.attn->wv, p.attn->wo}) torch::nn::init::normal_(w, 0.0, 0.02);
+  p.attn->to(dev, dtype);
+  auto opts = torch::TensorOptions().device(dev).dtype(dtype);
+  p.x = torch::randn({B, T, m.d_token}, opts).requires_grad_();
+  p.concepts = torch::randn({B, K + 1, m.d_concept}, opts).requires_grad_();
   return p;
 }
 
-torch::Tensor replicated(const Problem& p) {
-  const int64_t B = p.q.size(0), H = p.q.size(1), T = p.q.size(2), dh = p.q.size(3);
-  auto idx = p.src.view({B, T, 1, 1}).expand({B, T, H, dh});
-  auto k = p.kc.gather(1, idx).transpose(1, 2);  // [B, H, T, dh]
-  auto v = p.vc.gather(1, idx).transpose(1, 2);
-  return sdpa(p.q, k, v, c10::nullopt, /*causal=*/true);
-}
-
-torch::Tensor masked(const Problem& p) {
-  auto k = p.kc.transpose(1, 2);  // [B, H, M+1, dh]
-  auto v = p.vc.transpose(1, 2);
-  return sdpa(p.q, k, v, p.log_mult, /*causal=*/false);
+torch::Tensor run(Problem& p, CrossKernel kernel) {
+  p.attn->kernel = kernel;
+  torch::Tensor concept_bias;  // built inside, per call, as in one decoder block's forward
+  return p.attn->forward(p.x, p.concepts, p.src, p.n_concepts, nullptr, concept_bias);
 }
 
 void sync(torch::Device dev) {
   if (dev.is_cuda()) torch::cuda::synchronize();
 }
 
-double time_fwd_bwd(torch::Tensor (*fn)(const Problem&), Problem& p, torch::Device dev) {
-  for (auto* t : {&p.q, &p.kc, &p.vc}) t->mutable_grad() = torch::Tensor();
+double time_fwd_bwd(Problem& p, CrossKernel kernel, torch::Device dev) {
+  p.attn->zero_grad();
+  for (auto* t : {&p.x, &p.concepts}) t->mutable_grad() = torch::Tensor();
   sync(dev);
   const auto t0 = std::chrono::steady_clock::now();
-  auto y = fn(p);
-  y.to(torch::kFloat).pow(2).mean().backward();
+  run(p, kernel).to(torch::kFloat).pow(2).mean().backward();
   sync(dev);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -104,6 +100,10 @@ int main(int argc, char** argv) {
   std::string device = "cpu", dtype_name = "float", lengths = "1024,2048";
   double ratio = 4.0;
   int64_t heads = 8, d_head = 64, reps = 5, threads = 0, batch = 1;
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "dlcm_bench_cross_attention: option %s needs a value\n", argv[argc - 1]);
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--device") device = v;
@@ -127,27 +127,28 @@ int main(int argc, char** argv) {
     Problem p = make_problem(batch, heads, T, d_head, ratio, dev, dtype, 1);
     {
       torch::NoGradGuard g;
-      const double diff = (replicated(p).to(torch::kFloat) - masked(p).to(torch::kFloat)).abs().max().item<double>();
+      const double diff = (run(p, CrossKernel::replicated).to(torch::kFloat) -
+                           run(p, CrossKernel::masked).to(torch::kFloat)).abs().max().item<double>();
       const double tol = dtype == torch::kBFloat16 ? 5e-2 : 1e-4;
       if (!(diff <= tol)) {
         std::fprintf(stderr, "T=%lld: replicated and masked attention differ by %g\n", static_cast<long long>(T), diff);
         return 1;
       }
       std::fprintf(stderr, "T=%lld: outputs agree (max |diff| %.2e), %lld concepts\n", static_cast<long long>(T), diff,
-                   static_cast<long long>(p.kc.size(1) - 1));
+                   static_cast<long long>(p.concepts.size(1) - 1));
     }
-    time_fwd_bwd(replicated, p, dev);  // warm-up both paths
-    time_fwd_bwd(masked, p, dev);
+    time_fwd_bwd(p, CrossKernel::replicated, dev);  // warm-up both paths
+    time_fwd_bwd(p, CrossKernel::masked, dev);
     std::vector<double> rep_s, mask_s;
     for (int64_t r = 0; r < reps; ++r) {
-      rep_s.push_back(time_fwd_bwd(replicated, p, dev));
-      mask_s.push_back(time_fwd_bwd(masked, p, dev));
+      rep_s.push_back(time_fwd_bwd(p, CrossKernel::replicated, dev));
+      mask_s.push_back(time_fwd_bwd(p, CrossKernel::masked, dev));
     }
     const double a = median(rep_s), b = median(mask_s);
     std::printf(
         "{\"T\": %lld, \"concepts\": %lld, \"device\": \"%s\", \"dtype\": \"%s\", \"torch\": \"%s\", "
         "\"replicated_s\": %.6f, \"masked_s\": %.6f, \"masked_over_replicated\": %.3f}\n",
-        static_cast<long long>(T), static_cast<long long>(p.kc.size(1) - 1), device.c_str(), dtype_name.c_str(),
+        static_cast<long long>(T), static_cast<long long>(p.concepts.size(1) - 1), device.c_str(), dtype_name.c_str(),
         TORCH_VERSION, a, b, b / a);
     std::fflush(stdout);
   }
