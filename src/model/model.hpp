@@ -105,7 +105,8 @@ TORCH_MODULE(Block);
 // Two kernels for one function (bench/cross_attention.cpp checks they agree): concept replication
 // turns cross-attention into a plain causal attention, which LibTorch 2.x's fused (flash) kernels
 // run without a mask on CUDA; elsewhere attending to the K+1 concepts under an explicit mask is
-// faster (the module 1.5-2.8x on CPU with LibTorch 1.13, T 256-2048). `automatic` picks by LibTorch version and device.
+// faster (the module 1.5-2.8x on CPU with LibTorch 1.13, T 256-2048). `automatic` picks by
+// LibTorch version and device.
 enum class CrossKernel { automatic, replicated, masked };
 
 struct CrossAttentionImpl : torch::nn::Module {
