@@ -3,6 +3,7 @@
 //   dlcm_fit_bench fit TABLE.csv THREADS   time the 4500-start Chinchilla fit; one JSON line
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -63,9 +64,10 @@ int time_fit(const std::string& path, int threads) {
   const auto p = natural_params(fit.model);
   fmt::print(
       "{{\"seconds\": {:.6f}, \"cpu_seconds\": {:.6f}, \"objective\": {:.17g}, \"starts\": {}, "
-      "\"converged_starts\": {}, \"threads\": {}, \"params\": [{:.17g}]}}\n",
-      seconds, cpu, fit.objective, fit.outcomes.size(), fit.converged_starts(), threads,
-      fmt::join(p, ", "));
+      "\"converged_starts\": {}, \"bounded_starts\": {}, \"threads\": {}, \"params\": [{:.17g}]}}\n",
+      seconds, cpu, fit.objective, fit.outcomes.size(), fit.converged_starts(),
+      std::count_if(fit.outcomes.begin(), fit.outcomes.end(), [](const StartOutcome& s) { return s.bounded; }),
+      threads, fmt::join(p, ", "));
   return 0;
 }
 

@@ -65,6 +65,7 @@ std::vector<Observation> read_observations_csv(std::istream& in, const std::stri
   };
   const std::size_t col_n = need("N"), col_loss = need("loss");
   const std::size_t col_d = column(header, "D"), col_c = column(header, "C");
+  const std::size_t col_budget = column(header, "budget");
   if (col_d == kAbsent && col_c == kAbsent)
     throw std::runtime_error(fmt::format("{}: header has no column 'D' (or 'C' to derive it)", source));
   const std::size_t col_p = needs.P ? need("P") : kAbsent;
@@ -106,6 +107,7 @@ std::vector<Observation> read_observations_csv(std::istream& in, const std::stri
             "{}: P = {} must be below 1 (it is the backbone's share of N)", where, fields[col_p]));
     }
     if (col_r != kAbsent) o.R = positive(col_r);
+    if (col_budget != kAbsent) o.budget = positive(col_budget);
     obs.push_back(o);
   }
   if (obs.empty()) throw std::runtime_error(fmt::format("{}: no data rows", source));

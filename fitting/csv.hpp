@@ -1,6 +1,7 @@
 #pragma once
 // Reads a table of runs: a header row naming columns N, D, loss (and P, R for the dlcm law; C may
-// replace D, with D = C/(6N)); other columns are ignored. Bad rows are errors naming the row.
+// replace D, with D = C/(6N); an optional budget column labels each run's planned budget); other
+// columns are ignored. Bad rows are errors naming the row.
 #include <iosfwd>
 #include <string>
 #include <vector>

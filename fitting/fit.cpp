@@ -92,21 +92,58 @@ class HuberObjective final : public ceres::FirstOrderFunction {
   mutable Cache last_;  // each thread owns its problem
 };
 
+// One run's log L_predicted - log L_observed with its exact gradient: a residual block of the
+// bounded solve, which Ceres sums under a HuberLoss into the same objective.
 template <int K, typename Inputs, typename LogLoss>
-ceres::FirstOrderFunction* huber_objective_fn(std::vector<Inputs> x, std::vector<double> y,
-                                              double delta, LogLoss law) {
-  return new HuberObjective<K, Inputs, LogLoss>(std::move(x), std::move(y), delta, law);
-}
+class LogResidual final : public ceres::SizedCostFunction<1, K> {
+ public:
+  LogResidual(Inputs x, double log_loss, LogLoss law) : x_(x), log_loss_(log_loss), law_(law) {}
+  bool Evaluate(double const* const* theta, double* r, double** jacobian) const override {
+    r[0] = law_(theta[0], x_, jacobian && jacobian[0] ? jacobian[0] : nullptr) - log_loss_;
+    return std::isfinite(r[0]);
+  }
 
-// A law's objective over the runs, posed in centred coordinates.
+ private:
+  Inputs x_;
+  double log_loss_;
+  LogLoss law_;
+};
+
+// A law's objective over the runs, posed in centred coordinates twice: as one function for BFGS
+// (fast, unbounded) and as Huber-weighted residuals with bounds on the exponents (Ceres' line
+// search takes no bounds; its trust region does).
 struct Problem {
   Law law;
   Centring centring;
   std::unique_ptr<ceres::GradientProblem> problem;
+  std::unique_ptr<ceres::LossFunction> huber;     // shared by the residual blocks
+  std::unique_ptr<double[]> block;                // the bounded problem's parameters
+  std::unique_ptr<ceres::Problem> bounded;
 };
 
+template <int K, typename Inputs, typename LogLoss>
+void pose(Problem& p, std::vector<Inputs> x, std::vector<double> y, const FitOptions& opt, LogLoss law,
+          ceres::Manifold* manifold) {
+  p.huber = std::make_unique<ceres::HuberLoss>(opt.huber_delta);
+  p.block = std::make_unique<double[]>(K);
+  ceres::Problem::Options po;
+  po.loss_function_ownership = ceres::DO_NOT_TAKE_OWNERSHIP;
+  p.bounded = std::make_unique<ceres::Problem>(po);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    p.bounded->AddResidualBlock(new LogResidual<K, Inputs, LogLoss>(x[i], y[i], law), p.huber.get(),
+                                p.block.get());
+  for (int i = 0; i < K; ++i) {
+    const auto [lo, hi] = param_bounds(p.law, i);
+    if (std::isfinite(lo)) p.bounded->SetParameterLowerBound(p.block.get(), i, lo);
+    if (std::isfinite(hi)) p.bounded->SetParameterUpperBound(p.block.get(), i, hi);
+  }
+  auto* fn = new HuberObjective<K, Inputs, LogLoss>(std::move(x), std::move(y), opt.huber_delta, law);
+  p.problem = manifold ? std::make_unique<ceres::GradientProblem>(fn, manifold)
+                       : std::make_unique<ceres::GradientProblem>(fn);
+}
+
 Problem make_problem(Law law, std::span<const Observation> obs, const FitOptions& opt) {
-  Problem p{law, {}, nullptr};
+  Problem p{law, {}, nullptr, nullptr, nullptr, nullptr};
   auto& s = p.centring.shift;
   std::vector<double> y;
   for (const auto& o : obs) y.push_back(std::log(o.loss));
@@ -117,8 +154,7 @@ Problem make_problem(Law law, std::span<const Observation> obs, const FitOptions
     auto log_loss = [](const double* th, const ChinchillaInputs& v, double* g) {
       return chinchilla_log_loss(th, v, g);
     };
-    p.problem = std::make_unique<ceres::GradientProblem>(
-        huber_objective_fn<5>(std::move(x), std::move(y), opt.huber_delta, log_loss));
+    pose<5>(p, std::move(x), std::move(y), opt, log_loss, nullptr);
     return p;
   }
   std::vector<DlcmInputs> x;
@@ -128,10 +164,11 @@ Problem make_problem(Law law, std::span<const Observation> obs, const FitOptions
   auto log_loss = [offsets = opt.offsets](const double* th, const DlcmInputs& v, double* g) {
     return dlcm_log_loss(th, v, offsets, g);
   };
-  auto* fn = huber_objective_fn<11>(std::move(x), std::move(y), opt.huber_delta, log_loss);
+  // Fixed offsets have a zero gradient: BFGS holds them with a manifold, the trust region's damping
+  // leaves them where they are.
   const std::vector<int> offsets(kDlcmOffsetParams.begin(), kDlcmOffsetParams.end());
-  p.problem = opt.offsets ? std::make_unique<ceres::GradientProblem>(fn)
-                          : std::make_unique<ceres::GradientProblem>(fn, new ceres::SubsetManifold(11, offsets));
+  pose<11>(p, std::move(x), std::move(y), opt, log_loss,
+           opt.offsets ? nullptr : new ceres::SubsetManifold(11, offsets));
   return p;
 }
 
@@ -148,7 +185,8 @@ class RelativeGradient final : public ceres::IterationCallback {
   double tol_;
 };
 
-Termination termination_of(const ceres::GradientProblemSolver::Summary& s) {
+template <typename Summary>
+Termination termination_of(const Summary& s) {
   if (!std::isfinite(s.final_cost)) return Termination::failed;
   switch (s.termination_type) {
     case ceres::USER_SUCCESS:
@@ -166,28 +204,75 @@ Termination termination_of(const ceres::GradientProblemSolver::Summary& s) {
   }
 }
 
-// BFGS on the summed Huber loss. A least-squares solve with one ceres::HuberLoss block per run
-// minimises the same sum, but took ~2x the iterations and ~8x the time (fitting/README.md).
-// theta (original coordinates) is updated in place.
-StartOutcome solve(const Problem& p, double* theta, const Tolerances& tol) {
+// The stopping rules both solvers share (Tolerances); the gradient rule is a RelativeGradient
+// callback, which the caller owns.
+template <typename Options>
+void set_stopping(Options& o, const Tolerances& tol) {
+  o.max_num_iterations = tol.max_iterations;
+  o.function_tolerance = tol.function;
+  o.gradient_tolerance = 0;  // replaced by RelativeGradient
+  o.parameter_tolerance = tol.parameter;
+  o.logging_type = ceres::SILENT;
+}
+
+// BFGS on the summed Huber loss, unbounded. A least-squares solve with one ceres::HuberLoss block
+// per run minimises the same sum, but took ~2x the iterations and ~8x the time (fitting/README.md),
+// so it only runs where BFGS leaves the exponents' range.
+StartOutcome solve_bfgs(const Problem& p, double* theta, const Tolerances& tol) {
   ceres::GradientProblemSolver::Options o;
   o.line_search_direction_type = ceres::BFGS;
   o.use_approximate_eigenvalue_bfgs_scaling = true;
   // Polynomial interpolation logs a glog warning on every flat line search (plateau starts are
   // common in the grids); bisection costs about as many evaluations and stays quiet.
   o.line_search_interpolation_type = ceres::BISECTION;
-  o.max_num_iterations = tol.max_iterations;
-  o.function_tolerance = tol.function;
-  o.gradient_tolerance = 0;  // replaced by RelativeGradient
-  o.parameter_tolerance = tol.parameter;
-  o.logging_type = ceres::SILENT;
+  set_stopping(o, tol);
   RelativeGradient relative_gradient(tol.gradient);
   o.callbacks.push_back(&relative_gradient);
   ceres::GradientProblemSolver::Summary s;
-  recentre(p.law, p.centring, theta, +1);
   ceres::Solve(o, *p.problem, theta, &s);
-  recentre(p.law, p.centring, theta, -1);
   return {s.final_cost, termination_of(s), static_cast<int>(s.iterations.size())};
+}
+
+// Levenberg-Marquardt on the Huber-weighted residuals, with the exponents' bounds.
+StartOutcome solve_bounded(const Problem& p, double* theta, const Tolerances& tol) {
+  ceres::Solver::Options o;
+  o.linear_solver_type = ceres::DENSE_QR;
+  set_stopping(o, tol);
+  RelativeGradient relative_gradient(tol.gradient);
+  o.callbacks.push_back(&relative_gradient);
+  const int k = p.problem->NumParameters();
+  std::copy(theta, theta + k, p.block.get());
+  ceres::Solver::Summary s;
+  ceres::Solve(o, p.bounded.get(), &s);
+  std::copy(p.block.get(), p.block.get() + k, theta);
+  return {s.final_cost, termination_of(s), static_cast<int>(s.iterations.size()), true};
+}
+
+bool within_bounds(Law law, const double* theta, int k) {
+  for (int i = 0; i < k; ++i) {
+    const auto [lo, hi] = param_bounds(law, i);
+    if (!(theta[i] >= lo && theta[i] <= hi)) return false;
+  }
+  return true;
+}
+
+// A local fit from theta (original coordinates, updated in place). BFGS first: an end point inside
+// the bounds is a local optimum of the bounded problem too. A start that BFGS takes outside them
+// (alpha = -182 happens) is solved again, clamped into the bounds, by the bounded solver.
+StartOutcome solve(const Problem& p, double* theta, const Tolerances& tol) {
+  const int k = p.problem->NumParameters();
+  recentre(p.law, p.centring, theta, +1);
+  const std::vector<double> start(theta, theta + k);
+  StartOutcome out = solve_bfgs(p, theta, tol);
+  if (!std::isfinite(out.objective) || !within_bounds(p.law, theta, k)) {
+    for (int i = 0; i < k; ++i) {
+      const auto [lo, hi] = param_bounds(p.law, i);
+      theta[i] = std::clamp(start[i], lo, hi);
+    }
+    out = solve_bounded(p, theta, tol);
+  }
+  recentre(p.law, p.centring, theta, -1);
+  return out;
 }
 
 void check_input(Law law, std::span<const Observation> obs) {
@@ -240,6 +325,8 @@ Fit fit_law(Law law, std::span<const Observation> obs, const FitOptions& opt) {
     throw std::runtime_error(fmt::format("{} fit: no start reached a finite objective", law_name(law)));
   Fit fit{Model{law, ends[best], opt.offsets}, 0, std::move(outcomes)};
   fit.objective = huber_objective(fit.model, obs, opt.huber_delta);
+  fit.best = static_cast<std::size_t>(best);
+  fit.active_bounds = active_bounds(fit.model);
   return fit;
 }
 

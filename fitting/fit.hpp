@@ -1,7 +1,9 @@
 #pragma once
 // Multi-start robust fits of a parametric law (Hoffmann et al. 2022, Approach 3): minimise the SUM
 // over runs of Huber_delta on log-space residuals from every start of a grid, keep the best.
+// Exponents stay within param_bounds (fitting/laws.hpp).
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,19 +40,22 @@ struct StartOutcome {
   double objective = 0;
   Termination termination = Termination::failed;
   int iterations = 0;
+  bool bounded = false;  // BFGS left the exponent range, so this start was re-solved with bounds
 };
 
 struct Fit {
   Model model;                        // the best start's end point
   double objective = 0;               // Huber sum there
   std::vector<StartOutcome> outcomes; // one per start, in start order
+  std::size_t best = 0;               // index of the start that won
+  std::vector<std::string> active_bounds;  // parameters of model on a bound of param_bounds
   int converged_starts() const;
 };
 
 // Throws std::invalid_argument on unusable input (no runs, starts of the wrong size).
 Fit fit_law(Law law, std::span<const Observation> obs, const FitOptions& opt);
 
-// One local fit from model.theta (updated in place): bootstrap refits start from the best fit.
+// One local fit from model.theta (updated in place), within param_bounds.
 StartOutcome refine(Model& model, std::span<const Observation> obs, const FitOptions& opt);
 
 }  // namespace dlcm::fitting

@@ -65,15 +65,11 @@ double axis_value(const Observation& o, Axis x) {
 
 Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt) {
   const auto groups = group_by_budget(obs, opt.budget_tol);
-  if (groups.size() < 2)
-    throw std::invalid_argument(
-        fmt::format("isoflop: {} compute budget(s); the power law needs at least 2", groups.size()));
+  const std::string_view x = axis_name(opt.x);
   Isoflop f;
   f.x = opt.x;
   f.residuals.assign(obs.size(), 0);
-  double ss_tot = 0, mean_loss = 0;
-  for (const auto& o : obs) mean_loss += o.loss / static_cast<double>(obs.size());
-  for (const auto& o : obs) ss_tot += (o.loss - mean_loss) * (o.loss - mean_loss);
+  std::vector<std::size_t> kept_rows;
 
   for (const auto& g : groups) {
     const auto n = static_cast<Eigen::Index>(g.size());
@@ -85,15 +81,18 @@ Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt)
       u_mean += std::log(axis_value(obs[i], opt.x)) / static_cast<double>(n);
     }
     const double C = c0 * std::exp(log_c);
-    if (n < 3)
-      throw std::invalid_argument(fmt::format(
-          "isoflop: budget C={:.3g} has {} run(s); a parabola needs at least 3", C, n));
+    auto skip = [&](std::string reason) { f.skipped.push_back({C, g.size(), std::move(reason)}); };
+    if (n < 3) {
+      skip("a parabola needs at least 3 runs");
+      continue;
+    }
     std::vector<double> us;
     for (std::size_t i : g) us.push_back(std::log(axis_value(obs[i], opt.x)));
     std::sort(us.begin(), us.end());
-    if (std::unique(us.begin(), us.end()) - us.begin() < 3)
-      throw std::invalid_argument(fmt::format(
-          "isoflop: budget C={:.3g} has fewer than 3 distinct values of {}", C, axis_name(opt.x)));
+    if (std::unique(us.begin(), us.end()) - us.begin() < 3) {
+      skip(fmt::format("fewer than 3 distinct values of {}", x));
+      continue;
+    }
     // Centred u keeps the normal equations well conditioned (log N is ~20).
     Eigen::MatrixXd X(n, 3);
     Eigen::VectorXd y(n);
@@ -105,20 +104,28 @@ Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt)
     }
     const Eigen::Vector3d q = X.colPivHouseholderQr().solve(y);
     const double a = q(0), b = q(1), c = q(2);
-    if (!(a > 0))
-      throw std::invalid_argument(fmt::format(
-          "isoflop: budget C={:.3g}: loss against log {} has no minimum (parabola curvature {:.3g})",
-          C, axis_name(opt.x), a));
+    if (!(a > 0)) {
+      skip(fmt::format("loss against log {} has no minimum (parabola curvature {:.3g})", x, a));
+      continue;
+    }
+    const double u_opt = u_mean - b / (2 * a);
+    if (opt.bracketed && (u_opt < us.front() || u_opt > us.back())) {
+      skip(fmt::format("minimum at {} = {:.3g}, outside the runs' range [{:.3g}, {:.3g}]", x,
+                       std::exp(u_opt), std::exp(us.front()), std::exp(us.back())));
+      continue;
+    }
     const Eigen::VectorXd res = X * q - y;
     for (Eigen::Index k = 0; k < n; ++k) f.residuals[g[k]] = res(k);
     const double rss = res.squaredNorm();
     f.rss += rss;
+    kept_rows.insert(kept_rows.end(), g.begin(), g.end());
 
     BudgetFit bf;
     bf.C = C;
     bf.n_runs = g.size();
+    bf.rows = g;
     bf.curvature = a;
-    bf.x_opt = std::exp(u_mean - b / (2 * a));
+    bf.x_opt = std::exp(u_opt);
     bf.loss_opt = c - b * b / (4 * a);
     bf.log_x_opt_se = NAN;
     if (n > 3) {
@@ -128,38 +135,52 @@ Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt)
     }
     f.budgets.push_back(bf);
   }
+  if (f.budgets.size() < 2) {
+    std::string why;
+    for (const auto& s : f.skipped)
+      why += fmt::format("{}C={:.3g} ({} runs): {}", why.empty() ? "" : "; ", s.C, s.n_runs, s.reason);
+    throw std::invalid_argument(fmt::format(
+        "isoflop: {} usable compute budget(s) of {}; the power law needs at least 2{}", f.budgets.size(),
+        groups.size(), why.empty() ? "" : " (skipped " + why + ")"));
+  }
+  double ss_tot = 0, mean_loss = 0;
+  for (std::size_t i : kept_rows) mean_loss += obs[i].loss / static_cast<double>(kept_rows.size());
+  for (std::size_t i : kept_rows) ss_tot += (obs[i].loss - mean_loss) * (obs[i].loss - mean_loss);
   f.r2 = 1 - f.rss / ss_tot;
   fit_power_law(f, f.budgets);
   return f;
 }
 
-std::vector<std::pair<std::string, double>> isoflop_derived(const Isoflop& f, double C) {
+std::vector<std::pair<std::string, double>> isoflop_derived(const Isoflop& f, double C, const ComputeMap& map) {
   const double x_opt = f.coefficient * std::pow(C, f.exponent);
+  // C = 6·k·N^e·D: N_opt ∝ C^a gives D_opt ∝ C^(1 - e·a); D_opt ∝ C^b gives N_opt ∝ C^((1 - b)/e).
   if (f.x == Axis::N) {
-    const double D = C / (6 * x_opt);
-    return {{"a", f.exponent}, {"b", 1 - f.exponent}, {"N_opt", x_opt}, {"D_opt", D},
+    const double D = C / (6 * map.n_eff(x_opt));
+    return {{"a", f.exponent}, {"b", 1 - map.e * f.exponent}, {"N_opt", x_opt}, {"D_opt", D},
             {"tokens_per_param", D / x_opt}};
   }
   if (f.x == Axis::D) {
-    const double N = C / (6 * x_opt);
-    return {{"a", 1 - f.exponent}, {"b", f.exponent}, {"N_opt", N}, {"D_opt", x_opt},
+    const double N = std::pow(C / (6 * std::exp(map.log_k) * x_opt), 1 / map.e);
+    return {{"a", (1 - f.exponent) / map.e}, {"b", f.exponent}, {"N_opt", N}, {"D_opt", x_opt},
             {"tokens_per_param", x_opt / N}};
   }
   return {{std::string(axis_name(f.x)) + "_opt", x_opt}};
 }
 
 Bootstrap bootstrap_isoflop(const Isoflop& fit, std::span<const Observation> obs,
-                            const IsoflopOptions& opt, const BootstrapOptions& boot, double c_ref) {
+                            const IsoflopOptions& opt, const BootstrapOptions& boot, double c_ref,
+                            const ComputeMap& map) {
   auto values = [&](const Isoflop& f) {
     std::vector<double> v{f.exponent, f.coefficient};
-    for (const auto& [name, x] : isoflop_derived(f, c_ref)) v.push_back(x);
+    for (const auto& [name, x] : isoflop_derived(f, c_ref, map)) v.push_back(x);
     return v;
   };
   std::vector<std::string> names{"exponent", "coefficient"};
-  for (const auto& [name, x] : isoflop_derived(fit, c_ref)) names.push_back(name);
+  for (const auto& [name, x] : isoflop_derived(fit, c_ref, map)) names.push_back(name);
 
-  // Cheap linear fits: no threads needed. A replicate whose parabola loses its minimum fails.
-  const auto groups = group_by_budget(obs, opt.budget_tol);
+  // Cheap linear fits: no threads needed. Only the budgets the fit kept are resampled.
+  std::vector<std::vector<std::size_t>> groups;
+  for (const auto& b : fit.budgets) groups.push_back(b.rows);
   Bootstrap b;
   b.replicates = boot.replicates;
   std::vector<std::vector<double>> samples;

@@ -10,11 +10,75 @@ double chinchilla_loss(const ChinchillaParams& p, double N, double D) {
   return p.E + p.A / std::pow(N, p.alpha) + p.B / std::pow(D, p.beta);
 }
 
-ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C) {
-  const double s = p.alpha + p.beta;
+ComputeMap fit_compute_map(std::span<const Observation> obs) {
+  // y = log(N_eff/N) against centred log N: the intercept and slope are log k + (e-1)·mean, e - 1.
+  std::vector<double> x, y;
+  for (const auto& o : obs)
+    if (o.C > 0) {
+      x.push_back(std::log(o.N));
+      y.push_back(std::log(o.C / (6 * o.D)) - std::log(o.N));
+    }
+  ComputeMap map;
+  if (x.empty()) return map;
+  const double n = static_cast<double>(x.size());
+  double mx = 0, my = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    mx += x[i] / n;
+    my += y[i] / n;
+  }
+  double sxx = 0, sxy = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    sxx += (x[i] - mx) * (x[i] - mx);
+    sxy += (x[i] - mx) * (y[i] - my);
+  }
+  const double slope = sxx > 0 ? sxy / sxx : 0;  // one N: a constant ratio
+  map.e = 1 + slope;
+  map.log_k = my - slope * mx;
+  map.log_n_lo = *std::min_element(x.begin(), x.end());
+  map.log_n_hi = *std::max_element(x.begin(), x.end());
+  for (const auto& o : obs)
+    if (o.C > 0)
+      map.max_rel_error = std::max(map.max_rel_error, std::abs(map.n_eff(o.N) / (o.C / (6 * o.D)) - 1));
+  return map;
+}
+
+namespace {
+// The power-law closed form (valid where the map is k·N^e).
+ComputeOptimal closed_form_optimum(const ChinchillaParams& p, double C, const ComputeMap& map) {
+  const double e = map.e, Ck = C / (6 * std::exp(map.log_k));
+  const double s = p.alpha + e * p.beta;
   const double a = p.beta / s, b = p.alpha / s;
-  const double G = std::pow(p.alpha * p.A / (p.beta * p.B), 1 / s);
-  return {a, b, G * std::pow(C / 6, a), std::pow(C / 6, b) / G};
+  const double G = std::pow(p.alpha * p.A / (e * p.beta * p.B), 1 / s);
+  return {a, b, G * std::pow(Ck, a), std::pow(Ck, b) / std::pow(G, e)};
+}
+
+// The loss along the budget is unimodal in log N (both terms monotone): golden section.
+double numeric_optimal_n(const ChinchillaParams& p, double C, const ComputeMap& map) {
+  auto f = [&](double u) {
+    const double N = std::exp(u);
+    return p.A * std::exp(-p.alpha * u) + p.B * std::pow(6 * map.n_eff(N) / C, p.beta);
+  };
+  double lo = -5, hi = std::log(C / 6) + 5;
+  const double g = (std::sqrt(5.0) - 1) / 2;
+  double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo), f1 = f(x1), f2 = f(x2);
+  for (int it = 0; it < 200 && hi - lo > 1e-13; ++it) {
+    if (f1 < f2) hi = x2, x2 = x1, f2 = f1, x1 = hi - g * (hi - lo), f1 = f(x1);
+    else lo = x1, x1 = x2, f1 = f2, x2 = lo + g * (hi - lo), f2 = f(x2);
+  }
+  return std::exp(0.5 * (lo + hi));
+}
+}  // namespace
+
+ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C, const ComputeMap& map) {
+  const auto closed = closed_form_optimum(p, C, map);
+  const double u = std::log(closed.N);
+  if (!std::isfinite(u) || (u >= map.log_n_lo && u <= map.log_n_hi)) return closed;
+  const double N = numeric_optimal_n(p, C, map);
+  constexpr double h = 0.01;  // local slopes over ±1% in C
+  const double n_up = numeric_optimal_n(p, C * std::exp(h), map), n_dn = numeric_optimal_n(p, C * std::exp(-h), map);
+  auto d_of = [&](double c, double n) { return c / (6 * map.n_eff(n)); };
+  return {std::log(n_up / n_dn) / (2 * h),
+          std::log(d_of(C * std::exp(h), n_up) / d_of(C * std::exp(-h), n_dn)) / (2 * h), N, d_of(C, N)};
 }
 
 double dlcm_loss(const DlcmParams& p, double N, double P, double R, double D) {
@@ -51,6 +115,23 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 }  // namespace
+
+Bounds param_bounds(Law law, std::size_t i) {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  if (is_log_param(law, i)) return {-inf, inf};
+  if (law == Law::dlcm && i == 5) return {-kMaxExponent, kMaxExponent};  // gamma
+  return {0, kMaxExponent};
+}
+
+std::vector<std::string> active_bounds(const Model& m) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < m.theta.size(); ++i) {
+    const auto [lo, hi] = param_bounds(m.law, i);
+    if (std::abs(m.theta[i] - lo) <= 1e-6 || std::abs(m.theta[i] - hi) <= 1e-6)
+      out.emplace_back(param_names(m.law)[i]);
+  }
+  return out;
+}
 
 std::string_view law_name(Law law) { return law == Law::chinchilla ? "chinchilla" : "dlcm"; }
 
@@ -170,9 +251,10 @@ std::vector<std::vector<double>> default_starts(Law law, std::span<const Observa
   return law == Law::chinchilla ? chinchilla_start_grid() : dlcm_start_grid(obs);
 }
 
-std::vector<std::pair<std::string, double>> derived_quantities(const Model& m, double c_ref) {
+std::vector<std::pair<std::string, double>> derived_quantities(const Model& m, double c_ref,
+                                                               const ComputeMap& map) {
   if (m.law != Law::chinchilla) return {};
-  const auto opt = chinchilla_compute_optimal(chinchilla_params(m), c_ref);
+  const auto opt = chinchilla_compute_optimal(chinchilla_params(m), c_ref, map);
   return {{"a", opt.a}, {"b", opt.b}, {"N_opt", opt.N}, {"D_opt", opt.D},
           {"tokens_per_param", opt.D / opt.N}};
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,12 +25,34 @@ struct ChinchillaParams {
 };
 double chinchilla_loss(const ChinchillaParams& p, double N, double D);
 
-// Compute-optimal allocation of C = 6ND under the Chinchilla law:
-// N_opt = G·(C/6)^a, D_opt = (C/6)^b / G, G = (alpha·A / (beta·B))^(1/(alpha+beta)).
+// Training compute is C = 6·N_eff·D (DESIGN §2), where N_eff (per-token forward multiply-adds,
+// LM head and attention included) is not the N a law sees (non-embedding parameters).
+// N_eff = k·N^e over a family of runs, fitted to each run's C/(6·D) against its N; identity when the
+// runs carry no C. Beyond the fitted runs' N the ratio N_eff/N is held at its value at the nearest
+// end: a power law extrapolated decades past its runs would, for a baseline, price N_eff below the
+// non-embedding matmuls it contains.
+struct ComputeMap {
+  double log_k = 0, e = 1;
+  double log_n_lo = -std::numeric_limits<double>::infinity();  // the fitted runs' range of log N
+  double log_n_hi = std::numeric_limits<double>::infinity();
+  double max_rel_error = 0;  // largest |n_eff(N_i) / (C_i/(6·D_i)) - 1| over the fitted runs
+  double n_eff(double N) const {
+    return N * std::exp(log_k + (e - 1) * std::clamp(std::log(N), log_n_lo, log_n_hi));  // exact for identity
+  }
+};
+// Least squares of log(C/(6D)) on log N over the runs with C > 0; e = 1 when they share one N.
+ComputeMap fit_compute_map(std::span<const Observation> obs);
+
+// Compute-optimal allocation of C = 6·k·N^e·D under the Chinchilla law. Minimising
+// E + A/N^alpha + B/D^beta along D = C/(6k·N^e) gives, with s = alpha + e·beta,
+// N_opt = G·(C/6k)^a, D_opt = (C/6k)^b / G^e, G = (alpha·A / (e·beta·B))^(1/s), a = beta/s,
+// b = alpha/s = d log D_opt / d log C. The identity map is Hoffmann's C = 6ND. When N_opt falls
+// outside the map's fitted range, where the ratio is held, the optimum is found numerically
+// (golden section in log N) and a, b are its local slopes in log C.
 struct ComputeOptimal {
   double a, b, N, D;
 };
-ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C);
+ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C, const ComputeMap& map = {});
 
 // The compression-aware law (DESIGN §3, paper Eq. 22); N total parameters, P the backbone's share,
 // R the compression ratio, D tokens:
@@ -50,6 +73,17 @@ std::span<const std::string_view> param_names(Law law);
 bool is_log_param(Law law, std::size_t i);
 // theta indices of dlcm's offsets t_tok, t_con, t_data (as log t).
 inline constexpr std::array<int, 3> kDlcmOffsetParams{2, 6, 9};
+
+// The fits keep every power-law exponent (chinchilla alpha, beta; dlcm delta1, delta2, alpha) in
+// [0, kMaxExponent]: a negative one turns "more is better" into "more is worse" (an artefact of
+// optimisation-limited runs, not scaling), and past 3 a term is a wall no scaling study has seen.
+// dlcm's gamma (the compression penalty R^gamma) may take either sign, in [-kMaxExponent,
+// kMaxExponent]. Amplitudes, E and offsets are logs and unbounded.
+inline constexpr double kMaxExponent = 3;
+struct Bounds {
+  double lower, upper;
+};
+Bounds param_bounds(Law law, std::size_t i);  // in theta; ±infinity where unbounded
 
 // A law with values for its fitting-space parameters. offsets=false fixes dlcm's t_* at 0; their
 // theta entries are then ignored.
@@ -172,8 +206,13 @@ std::vector<std::vector<double>> chinchilla_start_grid();
 std::vector<std::vector<double>> dlcm_start_grid(std::span<const Observation> obs);
 std::vector<std::vector<double>> default_starts(Law law, std::span<const Observation> obs);
 
+// Names of the parameters of m that sit on a bound of param_bounds (within 1e-6).
+std::vector<std::string> active_bounds(const Model& m);
+
 // Quantities derived from fitted parameters that get their own bootstrap intervals: for chinchilla
-// the compute-optimal exponents a, b and, at compute c_ref, N_opt, D_opt and tokens per parameter.
-std::vector<std::pair<std::string, double>> derived_quantities(const Model& m, double c_ref);
+// the compute-optimal exponents a, b and, at compute c_ref (C = 6·map.n_eff(N)·D), N_opt, D_opt and
+// tokens per parameter D_opt/N_opt.
+std::vector<std::pair<std::string, double>> derived_quantities(const Model& m, double c_ref,
+                                                               const ComputeMap& map = {});
 
 }  // namespace dlcm::fitting

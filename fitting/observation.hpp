@@ -15,6 +15,7 @@ struct Observation {
   double R = 1;     // realised compression ratio (dlcm law only)
   double C = 0;     // training FLOPs; 0 means 6·N·D
   int line = 0;     // where the run came from (CSV line), for messages; 0 if unknown
+  double budget = 0;  // the planned compute budget of a sweep run (its label); 0 if none
 };
 
 // Training compute of a run: its C when given, else 6·N·D.
@@ -27,8 +28,10 @@ inline double largest_compute(std::span<const Observation> obs) {
   return c;
 }
 
-// Groups runs into compute budgets, smallest first. Sweeps round tokens to whole batches, so runs of
-// one budget differ slightly in C: a budget takes every run within rel_tol of its smallest run's C.
+// Groups runs into compute budgets, smallest first. When every run carries a budget label, runs with
+// the same label form a budget: realised compute differs from the plan by up to ~10% (realised R,
+// batch rounding), which must not split a budget or merge two. Otherwise by C: a budget takes every
+// run within rel_tol of its smallest run's C.
 std::vector<std::vector<std::size_t>> group_by_budget(std::span<const Observation> obs,
                                                       double rel_tol = 0.05);
 

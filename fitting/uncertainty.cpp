@@ -68,30 +68,67 @@ std::vector<Interval> summarize(const std::vector<std::string>& names,
   return out;
 }
 
+std::vector<std::vector<double>> spread_starts(const std::vector<std::vector<double>>& grid,
+                                               const std::vector<double>& from, int k) {
+  if (grid.empty() || k <= 0) return {};
+  const std::size_t dim = from.size();
+  std::vector<double> lo(dim, INFINITY), hi(dim, -INFINITY);
+  for (const auto& s : grid)
+    for (std::size_t d = 0; d < dim; ++d) {
+      lo[d] = std::min(lo[d], s[d]);
+      hi[d] = std::max(hi[d], s[d]);
+    }
+  auto distance = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    double sum = 0;
+    for (std::size_t d = 0; d < dim; ++d)
+      if (hi[d] > lo[d]) sum += std::pow((a[d] - b[d]) / (hi[d] - lo[d]), 2);
+    return sum;
+  };
+  std::vector<double> nearest(grid.size());  // squared distance to the closest pick so far
+  for (std::size_t i = 0; i < grid.size(); ++i) nearest[i] = distance(grid[i], from);
+  std::vector<std::vector<double>> picks;
+  while (static_cast<int>(picks.size()) < k && picks.size() < grid.size()) {
+    const std::size_t far = std::max_element(nearest.begin(), nearest.end()) - nearest.begin();
+    picks.push_back(grid[far]);
+    for (std::size_t i = 0; i < grid.size(); ++i) nearest[i] = std::min(nearest[i], distance(grid[i], grid[far]));
+  }
+  return picks;
+}
+
 std::vector<std::optional<Model>> bootstrap_models(const Fit& fit, std::span<const Observation> obs,
                                                    const FitOptions& opt, const BootstrapOptions& boot) {
+  // The replicates' starts: the best fit, then spread starts of the grid the fit used.
+  FitOptions one = opt;
+  one.threads = 1;  // replicates run in parallel, each one's starts in turn
+  one.offsets = fit.model.offsets;
+  one.starts = {fit.model.theta};
+  const auto grid = opt.starts.empty() ? default_starts(fit.model.law, obs) : opt.starts;
+  for (auto& s : spread_starts(grid, fit.model.theta, boot.starts)) one.starts.push_back(std::move(s));
+
   std::vector<std::optional<Model>> models(boot.replicates);
   parallel_for(boot.replicates, opt.threads, [&] {
     return [&](int r) {
-      const auto rows = resample_indices(obs.size(), boot.seed, r);
-      const auto sample = select(obs, rows);
-      Model m = fit.model;
-      if (converged(refine(m, sample, opt).termination)) models[r] = std::move(m);
+      const auto sample = select(obs, resample_indices(obs.size(), boot.seed, r));
+      try {
+        Fit f = fit_law(fit.model.law, sample, one);
+        if (converged(f.outcomes[f.best].termination)) models[r] = std::move(f.model);
+      } catch (const std::runtime_error&) {  // no start reached a finite objective
+      }
     };
   });
   return models;
 }
 
 Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const FitOptions& opt,
-                        const BootstrapOptions& boot, double c_ref) {
+                        const BootstrapOptions& boot, double c_ref, const ComputeMap& map) {
   auto values = [&](const Model& m) {
     auto v = natural_params(m);
-    for (const auto& [name, x] : derived_quantities(m, c_ref)) v.push_back(x);
+    for (const auto& [name, x] : derived_quantities(m, c_ref, map)) v.push_back(x);
     return v;
   };
   const auto params = param_names(fit.model.law);
   std::vector<std::string> names(params.begin(), params.end());
-  for (const auto& [name, x] : derived_quantities(fit.model, c_ref)) names.push_back(name);
+  for (const auto& [name, x] : derived_quantities(fit.model, c_ref, map)) names.push_back(name);
 
   Bootstrap b;
   b.replicates = boot.replicates;

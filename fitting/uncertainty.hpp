@@ -21,6 +21,10 @@ struct BootstrapOptions {
   int replicates = 0;
   std::uint64_t seed = 0;
   double level = 0.95;
+  // Each replicate refits from the best fit and from this many starts of the default grid, spread
+  // over it (spread_starts), and keeps the best: a law the data cannot pin then lands somewhere else
+  // on its ridge in each replicate, where refining the best fit alone stays put. 0: the best fit only.
+  int starts = 12;
 };
 
 struct Bootstrap {
@@ -29,18 +33,23 @@ struct Bootstrap {
   int failed = 0;  // replicates whose refit did not converge; left out of the intervals
 };
 
-// Resamples runs with replacement and refits replicate r from the best fit (one local solve):
-// models[r] is its refit, or empty when the refit did not converge. Replicate i draws from its own
-// stream seeded by (seed, i), so results do not depend on the thread count. Callers that need
+// k starts of `grid` spread over it: farthest-point sampling in coordinates scaled to the grid's
+// range, each pick the start farthest from `from` and from the picks before it (ties: earlier start).
+std::vector<std::vector<double>> spread_starts(const std::vector<std::vector<double>>& grid,
+                                               const std::vector<double>& from, int k);
+
+// Resamples runs with replacement and refits replicate r from the best fit and boot.starts spread
+// starts of the fit's grid (opt.starts, or the default grid of the law for all runs), keeping the
+// best: models[r] is that fit, or empty when its best start did not converge. Replicate i draws from
+// its own stream seeded by (seed, i), so results do not depend on the thread count. Callers that need
 // more than parameter intervals (the allocation search re-optimises each replicate) start here.
 std::vector<std::optional<Model>> bootstrap_models(const Fit& fit, std::span<const Observation> obs,
                                                    const FitOptions& opt, const BootstrapOptions& boot);
 
-// Resamples runs with replacement and refits each replicate from the best fit (bootstrap_models).
-// Intervals cover the natural parameters, then derived_quantities(model, c_ref). Replicate i draws
-// from its own stream seeded by (seed, i), so results do not depend on the thread count.
+// Intervals over the replicates of bootstrap_models: the natural parameters, then
+// derived_quantities(model, c_ref, map), each replicate's derived values from its own parameters.
 Bootstrap bootstrap_fit(const Fit& fit, std::span<const Observation> obs, const FitOptions& opt,
-                        const BootstrapOptions& boot, double c_ref);
+                        const BootstrapOptions& boot, double c_ref, const ComputeMap& map = {});
 
 // Indices of n runs drawn with replacement for replicate `replicate` of stream `seed`.
 std::vector<std::size_t> resample_indices(std::size_t n, std::uint64_t seed, int replicate);

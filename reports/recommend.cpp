@@ -16,35 +16,42 @@ namespace dlcm::reports {
 
 using namespace dlcm::fitting;
 
+Observation observe(const storage::FitPoint& p, const RunConfig& cfg) {
+  // Compute is what the run spent (at its training ratio); R is what its loss was measured at.
+  const auto a = account(cfg.model, cfg.boundary, p.train_ratio, p.D);
+  const double R = cfg.model.arch == Arch::dlcm ? p.val_ratio : 1.0;
+  return {.N = a.N, .D = a.D, .loss = p.loss, .P = a.P, .R = R, .C = a.C, .line = 0, .budget = p.budget};
+}
+
 Study load_study(storage::Database& db, const std::string& sweep) {
   if (!storage::sweep_exists(db, sweep))
     throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db.path(), sweep));
   Study s;
   s.sweep = sweep;
   s.runs = storage::sweep_runs(db, sweep);
-  std::map<std::string, const storage::RunRow*> by_hash;
-  for (const auto& r : s.runs) by_hash[r.hash] = &r;
-  const storage::RunRow* best = nullptr;
-  for (const auto& p : storage::fit_points(db, sweep)) {
-    const auto& row = *by_hash.at(p.hash);
+  const storage::FitPoint* best = nullptr;
+  const auto points = storage::fit_points(db, sweep);
+  for (const auto& p : points) {
     if (p.status != "completed" || !std::isfinite(p.loss)) {
-      s.excluded.push_back(row.label);
+      s.excluded.push_back(p.label);
       continue;
     }
-    const Observation o{p.N, p.D, p.loss, p.P, p.R, p.C, 0};
-    if (p.P > 0) {
+    const auto cfg = parse_run_config(p.config, fmt::format("{}: config of run {}", db.path(), p.hash), "", false);
+    const auto o = observe(p, cfg);
+    if (cfg.model.arch == Arch::dlcm) {
       s.dlcm.push_back(o);
-      s.dlcm_labels.push_back(row.label);
-      if (!best || p.loss < s.proxy_loss) best = &row, s.proxy_loss = p.loss;
+      s.dlcm_labels.push_back(p.label);
+      s.dlcm_target_R.push_back(cfg.boundary.ratio);
+      if (!best || p.loss < s.proxy_loss) best = &p, s.proxy_loss = p.loss, s.proxy = cfg;
     } else {
       s.baseline.push_back(o);
-      s.baseline_labels.push_back(row.label);
+      s.baseline_labels.push_back(p.label);
     }
   }
   if (best) {
-    s.proxy = parse_run_config(best->config, fmt::format("{}: config of run {}", db.path(), best->hash), "", false);
     s.proxy_label = best->label;
-    s.proxy_run_dir = best->run_dir;
+    for (const auto& r : s.runs)
+      if (r.hash == best->hash) s.proxy_run_dir = r.run_dir;
   }
   return s;
 }
@@ -76,8 +83,11 @@ void require_dlcm_runs(const Study& study) {
 
 Laws fit_laws(const Study& study, const FitOptions& opt) {
   require_dlcm_runs(study);
-  Laws laws{fit_law(Law::dlcm, study.dlcm, opt), opt, std::nullopt, "", std::nullopt};
+  Laws laws;
+  laws.dlcm = fit_law(Law::dlcm, study.dlcm, opt);
+  laws.dlcm_options = opt;
   laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
+  laws.baseline_map = fit_compute_map(study.baseline);
   return laws;
 }
 
@@ -101,6 +111,7 @@ Laws laws_from_stored_fit(const storage::StoredFit& stored, const Study& study, 
   laws.dlcm.objective = j.value("objective", 0.0);
   laws.fit_id = stored.id;
   laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
+  laws.baseline_map = fit_compute_map(study.baseline);
   return laws;
 }
 
@@ -111,10 +122,20 @@ BaseLr base_learning_rate(storage::Database& db, const Study& study) {
     const auto j = json::parse(st->result, nullptr, false);
     if (j.is_object() && j.contains("best_base_lr") && j["best_base_lr"].value("mup", json()).is_number())
       return {j["best_base_lr"]["mup"].get<double>(),
-              fmt::format("lr-transfer study {} ({}), mup", st->id, st->name), m.d_token_base, m.d_concept_base};
+              fmt::format("lr-transfer study {} ({}), mup", st->id, st->name), m.d_token_base, m.d_concept_base, true};
   }
-  return {study.proxy->train.lr, fmt::format("best run of sweep {}: {}", study.sweep, study.proxy_label), m.d_token,
-          m.d_concept};
+  if (m.parametrisation == Parametrisation::mup)
+    return {study.proxy->train.lr,
+            fmt::format("the μP base rate the best run of sweep {} trained with ({}); no lr-transfer study has "
+                        "measured the optimum",
+                        study.sweep, study.proxy_label),
+            m.d_token_base, m.d_concept_base, true};
+  return {study.proxy->train.lr,
+          fmt::format("no μP table: the best run of sweep {} ({}) trained under standard parametrisation at lr {:g}, "
+                      "which is not a μP base rate, and the database holds no lr-transfer study (run `dlcm mup "
+                      "lr-transfer`)",
+                      study.sweep, study.proxy_label, study.proxy->train.lr),
+          m.d_token, m.d_concept, false};
 }
 
 json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr) {
@@ -157,11 +178,20 @@ json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& l
           {"groups", groups}};
 }
 
+void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot) {
+  if (!laws.baseline || boot.replicates <= 0) return;
+  FitOptions opt;
+  opt.threads = laws.dlcm_options.threads;
+  laws.baseline_replicates = bootstrap_models(*laws.baseline, study.baseline, opt, boot);
+}
+
 json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt) {
-  const auto replicates = opt.replicates > 0 ? bootstrap_models(laws.dlcm, study.dlcm, laws.dlcm_options,
-                                                                {.replicates = opt.replicates, .seed = opt.seed})
+  const BootstrapOptions boot{.replicates = opt.replicates, .seed = opt.seed};
+  const auto replicates = opt.replicates > 0 ? bootstrap_models(laws.dlcm, study.dlcm, laws.dlcm_options, boot)
                                              : std::vector<std::optional<Model>>{};
-  return recommend(laws, study, lr, opt, replicates);
+  Laws with_baseline = laws;
+  if (with_baseline.baseline_replicates.empty()) bootstrap_baseline(with_baseline, study, boot);
+  return recommend(with_baseline, study, lr, opt, replicates);
 }
 
 json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
@@ -169,29 +199,60 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   if (!study.proxy) throw std::runtime_error(fmt::format("sweep \"{}\" has no completed DLCM run", study.sweep));
   const double C = opt.budget;
   const auto law = dlcm_params(laws.dlcm.model);
-  const Allocation best = optimise(law, C, opt.space);
-  const Architecture arch = snap(law, C, best, study.proxy->model, study.proxy->boundary);
+  const Allocated alloc = allocate(law, C, opt.space, study.proxy->model, study.proxy->boundary);
+  const Allocation& best = alloc.best;
+  const Architecture& arch = alloc.architecture;
   json warnings = json::array();
 
-  // Bootstrap: refit on resampled runs, re-optimise each replicate; percentile intervals.
+  // Bootstrap: refit on resampled runs, re-optimise each replicate (under the same exact-accounting
+  // correction); percentile intervals. A replicate whose optimum sits on a search bound counts as
+  // failed: its "optimum" is the bound, not a value of the law.
   json interval = {{"level", opt.level}, {"replicates", opt.replicates}};
+  std::vector<double> replicate_losses;  // per replicate, NAN where it failed: pairs with the baseline's
   if (opt.replicates > 0) {
     std::vector<std::vector<double>> samples;
-    int failed = 0;
+    int failed = 0, bounded = 0;
     for (const auto& m : replicates) {
+      replicate_losses.push_back(NAN);
       try {
         if (!m) throw std::runtime_error("refit did not converge");
-        const auto a = optimise(dlcm_params(*m), C, opt.space);
-        samples.push_back({a.N, a.P, a.R, a.D, a.loss});
+        const auto a = optimise(dlcm_params(*m), C, opt.space, alloc.n_eff_correction);
+        if (!bounds_hit(a, opt.space, C).empty()) {
+          ++bounded;
+          continue;
+        }
+        samples.push_back({a.N, a.P, a.R, a.D, a.D / a.N, a.loss});
+        replicate_losses.back() = a.loss;
       } catch (const std::exception&) {
         ++failed;
       }
     }
-    const std::vector<std::string> names{"N", "P", "R", "D", "predicted_loss"};
-    for (const auto& iv : summarize(names, {best.N, best.P, best.R, best.D, best.loss}, samples, opt.level))
+    const std::vector<std::string> names{"N", "P", "R", "D", "tokens_per_param", "predicted_loss"};
+    for (const auto& iv :
+         summarize(names, {best.N, best.P, best.R, best.D, best.D / best.N, best.loss}, samples, opt.level))
       interval[iv.name] = std::isfinite(iv.low) ? json{iv.low, iv.high} : json(nullptr);
     interval["failed"] = failed;
+    interval["on_bound"] = bounded;
+    if (bounded > 0)
+      warnings.push_back(fmt::format("{} of {} bootstrap replicates put the optimum on a search bound: the runs do "
+                                     "not pin the law there",
+                                     bounded, opt.replicates));
   }
+
+  const auto on_bounds = bounds_hit(best, opt.space, C);
+  for (const auto& b : on_bounds)
+    warnings.push_back(fmt::format(
+        "the optimum sits on the search bound of {} ({}): the fitted law keeps improving beyond what was searched, "
+        "so this is not a recommendation; widen the search or the sweep",
+        b,
+        b == "N"   ? fmt::format("N = {:.3g}, the smallest searched", best.N)
+        : b == "D" ? fmt::format("D = {:.3g} tokens, the fewest allowed", best.D)
+        : b == "P" ? fmt::format("P = {:.3g}", best.P)
+                   : fmt::format("R = {:.3g}", best.R)));
+  if (std::abs(std::log(arch.N / best.N)) > std::log(2.0))
+    warnings.push_back(fmt::format("the nearest real architecture has N = {:.3g}, {:.2g}x the optimum's {:.3g}: "
+                                   "the proxy's shapes cannot express it",
+                                   arch.N, arch.N / best.N, best.N));
 
   const double c_max = largest_compute(study.dlcm);
   if (C > opt.warn_factor * c_max)
@@ -202,15 +263,11 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   for (const auto& o : study.dlcm) r_lo = std::min(r_lo, o.R), r_hi = std::max(r_hi, o.R);
   if (best.R < 0.9 * r_lo || best.R > 1.1 * r_hi)
     warnings.push_back(fmt::format("R = {:.3g} lies outside the fitted ratios [{:.3g}, {:.3g}]", best.R, r_lo, r_hi));
-  if (best.P <= opt.space.p_min * 1.001 || best.P >= opt.space.p_max * 0.999)
-    warnings.push_back(fmt::format("the optimum sits at the edge of the searched shares (P = {:.3g}): the fitted "
-                                   "law does not bound it",
-                                   best.P));
 
   json baseline = nullptr, multiplier = nullptr;
   if (laws.baseline) {
     const auto bl = chinchilla_params(laws.baseline->model);
-    const auto o = chinchilla_compute_optimal(bl, C);
+    const auto o = chinchilla_compute_optimal(bl, C, laws.baseline_map);
     const double bl_loss = chinchilla_loss(bl, o.N, o.D);
     if (!std::isfinite(o.N) || !std::isfinite(o.D) || o.N <= 0 || o.D <= 0 || !std::isfinite(bl_loss)) {
       // A degenerate fit (an exponent running away): the sweep's baseline sizes do not bracket
@@ -220,17 +277,38 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
                                      "optimum; sweep smaller and larger baselines",
                                      bl.alpha, bl.beta));
     } else {
-      baseline = {{"N", o.N}, {"D", o.D}, {"predicted_loss", bl_loss}};
-      if (const auto cb = baseline_compute_for_loss(bl, arch.loss, C)) {
+      baseline = {{"N", o.N},
+                  {"D", o.D},
+                  {"n_eff", laws.baseline_map.n_eff(o.N)},
+                  {"predicted_loss", bl_loss},
+                  {"compute_map", {{"k", std::exp(laws.baseline_map.log_k)},
+                                   {"e", laws.baseline_map.e},
+                                   {"N_range", {std::exp(laws.baseline_map.log_n_lo), std::exp(laws.baseline_map.log_n_hi)}},
+                                   {"max_rel_error", laws.baseline_map.max_rel_error}}}};
+      if (const auto cb = baseline_compute_for_loss(bl, arch.loss, C, laws.baseline_map)) {
         multiplier = *cb / C;
         baseline["compute_needed"] = *cb;
       } else {
         warnings.push_back("the baseline law never reaches the DLCM's predicted loss (below its irreducible loss)");
       }
+      // The multiplier's interval: each DLCM replicate's loss priced by the same replicate of the
+      // baseline law (the two fits resample their own runs).
+      if (multiplier.is_number() && !laws.baseline_replicates.empty()) {
+        std::vector<std::vector<double>> ms;
+        for (std::size_t r = 0; r < replicate_losses.size() && r < laws.baseline_replicates.size(); ++r) {
+          if (!std::isfinite(replicate_losses[r]) || !laws.baseline_replicates[r]) continue;
+          const auto cb = baseline_compute_for_loss(chinchilla_params(*laws.baseline_replicates[r]),
+                                                    replicate_losses[r], C, laws.baseline_map);
+          if (cb && std::isfinite(*cb)) ms.push_back({*cb / C});
+        }
+        const auto iv = summarize({"compute_multiplier"}, {multiplier.get<double>()}, ms, opt.level).front();
+        interval["compute_multiplier"] = std::isfinite(iv.low) ? json{iv.low, iv.high} : json(nullptr);
+      }
     }
   } else {
     warnings.push_back(laws.baseline_note);
   }
+  if (!lr.mup_evidence) warnings.push_back(lr.source);
 
   const auto& m = arch.model;
   json architecture = {{"d_token", m.d_token},
@@ -245,6 +323,7 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
                        {"N", arch.N},
                        {"P", arch.P},
                        {"R", arch.R},
+                       {"n_eff", arch.n_eff},
                        {"flops_per_token", arch.flops_per_token},
                        {"D", arch.D},
                        {"predicted_loss", arch.loss}};
@@ -252,15 +331,21 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   json out = {{"budget", C},
               {"sweep", study.sweep},
               {"fit_id", laws.fit_id ? json(*laws.fit_id) : json(nullptr)},
+              {"status", on_bounds.empty() ? "interior" : "on_bound"},
+              {"bounds_hit", on_bounds},
               {"N", best.N},
               {"P", best.P},
               {"R", best.R},
               {"D", best.D},
               {"n_eff", best.n_eff},
+              {"tokens_per_param", best.D / best.N},
+              {"n_eff_correction", alloc.n_eff_correction.at(best.R)},
+              {"n_eff_error", alloc.n_eff_error},
               {"predicted_loss", best.loss},
               {"interval", interval},
               {"architecture", architecture},
-              {"hyperparameters", mup_hyperparameters(m, study.proxy->train, lr)},
+              {"hyperparameters", lr.mup_evidence ? mup_hyperparameters(m, study.proxy->train, lr)
+                                                  : json{{"refused", lr.source}, {"lr", lr.lr}}},
               {"baseline", baseline},
               {"compute_multiplier", multiplier},
               {"largest_fitted_budget", c_max},

@@ -11,6 +11,7 @@
 
 #include "core/config.hpp"
 #include "fitting/fit.hpp"
+#include "fitting/uncertainty.hpp"
 #include "reports/allocation.hpp"
 #include "storage/central.hpp"
 
@@ -18,12 +19,18 @@ namespace dlcm::reports {
 
 using json = nlohmann::ordered_json;
 
+// A finished run as the fits see it, priced by core/flops `account` from its config: N
+// non-embedding, C at the ratio it trained at, R the realised ratio of its validation boundaries,
+// grouped by the budget it was planned for.
+fitting::Observation observe(const storage::FitPoint& p, const RunConfig& cfg);
+
 // What the fits read of one sweep.
 struct Study {
   std::string sweep;
   std::vector<storage::RunRow> runs;                 // every run, as the sweep table shows them
   std::vector<fitting::Observation> dlcm, baseline;  // completed runs with a finite final loss
   std::vector<std::string> dlcm_labels, baseline_labels;  // labels of those, in the same order
+  std::vector<double> dlcm_target_R;                 // the ratio each DLCM run was planned at
   std::vector<std::string> excluded;                 // labels of diverged runs (left out of fits)
   std::optional<RunConfig> proxy;                    // config of the best completed DLCM run
   std::string proxy_label, proxy_run_dir;
@@ -41,6 +48,10 @@ struct Laws {
   fitting::FitOptions dlcm_options;  // how it was fitted: the bootstrap refits with the same
   std::optional<fitting::Fit> baseline;
   std::string baseline_note;  // why there is no baseline law
+  fitting::ComputeMap baseline_map;  // the baseline runs' N → N_eff, so it is priced as it trained
+  // Bootstrap refits of the baseline law, paired by index with the DLCM replicates (the compute
+  // multiplier's interval); empty when not bootstrapped.
+  std::vector<std::optional<fitting::Model>> baseline_replicates;
   std::optional<int64_t> fit_id;  // when read from the fits table
 };
 // Fits the dlcm law to the study's DLCM runs and Chinchilla to its baseline runs (when enough).
@@ -54,9 +65,13 @@ struct BaseLr {
   double lr = 0;
   std::string source;
   int d_token_base = 64, d_concept_base = 128;  // the widths that rate belongs to
+  // A measured μP optimum (lr-transfer) or a μP run's base rate; false for a standard run's rate,
+  // which recommend refuses to present as a μP base rate (`source` then says why).
+  bool mup_evidence = false;
 };
 // The newest lr-transfer study's best_base_lr.mup (at the proxy config's d_token_base and
-// d_concept_base), else the best completed run's learning rate (at that run's own widths).
+// d_concept_base); else the best completed run's rate, which is μP evidence only when that run
+// trained under μP.
 BaseLr base_learning_rate(storage::Database& db, const Study& study);
 
 struct RecommendOptions {
@@ -67,6 +82,9 @@ struct RecommendOptions {
   double level = 0.9;         // percentile interval
   double warn_factor = 10;    // warn beyond this multiple of the largest fitted budget
 };
+
+// Fills laws.baseline_replicates: the baseline law refitted on resampled baseline runs.
+void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot);
 
 // The recommendation as `dlcm recommend --json` prints it (keys in README "Recommendations").
 // replicates: bootstrap_models of laws.dlcm on study.dlcm with opt.replicates and opt.seed, each

@@ -122,21 +122,44 @@ struct Context {
 std::string sweep_table(const Context& c) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> classes;
+  // Fitted runs show what the fits see (realised R and compute, today's N); others their plan.
+  std::map<std::string, const Observation*> seen;
+  for (std::size_t i = 0; i < c.study.dlcm.size(); ++i) seen[c.study.dlcm_labels[i]] = &c.study.dlcm[i];
+  for (std::size_t i = 0; i < c.study.baseline.size(); ++i) seen[c.study.baseline_labels[i]] = &c.study.baseline[i];
   for (const auto& r : c.study.runs) {
     const bool diverged = r.status == "diverged";
+    const auto it = seen.find(r.label);
+    const Observation* o = it == seen.end() ? nullptr : it->second;
     rows.push_back({esc(r.label), esc(r.arch),
-                    esc(r.status) + (diverged ? " (excluded from fits)" : ""), num(r.budget, 3), num(r.N),
-                    num(r.P, 3), num(r.R, 3), r.realised_ratio ? num(*r.realised_ratio, 3) : "–", num(r.D),
-                    num(r.C), r.final_val_loss ? num(*r.final_val_loss) : "–"});
+                    esc(r.status) + (diverged ? " (excluded from fits)" : ""), num(r.budget, 3),
+                    num(o ? o->N : r.N), num(o ? o->P : r.P, 3), num(r.R, 3), o ? num(o->R, 3) : "–",
+                    num(o ? o->D : r.D), num(r.C), o ? num(o->C) : "–",
+                    r.final_val_loss ? num(*r.final_val_loss) : "–"});
     classes.push_back(diverged ? "diverged" : r.status == "completed" ? "" : "pending");
   }
   std::string h = "<h2 id=runs>Runs</h2>\n";
   if (!c.study.excluded.empty())
     h += fmt::format("<p class=note>{} diverged run(s) are marked in red and left out of every fit.</p>\n",
                      c.study.excluded.size());
-  return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D", "C",
-                    "final val loss"},
+  h += "<p>N counts every parameter but the embedding and the LM head; compute is 6·N_eff·D at the ratio the "
+       "run realised in training; realised R is that of the boundaries its validation loss was measured with.</p>\n";
+  return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D",
+                    "planned C", "realised C", "final val loss"},
                    rows, classes);
+}
+
+// The families isoFLOP curves are drawn for: the baseline, then DLCM per target ratio.
+struct Family {
+  std::string name;
+  std::vector<Observation> obs;
+};
+std::vector<Family> isoflop_families(const Study& s) {
+  std::vector<Family> out;
+  if (!s.baseline.empty()) out.push_back({"the baseline", s.baseline});
+  std::map<double, std::vector<Observation>> by_ratio;
+  for (std::size_t i = 0; i < s.dlcm.size(); ++i) by_ratio[s.dlcm_target_R[i]].push_back(s.dlcm[i]);
+  for (auto& [R, obs] : by_ratio) out.push_back({fmt::format("DLCM at target R = {:g}", R), std::move(obs)});
+  return out;
 }
 
 std::vector<Observation> all_completed(const Study& s) {
@@ -169,33 +192,40 @@ std::string compute_section(const Context& c) {
   }
   p.width = 1100;
   h += figure(p);
-  // isoFLOP parabolas in log N over all completed runs (Approach 2).
-  try {
-    const auto iso = fit_isoflop(obs, {});
-    Plot q = plot("isoFLOP curves: loss against N per budget", "parameters N", "loss (nats/token)", true, false);
-    for (const auto& b : iso.budgets) {
-      Series pts = series(fmt::format("C = {:.2g}", b.C), "points");
-      double lo = 1e300, hi = 0;
-      for (const auto& o : obs)
-        if (std::abs(compute(o) / b.C - 1) < 0.1) {
-          pts.x.push_back(o.N), pts.y.push_back(o.loss);
-          lo = std::min(lo, o.N), hi = std::max(hi, o.N);
+  // isoFLOP parabolas (Approach 2), one family at a time: the baseline, and DLCM runs of one target
+  // ratio. A parabola through several architectures would mix curves that have different minima.
+  for (const auto& f : isoflop_families(c.study)) {
+    try {
+      const auto iso = fit_isoflop(f.obs, {});
+      Plot q = plot(fmt::format("isoFLOP curves of {}: loss against N per budget", f.name), "non-embedding parameters N",
+                    "loss (nats/token)", true, false);
+      for (const auto& b : iso.budgets) {
+        Series pts = series(fmt::format("C = {:.2g}", b.C), "points");
+        double lo = 1e300, hi = 0;
+        for (const auto& o : f.obs)
+          if (std::abs(std::log(compute(o) / b.C)) < 0.2) {
+            pts.x.push_back(o.N), pts.y.push_back(o.loss);
+            lo = std::min(lo, o.N), hi = std::max(hi, o.N);
+          }
+        Series curve = series(fmt::format("parabola, N_opt = {:.3g}", b.x_opt), "lines");
+        const double u0 = std::log(lo) - 0.3, u1 = std::log(hi) + 0.3, uo = std::log(b.x_opt);
+        for (int k = 0; k <= 60; ++k) {
+          const double u = u0 + (u1 - u0) * k / 60;
+          curve.x.push_back(std::exp(u));
+          curve.y.push_back(b.loss_opt + b.curvature * (u - uo) * (u - uo));
         }
-      Series curve = series(fmt::format("parabola, N_opt = {:.3g}", b.x_opt), "lines");
-      const double u0 = std::log(lo) - 0.3, u1 = std::log(hi) + 0.3, uo = std::log(b.x_opt);
-      for (int k = 0; k <= 60; ++k) {
-        const double u = u0 + (u1 - u0) * k / 60;
-        curve.x.push_back(std::exp(u));
-        curve.y.push_back(b.loss_opt + b.curvature * (u - uo) * (u - uo));
+        q.series.push_back(pts);
+        q.series.push_back(curve);
       }
-      q.series.push_back(pts);
-      q.series.push_back(curve);
+      h += figure(q);
+      h += fmt::format("<p>{}: N_opt = {} · C<sup>{}</sup> over {} budgets (R² of the parabolas {}).</p>\n", esc(f.name),
+                       num(iso.coefficient), num(iso.exponent, 3), iso.budgets.size(), num(iso.r2, 3));
+      for (const auto& sk : iso.skipped)
+        h += fmt::format("<p class=note>{}: budget C = {} left out ({} runs): {}</p>\n", esc(f.name), num(sk.C, 3),
+                         sk.n_runs, esc(sk.reason));
+    } catch (const std::exception& e) {
+      h += fmt::format("<p class=note>No isoFLOP fit of {}: {}</p>\n", esc(f.name), esc(e.what()));
     }
-    h += figure(q);
-    h += fmt::format("<p>isoFLOP power law: N_opt = {} · C<sup>{}</sup> (R² of the parabolas {}).</p>\n",
-                     num(iso.coefficient), num(iso.exponent, 3), num(iso.r2, 3));
-  } catch (const std::exception& e) {
-    h += fmt::format("<p class=note>No isoFLOP fit: {}</p>\n", esc(e.what()));
   }
   return h;
 }
@@ -269,16 +299,21 @@ std::string frontier_section(const Context& c) {
   for (int k = 0; k < n; ++k) {
     const double C = std::exp(l0 + (l1 - l0) * k / (n - 1));
     try {
-      const auto a = optimise(law, C, space);
+      // Exact accounting at each budget: the correction measured at its snapped architecture.
+      const auto corr = c.study.proxy ? allocate(law, C, space, c.study.proxy->model, c.study.proxy->boundary)
+                                            .n_eff_correction
+                                      : NeffCorrection{};
+      const auto a = optimise(law, C, space, corr);
       std::vector<std::vector<double>> samples;
       for (const auto& m : c.replicates) {
         if (!m) continue;
         try {
-          const auto b = optimise(dlcm_params(*m), C, space);
-          samples.push_back({b.N, b.P, b.R, b.D});
+          const auto b = optimise(dlcm_params(*m), C, space, corr);
+          if (bounds_hit(b, space, C).empty()) samples.push_back({b.N, b.P, b.R, b.D});
         } catch (const std::exception&) {
         }
       }
+      const auto edges = bounds_hit(a, space, C);
       const auto iv = summarize({"N", "P", "R", "D"}, {a.N, a.P, a.R, a.D}, samples, 0.9);
       const double v[] = {a.N, a.P, a.R, a.D};
       std::vector<std::string> row{num(C, 3)};
@@ -291,14 +326,19 @@ std::string frontier_section(const Context& c) {
         row.push_back(num(v[q]) + (std::isfinite(iv[q].low) ? fmt::format(" [{}, {}]", num(iv[q].low), num(iv[q].high)) : ""));
       }
       row.push_back(num(a.loss));
+      std::string edge;
+      for (const auto& e : edges) edge += (edge.empty() ? "" : ", ") + e;
+      row.push_back(edge.empty() ? "interior" : "<span class=warn>on the " + edge + " bound</span>");
       rows.push_back(row);
     } catch (const std::exception& e) {
-      rows.push_back({num(C, 3), esc(e.what()), "", "", "", ""});
+      rows.push_back({num(C, 3), esc(e.what()), "", "", "", "", ""});
     }
   }
   h += fmt::format("<p>The law's optimum over (N, P, R, D) with 6·N_eff·D = C, from the smallest fitted budget to "
                    "100× the largest ({}), R from {{1, 2, 4, 8}}; bars: 90% bootstrap intervals ({} replicates "
-                   "refitted and re-optimised).</p>\n<div class=grid>\n",
+                   "refitted and re-optimised; a replicate whose optimum is on a search bound is left out). An "
+                   "optimum on a search bound is the law running off the searched range, not an answer.</p>\n"
+                   "<div class=grid>\n",
                    num(c_hi, 3), c.replicates.size());
   for (int q = 0; q < 4; ++q) {
     Plot p = plot(fmt::format("optimal {} against budget", names[q]), "compute C (FLOPs)", names[q], true,
@@ -311,7 +351,7 @@ std::string frontier_section(const Context& c) {
     h += figure(p);
   }
   h += "</div>\n";
-  return h + table({"C", "N", "P", "R", "D", "predicted loss"}, rows);
+  return h + table({"C", "N", "P", "R", "D", "predicted loss", "optimum"}, rows);
 }
 
 std::string recommendation_row(const json& r) {
@@ -355,14 +395,22 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
     for (const auto& r : recs) h += recommendation_row(r);
     h += "</tbody></table>\n";
     for (const auto& r : recs) {
-      h += fmt::format("<p><b>At C = {}</b>: μP hyperparameters (base lr {} from {}; output multiplier {}):</p>\n",
-                       num(r["budget"]), num(r["hyperparameters"]["base_lr"]),
-                       esc_json(r["hyperparameters"]["source"]), num(r["hyperparameters"]["output_mult"]));
-      std::vector<std::vector<std::string>> g;
-      for (const auto& grp : r["hyperparameters"]["groups"])
-        if (grp.is_object()) g.push_back({esc_json(grp["group"]), esc_json(grp["fan_in"]), num(grp["lr"]),
-                     num(grp["init_std"]), num(grp["eps"]), num(grp["weight_decay"])});
-      h += table({"group", "fan-in", "lr", "init std", "Adam ε", "weight decay"}, g);
+      const auto& hp = r["hyperparameters"];
+      if (r.value("status", "interior") != "interior")
+        h += fmt::format("<p class=warn><b>At C = {}</b>: no recommendation — the law's optimum lies on a search "
+                         "bound; the row above is that bound, not an answer.</p>\n",
+                         num(r["budget"]));
+      if (!hp.value("groups", json()).is_array()) {
+        h += fmt::format("<p class=note><b>At C = {}</b>: {}</p>\n", num(r["budget"]), esc_json(hp.value("refused", json())));
+      } else {
+        h += fmt::format("<p><b>At C = {}</b>: μP hyperparameters (base lr {} from {}; output multiplier {}):</p>\n",
+                         num(r["budget"]), num(hp["base_lr"]), esc_json(hp["source"]), num(hp["output_mult"]));
+        std::vector<std::vector<std::string>> g;
+        for (const auto& grp : hp["groups"])
+          if (grp.is_object()) g.push_back({esc_json(grp["group"]), esc_json(grp["fan_in"]), num(grp["lr"]),
+                       num(grp["init_std"]), num(grp["eps"]), num(grp["weight_decay"])});
+        h += table({"group", "fan-in", "lr", "init std", "Adam ε", "weight decay"}, g);
+      }
       for (const auto& w : r["warnings"]) h += "<p class=warn>⚠ " + esc_json(w) + "</p>\n";
     }
   };
@@ -373,8 +421,7 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
     // Rows written by `dlcm recommend`; anything else in the table is left out rather than trusted.
     const bool complete = r.is_object() && r.value("architecture", json()).is_object() &&
                           r.value("interval", json()).is_object() && r.value("warnings", json()).is_array() &&
-                          r.value("hyperparameters", json()).is_object() &&
-                          r["hyperparameters"].value("groups", json()).is_array();
+                          r.value("hyperparameters", json()).is_object();
     if (complete) stored.push_back(std::move(r));
   }
   if (!stored.empty())
@@ -549,8 +596,9 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   fit.offsets = !opt.zero_offsets;
   try {
     c.laws = fit_laws(study, fit);
-    c.replicates = bootstrap_models(c.laws->dlcm, study.dlcm, c.laws->dlcm_options,
-                                    {.replicates = opt.replicates, .seed = opt.seed});
+    const BootstrapOptions boot{.replicates = opt.replicates, .seed = opt.seed};
+    c.replicates = bootstrap_models(c.laws->dlcm, study.dlcm, c.laws->dlcm_options, boot);
+    bootstrap_baseline(*c.laws, study, boot);
   } catch (const std::exception& e) {
     c.laws_error = e.what();
   }
@@ -569,10 +617,15 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
     summary += fmt::format("<p>dlcm law R² = {}.</p>\n", num(r_squared(c.laws->dlcm.model, study.dlcm), 4));
   if (!computed.empty()) {
     const auto& r = computed.back();
-    summary += fmt::format("<p>At C = {} FLOPs the fitted law recommends N = {}, P = {}, R = {}, D = {} "
-                           "(predicted loss {}); compute multiplier over the baseline: {}.</p>\n",
-                           num(r["budget"]), num(r["N"]), num(r["P"], 3), num(r["R"], 3), num(r["D"]),
-                           num(r["predicted_loss"]), num(r["compute_multiplier"]));
+    if (r.value("status", "interior") == "interior")
+      summary += fmt::format("<p>At C = {} FLOPs the fitted law recommends N = {}, P = {}, R = {}, D = {} "
+                             "(predicted loss {}); compute multiplier over the baseline: {}.</p>\n",
+                             num(r["budget"]), num(r["N"]), num(r["P"], 3), num(r["R"], 3), num(r["D"]),
+                             num(r["predicted_loss"]), num(r["compute_multiplier"]));
+    else
+      summary += fmt::format("<p class=warn>At C = {} FLOPs the fitted law has no interior optimum: its minimum lies "
+                             "on the search bound ({}), so the study gives no recommendation there.</p>\n",
+                             num(r["budget"]), esc(r.value("bounds_hit", json::array()).dump()));
     // A recommendation is only as good as the fit: its warnings go next to it, not only further down.
     if (r.contains("warnings") && r["warnings"].is_array() && !r["warnings"].empty()) {
       summary += "<p class=note>Read it with its warnings:</p><ul class=note>";

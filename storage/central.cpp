@@ -164,7 +164,7 @@ std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
   Statement st(db.handle(),
                "SELECT r.hash, s.sweep, r.label, r.arch, r.status, r.run_dir, coalesce(r.host, ''), r.config, "
                "s.budget, r.N, r.P, r.R, r.D, r.C, r.flops_per_token, r.steps, r.steps_done, r.attempts, "
-               "r.last_loss, r.final_train_loss, r.final_val_loss, r.val_bpb, r.realised_ratio "
+               "r.last_loss, r.final_train_loss, r.final_val_loss, r.val_bpb, r.realised_ratio, coalesce(r.result, '{}') "
                "FROM sweep_runs s JOIN runs r ON r.hash = s.hash WHERE s.sweep = ? ORDER BY s.budget, r.label");
   st.bind(1, sweep);
   std::vector<RunRow> out;
@@ -193,6 +193,12 @@ std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
     r.final_val_loss = opt_double(st, 20);
     r.val_bpb = opt_double(st, 21);
     r.realised_ratio = opt_double(st, 22);
+    const auto result = nlohmann::json::parse(st.column_text(23), nullptr, false);
+    if (result.is_object()) {
+      if (result.contains("tokens") && result["tokens"].is_number()) r.tokens = result["tokens"].get<double>();
+      if (result.contains("run_mean_ratio") && result["run_mean_ratio"].is_number())
+        r.train_ratio = result["run_mean_ratio"].get<double>();
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -306,22 +312,15 @@ std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::str
 }
 
 std::vector<FitPoint> fit_points(Database& db, const std::string& sweep) {
-  Statement st(db.handle(),
-               "SELECT r.hash, r.status, r.N, r.P, r.R, r.D, r.C, r.final_val_loss, coalesce(r.result, '{}') "
-               "FROM sweep_runs s JOIN runs r ON r.hash = s.hash "
-               "WHERE s.sweep = ? AND r.status IN ('completed', 'diverged') ORDER BY r.C, r.hash");
-  st.bind(1, sweep);
   std::vector<FitPoint> out;
-  while (st.step()) {
-    FitPoint p{st.column_text(0), st.column_text(1), st.column_double(2), st.column_double(3),
-               st.column_double(4), st.column_double(5), st.column_double(6),
-               st.column_null(7) ? NAN : st.column_double(7)};
-    const auto result = nlohmann::json::parse(st.column_text(8), nullptr, false);
-    if (result.is_object()) {
-      if (result.contains("run_mean_ratio") && result["run_mean_ratio"].is_number()) p.R = result["run_mean_ratio"];
-      if (result.contains("tokens") && result["tokens"].is_number()) p.D = result["tokens"];
-    }
-    out.push_back(p);
+  for (const auto& r : sweep_runs(db, sweep)) {
+    if (r.status != "completed" && r.status != "diverged") continue;
+    FitPoint p{r.hash, r.status, r.label, r.config, r.budget};
+    p.D = r.tokens.value_or(r.D);
+    p.train_ratio = r.train_ratio.value_or(r.R);
+    p.val_ratio = r.realised_ratio.value_or(r.R);
+    p.loss = r.final_val_loss.value_or(NAN);
+    out.push_back(std::move(p));
   }
   return out;
 }

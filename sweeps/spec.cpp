@@ -60,16 +60,16 @@ PlannedRun planned_run(const RunConfig& c, std::string label, double budget) {
   r.hash = config_hash(c);
   r.label = std::move(label);
   r.budget = budget;
-  const auto counts = count_params(c.model, c.boundary);
-  r.N = static_cast<double>(counts.total());
-  r.P = static_cast<double>(counts.backbone) / r.N;
-  r.R = c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0;
-  const auto f = flops_per_token(c.model, c.boundary, r.R);
-  r.n_eff = f.n_eff();
-  r.flops_per_token = f.train_flops();
   r.steps = c.train.steps;
-  r.D = static_cast<double>(r.steps) * c.train.batch_size * c.model.seq_len;
-  r.C = r.flops_per_token * r.D;
+  const auto a = account(c.model, c.boundary, c.boundary.ratio,
+                         static_cast<double>(r.steps) * c.train.batch_size * c.model.seq_len);
+  r.N = a.N;
+  r.P = a.P;
+  r.R = a.R;
+  r.n_eff = a.n_eff;
+  r.flops_per_token = 6 * a.n_eff;
+  r.D = a.D;
+  r.C = a.C;
   return r;
 }
 

@@ -48,7 +48,7 @@ struct PlannedRun {
   std::string label; // e.g. "dlcm d64 c96x2 R4 s1 lr0.003"
   double budget = 0; // the budget asked for
   RunConfig cfg;     // the full run config, steps set from the budget
-  double N = 0, P = 0, R = 1;
+  double N = 0, P = 0, R = 1;  // non-embedding N, backbone share, target ratio (core/flops account)
   double n_eff = 0, flops_per_token = 0;  // N_eff and 6·N_eff at the target ratio
   double D = 0;      // training tokens: steps × batch × seq_len
   double C = 0;      // 6·N_eff·D, the compute actually planned (within one step of the budget)

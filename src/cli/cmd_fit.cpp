@@ -13,6 +13,7 @@
 #include "fitting/fit.hpp"
 #include "fitting/isoflop.hpp"
 #include "fitting/uncertainty.hpp"
+#include "reports/recommend.hpp"
 #include "storage/central.hpp"
 
 namespace dlcm::cli {
@@ -32,12 +33,13 @@ struct FitArgs {
 
 struct Runs {
   std::vector<Observation> obs;
-  std::vector<std::string> excluded;  // diverged runs left out of the fit, by hash
+  std::vector<std::string> excluded;  // diverged runs left out of the fit, by label
   int baselines_excluded = 0;         // dlcm law: P = 0 rows, as the CSV reader refuses them
 };
 
-// Where the runs come from: a CSV table, or a sweep's finished runs in the central database
-// (diverged runs are excluded and named in the output).
+// Where the runs come from: a CSV table, or a sweep's finished runs in the central database, read
+// and priced as `recommend` and the report read them (reports::load_study; diverged runs are
+// excluded and named in the output).
 Runs load_runs(const FitArgs& a, CsvNeeds needs) {
   if (a.sweep.empty()) {
     if (a.csv.empty()) throw std::runtime_error("dlcm fit: give --csv FILE or --sweep NAME");
@@ -45,20 +47,20 @@ Runs load_runs(const FitArgs& a, CsvNeeds needs) {
   }
   // Read-only until the fit has succeeded: a bad database or sweep name changes nothing.
   auto db = storage::open_sweep(a.db, a.sweep);
+  const auto study = reports::load_study(db, a.sweep);
   Runs runs;
-  for (const auto& p : storage::fit_points(db, a.sweep)) {
-    if (p.status != "completed" || !std::isfinite(p.loss)) {
-      runs.excluded.push_back(p.hash);
-      continue;
-    }
-    if (needs.P && p.P <= 0) {
-      runs.baselines_excluded += 1;
-      continue;
-    }
-    // --runs: Chinchilla's law and isoFLOP curves describe one architecture; baseline runs have P = 0.
-    if ((a.runs == "baseline" && p.P > 0) || (a.runs == "dlcm" && p.P <= 0)) continue;
-    runs.obs.push_back({p.N, p.D, p.loss, p.P, p.R, p.C, 0});
-  }
+  runs.excluded = study.excluded;
+  // Chinchilla's law and isoFLOP curves describe one architecture: pooling the baseline with DLCM
+  // runs (of several ratios) would fit one parabola through different families.
+  const bool one_family = a.law != "dlcm";
+  if (one_family && a.runs == "all" && !study.baseline.empty() && !study.dlcm.empty())
+    throw std::runtime_error(fmt::format(
+        "{}: sweep \"{}\" holds baseline and DLCM runs; a {} fit describes one architecture: give --runs "
+        "baseline or --runs dlcm",
+        a.db, a.sweep, a.law));
+  if (a.runs != "dlcm" && !needs.P) runs.obs = study.baseline;
+  if (a.runs != "baseline") runs.obs.insert(runs.obs.end(), study.dlcm.begin(), study.dlcm.end());
+  if (needs.P) runs.baselines_excluded = static_cast<int>(study.baseline.size());
   if (runs.obs.empty())
     throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no completed {}runs to fit", a.db, a.sweep,
                                          a.runs == "all" ? "" : a.runs + " "));
@@ -70,6 +72,16 @@ Axis parse_axis(const std::string& s) {
   if (s == "P") return Axis::P;
   if (s == "R") return Axis::R;
   return Axis::N;
+}
+
+// N_eff = k·N^e, fitted to the runs' C/(6D) over N_range (held beyond it); max_rel_error says how
+// well one power law holds.
+json compute_map_json(const ComputeMap& m) {
+  const bool ranged = std::isfinite(m.log_n_lo);
+  return {{"k", std::exp(m.log_k)},
+          {"e", m.e},
+          {"N_range", ranged ? json{std::exp(m.log_n_lo), std::exp(m.log_n_hi)} : json(nullptr)},
+          {"max_rel_error", m.max_rel_error}};
 }
 
 void add_bootstrap(json& out, const Bootstrap& b, const FitArgs& a) {
@@ -87,6 +99,7 @@ json fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs&
   opt.threads = a.threads;
   const Fit fit = fit_law(law, obs, opt);
   const double c_ref = largest_compute(obs);
+  const ComputeMap map = fit_compute_map(obs);  // C = 6·N_eff·D with N_eff = k·N^e over these runs
 
   json out;
   out["law"] = law_name(law);
@@ -102,15 +115,20 @@ json fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs&
   std::map<std::string, int> terminations;
   for (const auto& s : fit.outcomes) ++terminations[std::string(termination_name(s.termination))];
   out["terminations"] = terminations;
+  out["active_bounds"] = fit.active_bounds;
   out["r2"] = r_squared(fit.model, obs);
   out["residuals"] = log_residuals(fit.model, obs);
-  const auto derived = derived_quantities(fit.model, c_ref);
+  const auto derived = derived_quantities(fit.model, c_ref, map);
   if (!derived.empty()) {
+    out["compute_map"] = compute_map_json(map);
     out["derived"]["C"] = c_ref;
     for (const auto& [name, v] : derived) out["derived"][name] = v;
   }
-  if (a.bootstrap > 0)
-    add_bootstrap(out, bootstrap_fit(fit, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref), a);
+  if (a.bootstrap > 0) {
+    const BootstrapOptions boot{.replicates = a.bootstrap, .seed = a.seed};
+    add_bootstrap(out, bootstrap_fit(fit, obs, opt, boot, c_ref, map), a);
+    out["bootstrap"]["starts"] = 1 + boot.starts;  // per replicate: the best fit and spread grid starts
+  }
   if (!a.holdout.empty()) {
     const Holdout h = holdout_largest_budget(law, obs, opt);
     json runs = json::array();
@@ -128,6 +146,7 @@ json fit_isoflop_law(const std::vector<Observation>& obs, const FitArgs& a) {
   opt.x = parse_axis(a.isoflop_x);
   const Isoflop f = fit_isoflop(obs, opt);
   const double c_ref = largest_compute(obs);
+  const ComputeMap map = fit_compute_map(obs);
 
   json out;
   out["law"] = "isoflop";
@@ -146,10 +165,15 @@ json fit_isoflop_law(const std::vector<Observation>& obs, const FitArgs& a) {
                        {"loss_opt", b.loss_opt},
                        {"curvature", b.curvature}});
   out["budgets"] = budgets;
+  json skipped = json::array();
+  for (const auto& b : f.skipped) skipped.push_back({{"C", b.C}, {"n_runs", b.n_runs}, {"reason", b.reason}});
+  out["skipped_budgets"] = skipped;
+  out["compute_map"] = compute_map_json(map);
   out["derived"]["C"] = c_ref;
-  for (const auto& [name, v] : isoflop_derived(f, c_ref)) out["derived"][name] = v;
+  for (const auto& [name, v] : isoflop_derived(f, c_ref, map)) out["derived"][name] = v;
   if (a.bootstrap > 0)
-    add_bootstrap(out, bootstrap_isoflop(f, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref), a);
+    add_bootstrap(out, bootstrap_isoflop(f, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref, map),
+                  a);
   if (!a.holdout.empty()) {
     const auto h = isoflop_holdout(f);
     out["holdout"] = {{"budget", h.budget},
@@ -199,7 +223,14 @@ void print_text(const json& r, const FitArgs& a) {
     for (const auto& b : r["budgets"])
       fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", num(b["C"]), b["n_runs"].get<int>(), num(b["x_opt"]),
                  num(b["log_x_opt_se"]), num(b["loss_opt"]));
+    for (const auto& b : r.value("skipped_budgets", json::array()))
+      fmt::print("  skipped budget C = {} ({} runs): {}\n", num(b["C"]), b["n_runs"].get<int>(),
+                 b["reason"].get<std::string>());
   }
+  if (r.contains("active_bounds") && !r["active_bounds"].empty())
+    for (const auto& p : r["active_bounds"])
+      fmt::print("  warning: {} ends on a bound of its range (exponents in [0, {}]): a limit, not an estimate\n",
+                 p.get<std::string>(), kMaxExponent);
   if (r.contains("holdout")) {
     const auto& h = r["holdout"];
     if (h.contains("mean_rel_error"))

@@ -49,10 +49,16 @@ std::string span(const reports::json& iv, const char* key) {
 void print_text(const reports::json& r) {
   const auto& iv = r["interval"];
   fmt::print("recommendation for C = {} FLOPs (sweep {}):\n", g(r["budget"]), r["sweep"].get<std::string>());
+  // An optimum on a search bound is the law running past the searched range: say so first.
+  if (r.value("status", "interior") != "interior")
+    fmt::print("  NO RECOMMENDATION: the law's optimum lies on the search bound {} (below: that bound, not an "
+               "answer)\n",
+               r["bounds_hit"].dump());
   fmt::print("  optimum    N {}{}  P {}{}  R {}{}  D {}{}\n", g(r["N"]), span(iv, "N"), g(r["P"]), span(iv, "P"),
              g(r["R"]), span(iv, "R"), g(r["D"]), span(iv, "D"));
-  fmt::print("  predicted loss {}{}   ({:.0f}% bootstrap interval, {} replicates)\n", g(r["predicted_loss"]),
-             span(iv, "predicted_loss"), 100 * iv["level"].get<double>(), iv["replicates"].get<int>());
+  fmt::print("  predicted loss {}{}   tokens per parameter {}{}   ({:.0f}% bootstrap interval, {} replicates)\n",
+             g(r["predicted_loss"]), span(iv, "predicted_loss"), g(r["tokens_per_param"]), span(iv, "tokens_per_param"),
+             100 * iv["level"].get<double>(), iv["replicates"].get<int>());
   const auto& a = r["architecture"];
   fmt::print("  architecture: d_token {} ({} heads), encoder {} + decoder {} layers; d_concept {} ({} heads), {} "
              "backbone layers; R {}\n",
@@ -62,14 +68,19 @@ void print_text(const reports::json& r) {
   fmt::print("    N {}  P {}  FLOPs/token {}  D {}  predicted loss {}\n", g(a["N"]), g(a["P"]),
              g(a["flops_per_token"]), g(a["D"]), g(a["predicted_loss"]));
   const auto& h = r["hyperparameters"];
-  fmt::print("  μP: base lr {} ({}), output multiplier {}\n", g(h["base_lr"]), h["source"].get<std::string>(),
-             g(h["output_mult"]));
-  for (const auto& grp : h["groups"])
-    fmt::print("    {:<30} lr {:<10} init_std {:<10} eps {:<10} wd {}\n", grp["group"].get<std::string>(),
-               g(grp["lr"]), g(grp["init_std"]), g(grp["eps"]), g(grp["weight_decay"]));
+  if (h.contains("groups")) {
+    fmt::print("  μP: base lr {} ({}), output multiplier {}\n", g(h["base_lr"]), h["source"].get<std::string>(),
+               g(h["output_mult"]));
+    for (const auto& grp : h["groups"])
+      fmt::print("    {:<30} lr {:<10} init_std {:<10} eps {:<10} wd {}\n", grp["group"].get<std::string>(),
+                 g(grp["lr"]), g(grp["init_std"]), g(grp["eps"]), g(grp["weight_decay"]));
+  } else {
+    fmt::print("  μP: {}\n", h.value("refused", std::string("no μP table")));
+  }
   if (r["baseline"].is_object())
-    fmt::print("  baseline: N {}  D {}  predicted loss {}; compute multiplier {}\n", g(r["baseline"]["N"]),
-               g(r["baseline"]["D"]), g(r["baseline"]["predicted_loss"]), g(r["compute_multiplier"]));
+    fmt::print("  baseline: N {}  D {}  predicted loss {}; compute multiplier {}{}\n", g(r["baseline"]["N"]),
+               g(r["baseline"]["D"]), g(r["baseline"]["predicted_loss"]), g(r["compute_multiplier"]),
+               span(iv, "compute_multiplier"));
   if (r.contains("recommendation_id")) fmt::print("  stored as recommendation {}\n", r["recommendation_id"].get<int64_t>());
 }
 

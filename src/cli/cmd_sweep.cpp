@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "core/flops.hpp"
 #include "core/files.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
@@ -56,13 +57,17 @@ std::string csv_field(const std::string& s) {
 // CSV column order (JSON objects carry the same keys).
 const std::vector<std::string> kExportColumns = {
     "sweep", "hash", "label", "status", "arch", "budget", "d_token", "d_concept", "n_layers", "encoder_layers",
-    "concept_layers", "decoder_layers", "seed", "lr", "N", "P", "R", "realised_ratio", "D", "C", "steps",
-    "steps_done", "final_train_loss", "final_val_loss", "loss", "val_bpb"};
+    "concept_layers", "decoder_layers", "seed", "lr", "N", "N_total", "P", "R", "R_target", "realised_ratio",
+    "train_ratio", "n_eff", "D", "C", "C_planned", "steps", "steps_done", "final_train_loss", "final_val_loss", "loss",
+    "val_bpb"};
 
+// What the fits see (README "Accounting"): N non-embedding; a trained run's R, D and C realised (R
+// of its validation boundaries, C at the ratio it trained at), an untrained one's planned.
 json row_json(const storage::RunRow& r) {
   const RunConfig c = parse_run_config(r.config, "database run " + r.hash);
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
   const bool dlcm = c.model.arch == Arch::dlcm;
+  const auto a = account(c.model, c.boundary, r.train_ratio.value_or(r.R), r.tokens.value_or(r.D));
   return {{"sweep", r.sweep},
           {"hash", r.hash},
           {"label", r.label},
@@ -77,12 +82,17 @@ json row_json(const storage::RunRow& r) {
           {"decoder_layers", dlcm ? json(c.model.decoder_layers) : json(nullptr)},
           {"seed", c.train.seed},
           {"lr", c.train.lr},
-          {"N", r.N},
-          {"P", r.P},
-          {"R", r.R},
+          {"N", a.N},
+          {"N_total", a.N_total},
+          {"P", a.P},
+          {"R", r.realised_ratio ? *r.realised_ratio : r.R},
+          {"R_target", r.R},
           {"realised_ratio", opt(r.realised_ratio)},
-          {"D", r.D},
-          {"C", r.C},
+          {"train_ratio", opt(r.train_ratio)},
+          {"n_eff", a.n_eff},
+          {"D", a.D},
+          {"C", a.C},
+          {"C_planned", r.C},
           {"steps", r.steps},
           {"steps_done", r.steps_done},
           {"final_train_loss", opt(r.final_train_loss)},

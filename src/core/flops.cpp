@@ -83,4 +83,17 @@ FlopsPerToken flops_per_token(const ModelConfig& m, const BoundaryConfig& b, dou
   return f;
 }
 
+RunAccounting account(const ModelConfig& m, const BoundaryConfig& b, double ratio, double tokens) {
+  const auto p = count_params(m, b);
+  RunAccounting a;
+  a.N = static_cast<double>(p.non_embedding());
+  a.N_total = static_cast<double>(p.total());
+  a.P = static_cast<double>(p.backbone) / a.N;
+  a.R = m.arch == Arch::dlcm ? ratio : 1.0;
+  a.n_eff = flops_per_token(m, b, a.R).n_eff();
+  a.D = tokens;
+  a.C = 6.0 * a.n_eff * tokens;
+  return a;
+}
+
 }  // namespace dlcm

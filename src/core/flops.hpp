@@ -17,8 +17,11 @@ struct ParamCounts {
   int64_t head = 0;
   int64_t vector = 0;   // norms, null concept
   int64_t total() const { return embedding + token + backbone_matrix + joining + head + vector; }
-  // What the scaling laws call N and P: all parameters, and the backbone's share of them
-  // (backbone matrices and its norms).
+  // What every scaling law here calls N: all parameters but the input embedding and the LM head
+  // (Kaplan et al. 2020). With a 256-token byte vocabulary those two are a quarter to a half of
+  // a proxy's parameters, and they scale with d alone, which bends fitted exponents.
+  int64_t non_embedding() const { return total() - embedding - head; }
+  // The backbone (its matrices and norms): P = backbone / non_embedding().
   int64_t backbone = 0;
 };
 
@@ -32,6 +35,20 @@ struct FlopsPerToken {
 };
 
 ParamCounts count_params(const ModelConfig& m, const BoundaryConfig& b);
+
+// One run's accounting, the only one there is: the planner, the database, the fits, `recommend`
+// and the report all take N, P and C from here (README "Accounting").
+struct RunAccounting {
+  double N = 0;        // non-embedding parameters (ParamCounts::non_embedding)
+  double N_total = 0;  // every parameter, embedding and LM head included
+  double P = 0;        // the backbone's share of N (0 for the baseline)
+  double R = 1;        // the compression ratio n_eff is priced at (1 for the baseline)
+  double n_eff = 0;    // FlopsPerToken::n_eff at R
+  double D = 0;        // training tokens
+  double C = 0;        // training FLOPs, 6·n_eff·D
+};
+// `ratio`: the realised ratio a run trained at (planned: the target); ignored for the baseline.
+RunAccounting account(const ModelConfig& m, const BoundaryConfig& b, double ratio, double tokens);
 // `ratio` is the realised compression (tokens per concept); ignored for the baseline.
 FlopsPerToken flops_per_token(const ModelConfig& m, const BoundaryConfig& b, double ratio);
 

@@ -23,6 +23,27 @@ TEST(Flops, BaselineMatchesHandComputedCount) {
   EXPECT_DOUBLE_EQ(f.train_flops(), 6 * f.n_eff());
   const auto p = count_params(m, {});
   EXPECT_EQ(p.total(), static_cast<int64_t>(2 * per_layer + 2 * head + 2 * 2 * 64 + 64));
+  // The laws' N leaves out the embedding and the LM head: here they are 20% of every parameter.
+  EXPECT_EQ(p.non_embedding(), static_cast<int64_t>(2 * per_layer + 2 * 2 * 64 + 64));
+  // One accounting: N non-embedding, C = 6·N_eff·D; the baseline ignores the ratio.
+  const auto a = account(m, {}, 3.0, 1000);
+  EXPECT_EQ(a.N, static_cast<double>(p.non_embedding()));
+  EXPECT_EQ(a.N_total, static_cast<double>(p.total()));
+  EXPECT_EQ(a.P, 0);
+  EXPECT_EQ(a.R, 1);
+  EXPECT_DOUBLE_EQ(a.C, 6 * f.n_eff() * 1000);
+}
+
+TEST(Flops, AccountingOfADlcmRunPricesTheRatioItRealised) {
+  ModelConfig m;
+  m.arch = Arch::dlcm;
+  BoundaryConfig b;
+  const auto p = count_params(m, b);
+  const auto at4 = account(m, b, 4.0, 1e6), at5 = account(m, b, 5.0, 1e6);
+  EXPECT_DOUBLE_EQ(at4.P, static_cast<double>(p.backbone) / p.non_embedding());
+  EXPECT_DOUBLE_EQ(at4.C, 6 * flops_per_token(m, b, 4.0).n_eff() * 1e6);
+  EXPECT_LT(at5.C, at4.C);  // more tokens per concept, fewer backbone steps
+  EXPECT_EQ(at4.N, at5.N);
 }
 
 TEST(Flops, ConceptRateTermsShrinkWithTheRealisedRatio) {

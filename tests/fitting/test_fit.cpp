@@ -132,6 +132,41 @@ TEST(Fit, RefineFromTheBestFitStaysThere) {
   expect_params_near(m, fit.model, 1e-6);
 }
 
+TEST(Fit, LossRisingWithSizeGetsNoNegativeExponent) {
+  // alpha = -0.1: bigger is worse, as in optimisation-limited runs. Unbounded, the fit returned
+  // alpha = -0.1 exactly; bounded, the best it can do is no size term at all (A -> 0).
+  ChinchillaParams worse = kChinchilla;
+  worse.A = 0.01;
+  worse.alpha = -0.1;
+  const auto obs = test::with_losses(test::isoflop_design(kBudgets, 9), chinchilla_model(worse));
+  const Fit fit = fit_law(Law::chinchilla, obs, small_grid());
+  const auto p = natural_params(fit.model);
+  EXPECT_GE(p[3], 0.0);
+  EXPECT_LT(p[1] / std::pow(1e6, p[3]), 1e-6);  // the size term, in nats, at the smallest N
+  EXPECT_GT(fit.objective, 1e-5);                // the true law is out of reach
+}
+
+TEST(Fit, ExponentBeyondThreeEndsOnTheUpperBoundAndSaysSo) {
+  ChinchillaParams steep = kChinchilla;
+  steep.beta = 3.5;
+  steep.B = 0.3 * std::pow(1e9, 3.5);  // 0.3 nats at the fewest tokens
+  std::vector<Observation> runs;
+  for (double N : {1e7, 3e7, 1e8, 3e8, 1e9})
+    for (double D : {1e9, 2e9, 4e9, 8e9}) runs.push_back({.N = N, .D = D, .loss = 0});
+  const auto obs = test::with_losses(runs, chinchilla_model(steep));
+  const Fit fit = fit_law(Law::chinchilla, obs, small_grid());
+  EXPECT_EQ(natural_params(fit.model)[4], kMaxExponent);
+  EXPECT_EQ(fit.active_bounds, (std::vector<std::string>{"beta"}));
+  EXPECT_GT(fit.objective, 1e-8);  // the true law is out of reach
+}
+
+TEST(Fit, IdentifiedFitInsideTheBoundsHasNoActiveBound) {
+  const auto obs = test::with_losses(test::isoflop_design(kBudgets, 9), chinchilla_model(kChinchilla), 0.02, 6);
+  const Fit fit = fit_law(Law::chinchilla, obs, small_grid());
+  EXPECT_TRUE(fit.active_bounds.empty());
+  EXPECT_FALSE(fit.outcomes[fit.best].bounded);
+}
+
 TEST(Fit, BadInputsAreErrors) {
   EXPECT_EQ(error_of([] { fit_law(Law::chinchilla, {}, {}); }), "chinchilla fit: no runs");
   FitOptions opt;

@@ -101,6 +101,98 @@ TEST(Laws, ComputeOptimalAllocationOfHoffmannFit) {
   EXPECT_LT(loss_at(opt.N), loss_at(opt.N / 1.01));
 }
 
+TEST(Laws, ComputeMapRecoversNeffAsAPowerOfN) {
+  // Runs budgeted at C = 6·N_eff·D with N_eff = 1.3·N^0.97, one of them 2% off.
+  std::vector<Observation> obs;
+  for (double N : {1e6, 1e7, 1e8, 1e9})
+    obs.push_back({.N = N, .D = 1e10, .loss = 3, .C = 6 * 1.3 * std::pow(N, 0.97) * 1e10});
+  ComputeMap map = fit_compute_map(obs);
+  EXPECT_NEAR(map.log_k, std::log(1.3), 1e-10);
+  EXPECT_NEAR(map.e, 0.97, 1e-12);
+  EXPECT_LT(map.max_rel_error, 1e-12);
+  EXPECT_NEAR(map.n_eff(1e8), 1.3 * std::pow(1e8, 0.97), 1e-3);
+  obs[2].C *= 1.02;
+  EXPECT_NEAR(fit_compute_map(obs).max_rel_error, 0.0137662, 1e-6);  // the fit absorbs part of it
+  // One N: a constant ratio. No C: the identity, whose n_eff is N exactly.
+  const std::vector<Observation> one{{.N = 5e7, .D = 1e9, .loss = 3, .C = 6 * 1.1 * 5e7 * 1e9}};
+  EXPECT_EQ(fit_compute_map(one).e, 1.0);
+  EXPECT_NEAR(fit_compute_map(one).n_eff(5e7), 1.1 * 5e7, 1e-6);
+  const std::vector<Observation> bare{{.N = 5e7, .D = 1e9, .loss = 3}};
+  EXPECT_EQ(fit_compute_map(bare).n_eff(12345.678), 12345.678);
+}
+
+TEST(Laws, ComputeOptimalUnderAComputeMapSpendsCAndMinimisesTheLoss) {
+  const ComputeMap map{.log_k = std::log(1.25), .e = 1.04};
+  const double C = 1e21;
+  const auto opt = chinchilla_compute_optimal(kChinchilla, C, map);
+  // It spends C as runs are budgeted (6ND would spend ~2.3x less: the old D_opt = C/(6 N_opt))...
+  EXPECT_NEAR(6 * map.n_eff(opt.N) * opt.D, C, 1e-9 * C);
+  // ...and is the minimum along that isoFLOP curve.
+  auto loss_at = [&](double N) { return chinchilla_loss(kChinchilla, N, C / (6 * map.n_eff(N))); };
+  EXPECT_LT(loss_at(opt.N), loss_at(opt.N * 1.001));
+  EXPECT_LT(loss_at(opt.N), loss_at(opt.N / 1.001));
+  // a = beta/(alpha + e·beta), b = alpha/(alpha + e·beta): the slopes of N_opt and D_opt in C.
+  const double s = 0.34 + 1.04 * 0.28;
+  EXPECT_DOUBLE_EQ(opt.a, 0.28 / s);
+  EXPECT_DOUBLE_EQ(opt.b, 0.34 / s);
+  const auto up = chinchilla_compute_optimal(kChinchilla, C * 1.01, map);
+  EXPECT_NEAR(std::log(up.N / opt.N) / std::log(1.01), opt.a, 1e-9);
+  EXPECT_NEAR(std::log(up.D / opt.D) / std::log(1.01), opt.b, 1e-9);
+  // The identity map is C = 6ND, bit for bit.
+  const auto plain = chinchilla_compute_optimal(kChinchilla, 5.76e23);
+  const auto identity = chinchilla_compute_optimal(kChinchilla, 5.76e23, ComputeMap{});
+  EXPECT_EQ(plain.N, 32189859151.368168);
+  EXPECT_EQ(identity.N, plain.N);
+  EXPECT_EQ(identity.D, plain.D);
+}
+
+// A baseline's N_eff/N falls with size (LM head and attention grow like d, N like d²); a power law
+// of it extrapolated decades past its runs would price N_eff below N itself. Beyond the runs the
+// ratio is held, and the optimum there is found numerically.
+TEST(Laws, ComputeMapHoldsItsRatioBeyondTheFittedRuns) {
+  std::vector<Observation> obs;
+  for (double N : {1e5, 3e5, 1e6}) obs.push_back({.N = N, .D = 1e9, .loss = 3, .C = 6 * (N + 40 * std::sqrt(N)) * 1e9});
+  const auto map = fit_compute_map(obs);
+  EXPECT_LT(map.e, 1);
+  const double ratio_hi = map.n_eff(1e6) / 1e6;
+  EXPECT_GT(ratio_hi, 1);
+  EXPECT_NEAR(map.n_eff(1e9) / 1e9, ratio_hi, 1e-12);  // held, not extrapolated below 1
+  EXPECT_NEAR(map.n_eff(1e3) / 1e3, map.n_eff(1e5) / 1e5, 1e-12);
+  // An optimum far beyond the runs: still the minimum along the budget, spending C.
+  const double C = 1e22;
+  const auto opt = chinchilla_compute_optimal(kChinchilla, C, map);
+  ASSERT_GT(opt.N, 1e6);
+  EXPECT_NEAR(6 * map.n_eff(opt.N) * opt.D, C, 1e-9 * C);
+  auto loss_at = [&](double N) { return chinchilla_loss(kChinchilla, N, C / (6 * map.n_eff(N))); };
+  EXPECT_LE(loss_at(opt.N), loss_at(opt.N * 1.001));
+  EXPECT_LE(loss_at(opt.N), loss_at(opt.N / 1.001));
+  // There the ratio is constant, so the slopes are Hoffmann's: a = beta/(alpha+beta).
+  EXPECT_NEAR(opt.a, 0.28 / (0.34 + 0.28), 1e-6);
+}
+
+TEST(Laws, DerivedTokensPerParameterUseTheComputeMap) {
+  const ComputeMap map{.log_k = std::log(1.2), .e = 1};
+  const auto d = derived_quantities(chinchilla_model(kChinchilla), 5.76e23, map);
+  const double N = d[2].second, D = d[3].second;
+  EXPECT_NEAR(6 * 1.2 * N * D, 5.76e23, 1e-9 * 5.76e23);
+  EXPECT_DOUBLE_EQ(d[4].second, D / N);
+  // N_opt and D_opt are those of C/1.2 under C = 6ND: tokens per parameter scale by 1.2^-(b - a).
+  EXPECT_NEAR(d[4].second, 92.64736675730495 / std::pow(1.2, (0.34 - 0.28) / 0.62), 1e-9);
+}
+
+TEST(Laws, ExponentsAreBoundedAndGammaMayTakeEitherSign) {
+  for (std::size_t i : {3u, 4u}) EXPECT_EQ(param_bounds(Law::chinchilla, i).lower, 0.0);
+  EXPECT_EQ(param_bounds(Law::chinchilla, 4).upper, 3.0);
+  EXPECT_TRUE(std::isinf(param_bounds(Law::chinchilla, 1).upper));  // log A
+  for (std::size_t i : {3u, 7u, 10u}) EXPECT_EQ(param_bounds(Law::dlcm, i).lower, 0.0);
+  EXPECT_EQ(param_bounds(Law::dlcm, 5).lower, -3.0);  // gamma
+  ChinchillaParams p = kChinchilla;
+  p.alpha = 0;
+  p.beta = 3;
+  EXPECT_EQ(active_bounds(chinchilla_model(p)), (std::vector<std::string>{"alpha", "beta"}));
+  EXPECT_TRUE(active_bounds(chinchilla_model(kChinchilla)).empty());
+}
+
 TEST(Laws, DerivedQuantitiesForChinchillaOnly) {
   const auto d = derived_quantities(chinchilla_model(kChinchilla), 5.76e23);
   ASSERT_EQ(d.size(), 5u);
@@ -159,6 +251,20 @@ TEST(Laws, GroupByBudgetMergesRunsWithinTolerance) {
   EXPECT_EQ(groups[0], (std::vector<std::size_t>{1, 2}));
   EXPECT_EQ(groups[1], (std::vector<std::size_t>{0, 3}));
   EXPECT_EQ(groups[2], (std::vector<std::size_t>{4}));
+}
+
+TEST(Laws, GroupByBudgetFollowsPlannedBudgetsWhenEveryRunHasOne) {
+  // Realised compute within ~10% of the plan: grouped by C these would be five budgets.
+  std::vector<Observation> obs;
+  for (auto [C, budget] : std::vector<std::pair<double, double>>{
+           {0.92e18, 1e18}, {1.09e18, 1e18}, {1.0e18, 1e18}, {2.9e18, 3e18}, {3.25e18, 3e18}})
+    obs.push_back({.N = 1, .D = 1, .loss = 1, .C = C, .budget = budget});
+  auto groups = group_by_budget(obs);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(groups[1], (std::vector<std::size_t>{3, 4}));
+  obs[4].budget = 0;  // one unlabelled run: back to grouping by C
+  EXPECT_EQ(group_by_budget(obs).size(), 5u);
 }
 
 }  // namespace

@@ -57,6 +57,90 @@ TEST(Bootstrap, IntervalsBracketTheFitAndTheTruthOnNoisyData) {
   EXPECT_NEAR(boot.intervals[5].se, boot.intervals[6].se, 1e-12);
 }
 
+// Every run at one D: E + B/D^beta is a single constant, so E, B and beta lie on a ridge the data
+// cannot resolve, while A and alpha are pinned by the spread of N.
+std::vector<Observation> runs_at_one_token_count() {
+  std::vector<Observation> runs;
+  for (int k = 0; k < 12; ++k) runs.push_back({.N = 1e7 * std::pow(10.0, 3.0 * k / 11), .D = 2e10, .loss = 0});
+  return test::with_losses(runs, chinchilla_model(kChinchilla), 0.01, 3);
+}
+
+double width(const Interval& iv) { return iv.high - iv.low; }
+
+TEST(Bootstrap, UnidentifiedLawShowsWideIntervalsWhereRefiningTheBestFitShowsPoints) {
+  const auto obs = runs_at_one_token_count();
+  const FitOptions opt;  // Hoffmann's grid, as dlcm fit runs
+  const Fit fit = fit_law(Law::chinchilla, obs, opt);
+  BootstrapOptions one{.replicates = 100, .seed = 1};
+  one.starts = 0;  // the old bootstrap: each replicate refines the best fit only
+  BootstrapOptions multi = one;
+  multi.starts = 12;
+  const auto local = bootstrap_fit(fit, obs, opt, one, 1e21);
+  const auto global = bootstrap_fit(fit, obs, opt, multi, 1e21);
+  EXPECT_EQ(global.failed, 0);
+  // E, B, beta: a point from one start (refining never leaves the ridge point it starts on)...
+  for (int k : {2, 4}) EXPECT_LT(width(local.intervals[k]), 1e-6 * local.intervals[k].estimate) << local.intervals[k].name;
+  // ...and wide once replicates restart: beta spans most of its range, B many decades, and only
+  // the wide interval of E holds the true E = 1.69.
+  EXPECT_GT(width(global.intervals[4]), 1.5);
+  EXPECT_GT(global.intervals[2].high / global.intervals[2].low, 1e6);
+  EXPECT_GT(local.intervals[0].low, kChinchilla.E);
+  EXPECT_LT(global.intervals[0].low, kChinchilla.E);
+  EXPECT_GT(global.intervals[0].high, kChinchilla.E);
+  // The derived allocation inherits it: tokens per parameter over more than ten decades.
+  EXPECT_GT(global.intervals[9].high / global.intervals[9].low, 1e10);
+  // A and alpha are identified: the same interval either way, to the solver's tolerance.
+  for (int k : {1, 3}) {
+    EXPECT_LT(rel_error(global.intervals[k].low, local.intervals[k].low), 1e-4) << global.intervals[k].name;
+    EXPECT_LT(rel_error(global.intervals[k].high, local.intervals[k].high), 1e-4) << global.intervals[k].name;
+  }
+}
+
+TEST(Bootstrap, IdentifiedLawKeepsTightIntervalsWithRestarts) {
+  const auto obs = noisy_runs(12);
+  const Fit fit = fit_law(Law::chinchilla, obs, small_grid());
+  BootstrapOptions one{.replicates = 100, .seed = 7};
+  one.starts = 0;
+  const auto local = bootstrap_fit(fit, obs, small_grid(), one, 1e21);
+  const auto global = bootstrap_fit(fit, obs, small_grid(), {.replicates = 100, .seed = 7}, 1e21);
+  const auto truth = natural_params(chinchilla_model(kChinchilla));
+  for (std::size_t k = 0; k < 5; ++k) {
+    const auto& iv = global.intervals[k];
+    EXPECT_LT(iv.low, truth[k]) << iv.name;
+    EXPECT_GT(iv.high, truth[k]) << iv.name;
+    // Restarts find the optimum refining already found: no wider.
+    EXPECT_LT(rel_error(width(iv), width(local.intervals[k])), 1e-6) << iv.name;
+  }
+  EXPECT_LT(width(global.intervals[3]), 0.1);  // alpha = 0.34
+  EXPECT_LT(width(global.intervals[4]), 0.1);  // beta = 0.28
+}
+
+TEST(Bootstrap, DerivedIntervalsUseTheComputeMap) {
+  const auto obs = noisy_runs(12);
+  const Fit fit = fit_law(Law::chinchilla, obs, small_grid());
+  const ComputeMap map{.log_k = std::log(1.2), .e = 1.0};
+  const auto b = bootstrap_fit(fit, obs, small_grid(), {.replicates = 20, .seed = 7}, 1e21, map);
+  const auto want = derived_quantities(fit.model, 1e21, map);
+  for (std::size_t k = 0; k < want.size(); ++k) EXPECT_EQ(b.intervals[5 + k].estimate, want[k].second);
+  // N_eff = 1.2·N: the allocation of C/1.2 under C = 6ND.
+  const auto plain = derived_quantities(fit.model, 1e21 / 1.2);
+  EXPECT_LT(rel_error(plain[2].second, want[2].second), 1e-12);
+  EXPECT_LT(rel_error(plain[3].second, want[3].second), 1e-12);
+}
+
+TEST(Bootstrap, SpreadStartsAreDistinctFarApartAndDeterministic) {
+  const auto grid = chinchilla_start_grid();
+  const std::vector<double> from{0.5, 6, 7.7, 0.35, 0.37};
+  const auto picks = spread_starts(grid, from, 12);
+  ASSERT_EQ(picks.size(), 12u);
+  EXPECT_EQ(picks, spread_starts(grid, from, 12));
+  // The first pick is the corner farthest from `from`.
+  EXPECT_EQ(picks[0], (std::vector<double>{-1, 25, 25, 2, 2}));
+  for (std::size_t i = 0; i < picks.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j) EXPECT_NE(picks[i], picks[j]);
+  EXPECT_TRUE(spread_starts(grid, from, 0).empty());
+}
+
 TEST(Bootstrap, SummaryUsesSampleSdAndLinearPercentiles) {
   std::vector<std::vector<double>> samples{{5}, {1}, {4}, {2}, {3}};
   const auto iv = summarize({"x"}, {3.5}, samples, 0.5);

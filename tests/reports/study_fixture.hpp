@@ -1,7 +1,7 @@
 #pragma once
-// A sweep database filled through the real ingest path (result.json + metrics.sqlite per run),
-// with losses from known laws: a DLCM law with an interior optimum and a Chinchilla baseline that
-// the DLCM beats. Shared by the recommendation and report tests.
+// A sweep database filled through the real ingest path (result.json + metrics.sqlite per run) with
+// real configs and losses from known laws at each run's own accounting: a DLCM law with an interior
+// optimum and a Chinchilla baseline that the DLCM beats. Shared by the recommendation and report tests.
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.hpp"
+#include "core/flops.hpp"
 #include "fitting/laws.hpp"
 #include "reports/allocation.hpp"
 #include "storage/central.hpp"
@@ -17,21 +18,40 @@
 
 namespace dlcm::test {
 
-inline const fitting::DlcmParams kTrueDlcm{1.2, 20, 0, 0.3, 20, 0.15, 0, 0.3, 300, 0, 0.3};
+// gamma 0.5, delta2 0.4: priced with the fixture's shapes (core/flops), the optimum is interior
+// (R 4, P ~0.7 at 2e15 FLOPs); with gamma 0.15 the law wants R and P as large as it may search.
+inline const fitting::DlcmParams kTrueDlcm{1.2, 20, 0, 0.3, 20, 0.5, 0, 0.4, 300, 0, 0.3};
 inline const fitting::ChinchillaParams kTrueBaseline{1.3, 60, 300, 0.3, 0.3};
 inline const double kBudgets[] = {1e13, 3e13, 1e14};
 
-// Registers and ingests the sweep `name` into db; `hostile` goes into one diverged run's label.
-inline void fill_study(storage::Database& db, const std::filesystem::path& dir, const std::string& name,
-                       const std::string& hostile = "diverged run") {
+// Realised ratios differ from the target as real runs' do: training spends compute at 1.1·R, the
+// validation loss is measured with boundaries at 1.05·R. The fits must read both.
+inline constexpr double kTrainRatioFactor = 1.1, kValRatioFactor = 1.05;
+
+// A real config of the fixture's proxy family: DLCM (1+1 token layers, 2 backbone layers) or a
+// 2-layer baseline.
+inline RunConfig fixture_config(bool dlcm, int d_token, int d_concept = 0, double R = 1) {
   RunConfig cfg;
-  cfg.model.d_token = 64;
-  cfg.model.d_concept = 128;
+  cfg.model.arch = dlcm ? Arch::dlcm : Arch::baseline;
+  cfg.model.d_token = d_token;
   cfg.model.n_heads_token = 4;
+  cfg.model.n_layers = 2;
+  cfg.model.encoder_layers = cfg.model.decoder_layers = 1;
+  cfg.model.concept_layers = 2;
+  cfg.model.d_concept = dlcm ? d_concept : 128;
   cfg.model.n_heads_concept = 4;
+  cfg.boundary.ratio = dlcm ? R : 4;
   cfg.train.lr = 2e-3;
   cfg.data.dir = "data/corpus";
-  const std::string config = to_toml(cfg);
+  return cfg;
+}
+
+// Registers and ingests the sweep `name` into db: per budget, DLCM runs at d_token {32, 48, 64} ×
+// d_concept {64, 128, 256} × R {2, 4} and baselines at d_token {32, 64, 128}, each with the loss
+// its true law gives at the run's own accounting (core/flops `account`: non-embedding N, realised
+// compute); `hostile` goes into one diverged run's label.
+inline void fill_study(storage::Database& db, const std::filesystem::path& dir, const std::string& name,
+                       const std::string& hostile = "diverged run") {
   std::vector<storage::RunPlanRow> plan;
   struct Result {
     std::string hash;
@@ -40,25 +60,28 @@ inline void fill_study(storage::Database& db, const std::filesystem::path& dir, 
   };
   std::vector<Result> results;
   int k = 0;
-  auto add = [&](const std::string& label, const char* arch, double budget, double N, double P, double R,
-                 double loss, bool diverged = false) {
-    const double D = budget / (6 * reports::approx_n_eff(N, P, R));
+  auto add = [&](const std::string& label, const RunConfig& cfg, double budget, bool diverged = false) {
+    const bool dlcm = cfg.model.arch == Arch::dlcm;
+    const double R = cfg.boundary.ratio;
+    const auto planned = account(cfg.model, cfg.boundary, R, 1);
+    const double D = budget / (6 * planned.n_eff);
+    const auto spent = account(cfg.model, cfg.boundary, dlcm ? kTrainRatioFactor * R : 1, D);
+    const double loss = diverged ? 25.0
+                        : dlcm   ? fitting::dlcm_loss(kTrueDlcm, spent.N, spent.P, kValRatioFactor * R, D)
+                                 : fitting::chinchilla_loss(kTrueBaseline, spent.N, D);
     const std::string hash = fmt::format("{}-{:04d}", name.size(), k++);
-    plan.push_back({hash, label, config, (dir / hash).string(), arch, budget, N, P, R, D, budget, 6 * N, 100});
-    results.push_back({hash, loss, R, D, diverged});
+    plan.push_back({hash, label, to_toml(cfg), (dir / hash).string(), dlcm ? "dlcm" : "baseline", budget, planned.N,
+                    planned.P, dlcm ? R : 1, D, budget, 6 * planned.n_eff, 100});
+    results.push_back({hash, loss, dlcm ? R : 1, D, diverged});
   };
   for (double C : kBudgets) {
-    for (double N : {1e5, 3e5, 1e6})
-      for (double P : {0.3, 0.6})
-        for (double R : {2.0, 4.0}) {
-          const double D = C / (6 * reports::approx_n_eff(N, P, R));
-          add(fmt::format("dlcm N{:g} P{} R{}", N, P, R), "dlcm", C, N, P, R, fitting::dlcm_loss(kTrueDlcm, N, P, R, D));
-        }
-    for (double N : {1e5, 3e5, 1e6})
-      add(fmt::format("baseline N{:g}", N), "baseline", C, N, 0, 1,
-          fitting::chinchilla_loss(kTrueBaseline, N, C / (6 * N)));
+    for (int d : {32, 48, 64})
+      for (int dc : {64, 128, 256})
+        for (double R : {2.0, 4.0})
+          add(fmt::format("dlcm d{} c{} R{}", d, dc, R), fixture_config(true, d, dc, R), C);
+    for (int d : {32, 64, 128}) add(fmt::format("baseline d{}", d), fixture_config(false, d), C);
   }
-  add(hostile, "dlcm", kBudgets[0], 2e5, 0.5, 4, 25.0, true);
+  add(hostile, fixture_config(true, 48, 128, 4), kBudgets[0], true);
   storage::register_sweep(db, name, "spec", plan);
   const char* domains[] = {"code", "tech-en", "casual-zh"};
   for (const auto& r : results) {
@@ -69,13 +92,15 @@ inline void fill_study(storage::Database& db, const std::filesystem::path& dir, 
       std::vector<storage::MetricRow> rows{{100, "train", "all", "loss", r.loss}};
       for (int d = 0; d < 3; ++d) {
         rows.push_back({50, "val", domains[d], "ratio", 1.0});  // an earlier evaluation: ignored
-        rows.push_back({100, "val", domains[d], "ratio", r.R * (1 + 0.25 * d)});
+        rows.push_back({100, "val", domains[d], "ratio", r.R * (1 + 0.25 * d)});  // per domain, around the target
         rows.push_back({100, "val", domains[d], "loss", r.loss});
       }
       storage::write_metrics(m, rows);
     }
+    const bool dlcm = r.R > 1;
     nlohmann::json res = {{"status", r.diverged ? "diverged" : "completed"}, {"steps", 100},
-                          {"final_val_loss", r.loss}, {"run_mean_ratio", r.R}, {"tokens", r.D}};
+                          {"final_val_loss", r.loss}, {"run_mean_ratio", dlcm ? kTrainRatioFactor * r.R : 1.0},
+                          {"realised_ratio", dlcm ? kValRatioFactor * r.R : 1.0}, {"tokens", r.D}};
     std::ofstream(run / "result.json") << res.dump();
     storage::ingest_run_dir(db, r.hash, run.string());
   }

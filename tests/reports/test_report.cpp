@@ -97,10 +97,18 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
                          "id=segmentation"})
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_NE(html.find("Held-out budget"), std::string::npos);
-  EXPECT_NE(html.find("isoFLOP power law"), std::string::npos);
+  // isoFLOP curves one family at a time: the baseline, and DLCM at each target ratio; never pooled.
+  EXPECT_NE(html.find("isoFLOP curves of the baseline"), std::string::npos);
+  EXPECT_NE(html.find("isoFLOP curves of DLCM at target R = 4"), std::string::npos);
+  // At R = 2 the fixture's grid does not bracket the optimum: the budgets are left out, named.
+  EXPECT_NE(html.find("No isoFLOP fit of DLCM at target R = 2"), std::string::npos);
+  EXPECT_NE(html.find("outside the runs&#39; range"), std::string::npos);
+  EXPECT_EQ(html.find("isoFLOP curves: loss against N per budget"), std::string::npos);
+  // The run table shows planned and realised compute side by side.
+  EXPECT_NE(html.find("<th>planned C</th><th>realised C</th>"), std::string::npos);
   // One plot per family, each with both parametrisations (and the stored slope where there is one).
   // The summary's recommendation (100× the largest fitted budget) carries its warnings with it.
-  EXPECT_NE(html.find("Read it with its warnings:</p><ul class=note><li>budget 1e+16 FLOPs is 100x"), std::string::npos);
+  EXPECT_NE(html.find("Read it with its warnings:</p><ul class=note><li>budget 1e+16 FLOPs is 101x"), std::string::npos);
   EXPECT_NE(html.find("coordinate check: logits, step 3"), std::string::npos);
   EXPECT_NE(html.find("coordinate check: attn_out, step 3"), std::string::npos);
   EXPECT_NE(html.find("mup (slope 0.00)"), std::string::npos);
@@ -108,7 +116,7 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
   EXPECT_NE(html.find("learning-rate transfer (mup, axis both)"), std::string::npos);
   EXPECT_NE(html.find("(excluded from fits)"), std::string::npos);
   // Tokens per concept: code's final ratio is the run's R; casual-zh's 1.5x (study_fixture.hpp).
-  EXPECT_NE(html.find("<td>casual-zh</td><td>3 (n=18)</td><td>6 (n=18)</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>casual-zh</td><td>3 (n=27)</td><td>6 (n=27)</td>"), std::string::npos);
   // Segmentation: 中 | a | <b, the boundary inside 中 shown at its start.
   EXPECT_NE(html.find("<span class=c0>中</span><span class=c1>a</span><span class=c0>&lt;b</span>"),
             std::string::npos);

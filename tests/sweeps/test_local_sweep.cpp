@@ -79,18 +79,23 @@ TEST_F(LocalSweep, RunsEverythingOnceAndAReRunDoesNoWork) {
   const auto csv = sh(dlcm("export e2e --format csv --db " + db));
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
   EXPECT_NE(csv.find("sweep,hash,label,status,"), std::string::npos) << csv.substr(0, 200);
-  for (const char* col : {",N,", ",P,", ",R,", ",D,", ",C,", ",loss,", ",realised_ratio,"})
+  for (const char* col : {",N,", ",N_total,", ",P,", ",R,", ",R_target,", ",D,", ",C,", ",C_planned,", ",loss,",
+                          ",realised_ratio,"})
     EXPECT_NE(csv.find(col), std::string::npos) << col;
   const auto js = json::parse(sh(dlcm("export e2e --format json --db " + db)));
   ASSERT_EQ(js.size(), 4u);
   EXPECT_GT(js[0]["final_val_loss"].get<double>(), 0.0);
+  // Chinchilla's law describes one architecture: pooling the baseline with DLCM runs is refused.
+  const auto pooled = sh(dlcm("fit --sweep e2e --law chinchilla --json --threads 1 --db " + db + " 2>&1"), &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(pooled.find("give --runs baseline or --runs dlcm"), std::string::npos) << pooled;
   // The sweep feeds the fitter straight from the database, and the fit is stored there.
-  const auto fit = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --json --threads 1 --db " + db), &code));
+  const auto fit = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --runs baseline --json --threads 1 --db " + db), &code));
   EXPECT_EQ(code, 0);
-  EXPECT_EQ(fit["n_points"], 4);
+  EXPECT_EQ(fit["n_points"], 2);
   EXPECT_EQ(fit["fit_id"], 1);
   EXPECT_EQ(fit["source"]["sweep"], "e2e");
-  const auto again = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --json --threads 1 --db " + db)));
+  const auto again = json::parse(sh(dlcm("fit --sweep e2e --law chinchilla --runs baseline --json --threads 1 --db " + db)));
   EXPECT_EQ(again["fit_id"], 2);
   EXPECT_EQ(again["params"], fit["params"]);
   // --runs picks one architecture: the e2e sweep has one baseline and one DLCM run per budget.

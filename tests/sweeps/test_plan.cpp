@@ -48,7 +48,7 @@ TEST(Plan, TokensTimesSixNeffIsTheBudgetWithinOneStep) {
     // Rounding to whole steps moves C by at most half a step's compute.
     EXPECT_LE(std::abs(r.C - r.budget), 0.5 * r.flops_per_token * tokens_per_step + 1e-6) << r.label;
     const auto counts = count_params(r.cfg.model, r.cfg.boundary);
-    EXPECT_DOUBLE_EQ(r.N, static_cast<double>(counts.total()));
+    EXPECT_DOUBLE_EQ(r.N, static_cast<double>(counts.total() - counts.embedding - counts.head));  // non-embedding
     EXPECT_DOUBLE_EQ(r.P, static_cast<double>(counts.backbone) / r.N);
     EXPECT_EQ(r.cfg.train.steps, r.steps);
     EXPECT_EQ(r.R == 1, r.cfg.model.arch == Arch::baseline);

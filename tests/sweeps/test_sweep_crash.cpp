@@ -163,11 +163,11 @@ TEST_F(SweepCrash, ADivergingRunIsMarkedDivergedAndLeftOutOfTheFit) {
   }
   EXPECT_EQ(completed, 4);
   EXPECT_EQ(diverged, 4);
-  const auto fit = json::parse(sh(cli("fit --sweep diverge --law chinchilla --json --threads 1 --db " + db), &code));
+  const auto fit = json::parse(sh(cli("fit --sweep diverge --law chinchilla --runs baseline --json --threads 1 --db " + db), &code));
   EXPECT_EQ(code, 0);
-  EXPECT_EQ(fit["n_points"], 4);
+  EXPECT_EQ(fit["n_points"], 2);
   EXPECT_EQ(fit["source"]["excluded_diverged"].size(), 4u);
-  const auto text = sh(cli("fit --sweep diverge --law chinchilla --threads 1 --db " + db));
+  const auto text = sh(cli("fit --sweep diverge --law chinchilla --runs baseline --threads 1 --db " + db));
   EXPECT_NE(text.find("excluded 4 diverged runs"), std::string::npos) << text;
 }
 
@@ -197,7 +197,7 @@ TEST_F(SweepCrash, HostileNamesAndPathsAreOnlyData) {
   std::string quoted = "\"";  // CSV quoting: the name's quote doubled, its newline inside the field
   for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   EXPECT_NE(csv.find(quoted + "\","), std::string::npos) << csv;
-  const auto fit = json::parse(sh(cli("fit --sweep " + shell_quote(name) + " --law chinchilla --json --threads 1 --db " +
+  const auto fit = json::parse(sh(cli("fit --sweep " + shell_quote(name) + " --law chinchilla --runs baseline --json --threads 1 --db " +
                                        shell_quote(db)), &code));
   EXPECT_EQ(code, 0);
   EXPECT_EQ(fit["source"]["sweep"], name);
