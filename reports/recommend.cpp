@@ -10,6 +10,7 @@
 
 #include "core/flops.hpp"
 #include "core/mup.hpp"
+#include "fitting/identification.hpp"
 #include "fitting/uncertainty.hpp"
 
 namespace dlcm::reports {
@@ -110,6 +111,7 @@ Laws laws_from_stored_fit(const storage::StoredFit& stored, const Study& study, 
                                laws.dlcm_options.offsets);
   laws.dlcm.objective = j.value("objective", 0.0);
   laws.fit_id = stored.id;
+  laws.dlcm.active_bounds = active_bounds(laws.dlcm.model);
   laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
   laws.baseline_map = fit_compute_map(study.baseline);
   return laws;
@@ -178,6 +180,23 @@ json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& l
           {"groups", groups}};
 }
 
+// What runs would pin each parameter of the compression-aware law.
+std::string what_to_run(const std::vector<std::string>& params) {
+  std::set<std::string> advice;
+  for (const auto& p : params) {
+    if (p == "delta1" || p == "A_tok" || p == "t_tok") advice.insert("token widths on both sides of the optimum");
+    else if (p == "delta2" || p == "A_con" || p == "t_con") advice.insert("backbone sizes on both sides of the optimum");
+    else if (p == "gamma") advice.insert("more compression ratios");
+    else if (p == "alpha" || p == "A_data" || p == "t_data") advice.insert("more budgets (a wider span of tokens)");
+    else if (p == "E0") advice.insert("larger budgets, where the loss flattens");
+  }
+  std::string out;
+  for (const auto& a : advice) out += (out.empty() ? "add " : "; ") + a;
+  const bool offsets = std::any_of(params.begin(), params.end(), [](const std::string& p) { return p[0] == 't'; });
+  if (offsets) out += std::string(out.empty() ? "" : "; ") + "offsets the runs cannot pin: refit with --zero-offsets";
+  return out;
+}
+
 void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot) {
   if (!laws.baseline || boot.replicates <= 0) return;
   FitOptions opt;
@@ -237,6 +256,29 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
       warnings.push_back(fmt::format("{} of {} bootstrap replicates put the optimum on a search bound: the runs do "
                                      "not pin the law there",
                                      bounded, opt.replicates));
+  }
+
+  // Identification, measured on the same replicates: a law the runs do not pin gives no point answer.
+  std::vector<std::string> missing;
+  if (opt.replicates > 0) {
+    std::vector<std::vector<double>> params;
+    for (const auto& m : replicates)
+      if (m) params.push_back(natural_params(*m));
+    const auto names = param_names(Law::dlcm);
+    Bootstrap b;
+    b.intervals = summarize(std::vector<std::string>(names.begin(), names.end()), natural_params(laws.dlcm.model),
+                            params, opt.level);
+    json ident = json::object();
+    for (const auto& p : identify(laws.dlcm, b, study.dlcm)) {
+      ident[p.name] = {{"identified", p.identified}, {"why", p.why}};
+      if (!p.identified) missing.push_back(p.name);
+    }
+    interval["identification"] = ident;
+    if (!missing.empty())
+      warnings.push_back(fmt::format("the compression-aware law is not identified ({}): no point answer; {}",
+                                     fmt::join(missing, ", "), what_to_run(missing)));
+  } else {
+    warnings.push_back("identification not measured (no bootstrap): read the optimum as unchecked");
   }
 
   const auto on_bounds = bounds_hit(best, opt.space, C);
@@ -331,7 +373,8 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   json out = {{"budget", C},
               {"sweep", study.sweep},
               {"fit_id", laws.fit_id ? json(*laws.fit_id) : json(nullptr)},
-              {"status", on_bounds.empty() ? "interior" : "on_bound"},
+              {"status", !missing.empty() ? "unidentified" : on_bounds.empty() ? "interior" : "on_bound"},
+              {"unidentified", missing},
               {"bounds_hit", on_bounds},
               {"N", best.N},
               {"P", best.P},

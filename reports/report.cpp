@@ -397,9 +397,11 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
     for (const auto& r : recs) {
       const auto& hp = r["hyperparameters"];
       if (r.value("status", "interior") != "interior")
-        h += fmt::format("<p class=warn><b>At C = {}</b>: no recommendation — the law's optimum lies on a search "
-                         "bound; the row above is that bound, not an answer.</p>\n",
-                         num(r["budget"]));
+        h += fmt::format("<p class=warn><b>At C = {}</b>: no recommendation — {}; the row above is not an "
+                         "answer.</p>\n",
+                         num(r["budget"]), r.value("status", "") == "unidentified"
+                                               ? "the runs do not identify the law"
+                                               : "the law's optimum lies on a search bound");
       if (!hp.value("groups", json()).is_array()) {
         h += fmt::format("<p class=note><b>At C = {}</b>: {}</p>\n", num(r["budget"]), esc_json(hp.value("refused", json())));
       } else {
@@ -622,6 +624,10 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
                              "(predicted loss {}); compute multiplier over the baseline: {}.</p>\n",
                              num(r["budget"]), num(r["N"]), num(r["P"], 3), num(r["R"], 3), num(r["D"]),
                              num(r["predicted_loss"]), num(r["compute_multiplier"]));
+    else if (r.value("status", "") == "unidentified")
+      summary += fmt::format("<p class=warn>At C = {} FLOPs the study gives no recommendation: the runs do not "
+                             "identify the law ({} not pinned by the bootstrap).</p>\n",
+                             num(r["budget"]), esc(r.value("unidentified", json::array()).dump()));
     else
       summary += fmt::format("<p class=warn>At C = {} FLOPs the fitted law has no interior optimum: its minimum lies "
                              "on the search bound ({}), so the study gives no recommendation there.</p>\n",

@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "fitting/csv.hpp"
 #include "fitting/fit.hpp"
+#include "fitting/identification.hpp"
 #include "fitting/isoflop.hpp"
 #include "fitting/uncertainty.hpp"
 #include "reports/recommend.hpp"
@@ -126,8 +127,13 @@ json fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs&
   }
   if (a.bootstrap > 0) {
     const BootstrapOptions boot{.replicates = a.bootstrap, .seed = a.seed};
-    add_bootstrap(out, bootstrap_fit(fit, obs, opt, boot, c_ref, map), a);
+    const Bootstrap b = bootstrap_fit(fit, obs, opt, boot, c_ref, map);
+    add_bootstrap(out, b, a);
     out["bootstrap"]["starts"] = 1 + boot.starts;  // per replicate: the best fit and spread grid starts
+    // Which parameters the runs pin (fitting/identification.hpp): measured, not assumed.
+    const auto ident = identify(fit, b, obs);
+    for (const auto& p : ident) out["identification"][p.name] = {{"identified", p.identified}, {"why", p.why}};
+    out["unidentified"] = unidentified(ident);
   }
   if (!a.holdout.empty()) {
     const Holdout h = holdout_largest_budget(law, obs, opt);
@@ -231,6 +237,12 @@ void print_text(const json& r, const FitArgs& a) {
     for (const auto& p : r["active_bounds"])
       fmt::print("  warning: {} ends on a bound of its range (exponents in [0, {}]): a limit, not an estimate\n",
                  p.get<std::string>(), kMaxExponent);
+  if (r.contains("identification")) {
+    if (r["unidentified"].empty()) fmt::print("  every parameter identified by the bootstrap\n");
+    for (const auto& [name, p] : r["identification"].items())
+      if (!p["identified"].get<bool>())
+        fmt::print("  not identified: {} ({})\n", name, p["why"].get<std::string>());
+  }
   if (r.contains("holdout")) {
     const auto& h = r["holdout"];
     if (h.contains("mean_rel_error"))

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "fitting/identification.hpp"
 #include "fitting/uncertainty.hpp"
 #include "helpers.hpp"
 
@@ -113,6 +114,36 @@ TEST(Bootstrap, IdentifiedLawKeepsTightIntervalsWithRestarts) {
   }
   EXPECT_LT(width(global.intervals[3]), 0.1);  // alpha = 0.34
   EXPECT_LT(width(global.intervals[4]), 0.1);  // beta = 0.28
+}
+
+// Identification is measured: on a ridge (every run at one D) E, B and beta are flagged with why,
+// while A and alpha, pinned by the spread of N, pass; on well-spread data every parameter passes.
+TEST(Identification, FlagsTheRidgeAndPassesWhatTheRunsPin) {
+  const auto ridge = runs_at_one_token_count();
+  const Fit fit = fit_law(Law::chinchilla, ridge, FitOptions{});
+  const auto b = bootstrap_fit(fit, ridge, FitOptions{}, {.replicates = 60, .seed = 1}, 1e21);
+  const auto report = identify(fit, b);
+  ASSERT_EQ(report.size(), 5u);
+  EXPECT_EQ(unidentified(report), (std::vector<std::string>{"E", "B", "beta"}));
+  EXPECT_NE(report[2].why.find("spans"), std::string::npos) << report[2].why;  // B over decades
+  EXPECT_TRUE(report[1].identified) << report[1].why;
+  EXPECT_TRUE(report[3].identified) << report[3].why;
+  // One D makes B and beta collinear: a flat direction of the fit itself, bootstrap or not.
+  const auto flat = flat_parameters(fit.model, ridge);
+  EXPECT_NE(std::find(flat.begin(), flat.end(), "B"), flat.end());
+  EXPECT_NE(std::find(flat.begin(), flat.end(), "beta"), flat.end());
+
+  const auto spread = noisy_runs(12);
+  const Fit good = fit_law(Law::chinchilla, spread, small_grid());
+  const auto gb = bootstrap_fit(good, spread, small_grid(), {.replicates = 60, .seed = 7}, 1e21);
+  EXPECT_TRUE(unidentified(identify(good, gb, spread)).empty());
+  EXPECT_TRUE(flat_parameters(good.model, spread).empty());
+  // Not measured is not identified.
+  EXPECT_EQ(unidentified(identify(good, Bootstrap{})).size(), 5u);
+  // A parameter on its bound is a limit, whatever its interval.
+  Fit bounded = good;
+  bounded.active_bounds = {"alpha"};
+  EXPECT_EQ(unidentified(identify(bounded, gb)), std::vector<std::string>{"alpha"});
 }
 
 TEST(Bootstrap, DerivedIntervalsUseTheComputeMap) {

@@ -216,6 +216,34 @@ TEST(Recommend, FromAnIngestedSweepRecoversTheLawsAndPricesTheBaseline) {
   EXPECT_NE(h["refused"].get<std::string>().find("standard parametrisation"), std::string::npos);
 }
 
+// One target ratio cannot separate A_con from R^gamma: the law is not identified, and recommend
+// gives no point answer but says what to run.
+TEST(Recommend, AnUnidentifiedLawGivesNoPointAnswer) {
+  const auto dir = test::temp_dir("recommend-unidentified");
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  test::fill_study(db, dir, "s");
+  auto study = load_study(db, "s");
+  std::vector<fitting::Observation> at4;
+  for (std::size_t i = 0; i < study.dlcm.size(); ++i)
+    if (study.dlcm_target_R[i] == 4) at4.push_back(study.dlcm[i]);
+  study.dlcm = at4;
+  fitting::FitOptions fit;
+  fit.offsets = false;
+  const auto laws = fit_laws(study, fit);
+  RecommendOptions opt;
+  opt.budget = 2e15;
+  opt.replicates = 12;
+  const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
+  EXPECT_EQ(r["status"], "unidentified");
+  const auto missing = r["unidentified"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(missing.begin(), missing.end(), "gamma"), missing.end()) << r["unidentified"].dump();
+  bool said = false;
+  for (const auto& w : r["warnings"])
+    said |= w.get<std::string>().find("not identified") != std::string::npos &&
+            w.get<std::string>().find("more compression ratios") != std::string::npos;
+  EXPECT_TRUE(said) << r["warnings"].dump();
+}
+
 // What the fits see of a run is its evidence priced by core/flops: non-embedding N, compute at the
 // ratio it trained at, R of its validation boundaries, grouped by the budget it was planned for.
 TEST(Recommend, StudyReadsRealisedComputeAndRatio) {
