@@ -7,11 +7,18 @@
 //   d_token = [64]        baseline_layers = [4]       # R = 1 runs: the plain stack
 //   d_concept = [96, 192] concept_layers = [2]  encoder_layers = [1]  decoder_layers = [1]
 //   ratio = [1, 2, 4]     seed = [1]  lr = [3e-3]
+//   pair = ["d_token", "d_concept"]      # optional: these lists are zipped (equal lengths), not crossed
+//   concept_width_mult = [1, 2]          # optional, instead of d_concept: d_concept = mult·d_token
+//   tokens_per_param = [20, 200]         # optional: keep runs whose planned D/N is in [lo, hi]
+//   [grid.per_budget."1e12"]             # optional: lists (or the band) replaced at that budget
 //   [base.model] / [base.boundary] / [base.train] / [base.data]   # fixed settings, as in a run config
 //
 // Plain C++: planning needs no LibTorch.
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.hpp"
@@ -22,6 +29,15 @@ struct Grid {
   std::vector<int> d_token, baseline_layers, d_concept, concept_layers, encoder_layers, decoder_layers;
   std::vector<double> ratio, lr;
   std::vector<int64_t> seed;
+  // When not empty, the concept width axis is given as multiples of d_token (replacing d_concept):
+  // d_concept = mult·d_token, which must be a whole number.
+  std::vector<double> concept_width_mult;
+  // Groups of axes (by their grid key) zipped element by element; every other axis is crossed.
+  std::vector<std::vector<std::string>> pairs;
+  // Size window: keep only runs whose planned tokens per non-embedding parameter D/N is in [lo, hi].
+  std::optional<std::pair<double, double>> tokens_per_param;
+  std::string where = "grid.";                            // this grid's table in the spec (for messages)
+  std::string tokens_per_param_key = "grid.tokens_per_param";  // the key that set the band (for messages)
 };
 
 struct SweepSpec {
@@ -31,6 +47,7 @@ struct SweepSpec {
   std::string runs_dir;  // default: runs/<name>
   std::vector<double> budgets;
   Grid grid;
+  std::map<double, Grid> per_budget;  // budget -> the grid there ([grid.per_budget."C"] merged over [grid])
   RunConfig base;
   double warmup_fraction = 0.1;  // warmup steps as a share of each run's steps
   int64_t min_steps = 20;        // runs with fewer steps are dropped (too short to mean anything)
@@ -66,6 +83,8 @@ struct Plan {
   std::vector<DroppedRun> dropped;
 };
 
+// The grid used at a budget: its [grid.per_budget] entry, else [grid].
+const Grid& grid_at(const SweepSpec& spec, double budget);
 Plan plan(const SweepSpec& spec);
 // A run's accounting from its config (train.steps set): N, P, R at the target ratio, N_eff, FLOPs
 // per token, D and C; identity from config_hash.
