@@ -120,24 +120,37 @@ Laws laws_from_stored_fit(const storage::StoredFit& stored, const Study& study, 
 BaseLr base_learning_rate(storage::Database& db, const Study& study) {
   if (!study.proxy) throw std::runtime_error(fmt::format("sweep \"{}\" has no completed DLCM run", study.sweep));
   const auto& m = study.proxy->model;
+  const auto& t = study.proxy->train;
+  const bool mup_run = m.parametrisation == Parametrisation::mup;
+  BaseLr run{t.lr, t.lr_token, t.lr_concept, t.lr_other, "", m.d_token_base, m.d_concept_base, mup_run};
   if (auto st = storage::latest_mup_study(db, "lr-transfer")) {
     const auto j = json::parse(st->result, nullptr, false);
-    if (j.is_object() && j.contains("best_base_lr") && j["best_base_lr"].value("mup", json()).is_number())
-      return {j["best_base_lr"]["mup"].get<double>(),
-              fmt::format("lr-transfer study {} ({}), mup", st->id, st->name), m.d_token_base, m.d_concept_base, true};
+    if (j.is_object() && j.contains("best_base_lr") && j["best_base_lr"].value("mup", json()).is_number()) {
+      const double best = j["best_base_lr"]["mup"].get<double>();
+      const std::string rate = j.value("rate", "all");
+      BaseLr out = run;
+      out.mup_evidence = true;
+      out.source = fmt::format("lr-transfer study {} ({}), mup, rate {}", st->id, st->name, rate);
+      if (rate == "all") out = {best, {}, {}, {}, out.source, m.d_token_base, m.d_concept_base, true};
+      else if (rate == "token") out.lr_token = best;
+      else if (rate == "concept") out.lr_concept = best;
+      else out.lr_other = best;
+      return out;
+    }
   }
-  if (m.parametrisation == Parametrisation::mup)
-    return {study.proxy->train.lr,
-            fmt::format("the μP base rate the best run of sweep {} trained with ({}); no lr-transfer study has "
-                        "measured the optimum",
-                        study.sweep, study.proxy_label),
-            m.d_token_base, m.d_concept_base, true};
-  return {study.proxy->train.lr,
-          fmt::format("no μP table: the best run of sweep {} ({}) trained under standard parametrisation at lr {:g}, "
-                      "which is not a μP base rate, and the database holds no lr-transfer study (run `dlcm mup "
-                      "lr-transfer`)",
-                      study.sweep, study.proxy_label, study.proxy->train.lr),
-          m.d_token, m.d_concept, false};
+  if (mup_run) {
+    run.source = fmt::format("the μP base rates the best run of sweep {} trained with ({}); no lr-transfer study "
+                             "has measured the optimum",
+                             study.sweep, study.proxy_label);
+    return run;
+  }
+  run.source = fmt::format("no μP table: the best run of sweep {} ({}) trained under standard parametrisation at "
+                           "lr {:g}, which is not a μP base rate, and the database holds no lr-transfer study (run "
+                           "`dlcm mup lr-transfer`)",
+                           study.sweep, study.proxy_label, t.lr);
+  run.d_token_base = m.d_token;
+  run.d_concept_base = m.d_concept;
+  return run;
 }
 
 json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr) {
@@ -157,19 +170,29 @@ json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& l
                       {Group::joining, FanIn::d_concept, "joining (cross-attention K/V)"},
                       {Group::head, FanIn::none, "head"},
                       {Group::vector, FanIn::none, "vector"}};
+  TrainConfig t = base;  // the base rates; eps, weight decay and its mode are the proxy run's
+  t.lr = lr.lr;
+  t.lr_token = lr.lr_token;
+  t.lr_concept = lr.lr_concept;
+  t.lr_other = lr.lr_other;
   json groups = json::array();
   for (const auto& r : rows) {
-    const auto rule = group_rule(m, r.group, r.fan_in);
+    const auto h = group_hyperparameters(m, t, r.group, r.fan_in);
     const char* fan = r.fan_in == FanIn::d_token ? "d_token" : r.fan_in == FanIn::d_concept ? "d_concept" : "none";
     groups.push_back({{"group", r.label},
                       {"fan_in", fan},
-                      {"lr", lr.lr * rule.lr_mult},
-                      {"init_std", rule.init_std},
-                      {"eps", base.eps * rule.eps_mult},
-                      {"weight_decay", base.weight_decay * rule.weight_decay}});
+                      {"base_lr", base_lr(t, r.group, r.fan_in)},
+                      {"lr", h.lr},
+                      {"init_std", h.init_std},
+                      {"eps", h.eps},
+                      {"weight_decay", h.weight_decay}});
   }
   const auto w = width_mults(m);
   return {{"base_lr", lr.lr},
+          {"base_lrs", {{"token", base_lr(t, Group::token, FanIn::d_token)},
+                        {"concept", base_lr(t, Group::backbone, FanIn::d_concept)},
+                        {"other", base_lr(t, Group::vector, FanIn::none)}}},
+          {"weight_decay_mode", name(t.weight_decay_mode)},
           {"source", lr.source},
           {"d_token_base", m.d_token_base},
           {"d_concept_base", m.d_concept_base},

@@ -62,7 +62,8 @@ Laws laws_from_stored_fit(const storage::StoredFit& fit, const Study& study, con
 
 // The base learning rate the μP transfer starts from, and where it came from.
 struct BaseLr {
-  double lr = 0;
+  double lr = 0;  // train.lr: every group's base rate unless overridden below
+  std::optional<double> lr_token, lr_concept, lr_other;  // η_tok, η_con, η_other (DESIGN §5)
   std::string source;
   int d_token_base = 64, d_concept_base = 128;  // the widths that rate belongs to
   // A measured μP optimum (lr-transfer) or a μP run's base rate; false for a standard run's rate,
@@ -70,7 +71,8 @@ struct BaseLr {
   bool mup_evidence = false;
 };
 // The newest lr-transfer study's best_base_lr.mup (at the proxy config's d_token_base and
-// d_concept_base); else the best completed run's rate, which is μP evidence only when that run
+// d_concept_base) for the rate it swept (all three, or η_tok, η_con or η_other, the others then
+// the best run's); else the best completed run's rates, which are μP evidence only when that run
 // trained under μP.
 BaseLr base_learning_rate(storage::Database& db, const Study& study);
 

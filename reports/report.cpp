@@ -455,7 +455,11 @@ std::string mup_plots(const Context& c) {
       if (s.title.empty()) {
         const auto slopes = j.value("slopes", json::object());
         const auto slope = slopes.is_object() ? slopes.value(family, json()) : json();
-        s.title = slope.is_number() ? fmt::format("{} (slope {:.2f})", par, slope.get<double>()) : par;
+        const auto pass = j.value("pass", json::object());
+        const auto ok = pass.is_object() ? pass.value(family, json()) : json();
+        s.title = slope.is_number() ? fmt::format("{} (slope {:.2f}{})", par, slope.get<double>(),
+                                                  ok.is_boolean() ? (ok.get<bool>() ? ", pass" : ", FAIL") : "")
+                                    : par;
       }
       s.x.push_back(cv.value("width_token", 0));
       s.y.push_back(cv["mean_abs"].get<double>());

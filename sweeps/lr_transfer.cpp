@@ -125,7 +125,7 @@ LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string
   const toml::table root = parse_toml(text, path);
   static const std::set<std::string> known = {"name", "runs_dir", "lrs", "token_widths", "concept_widths", "axes",
                                               "parametrisations", "steps", "seeds", "warmup_fraction",
-                                              "max_attempts", "base"};
+                                              "max_attempts", "rate", "base"};
   for (auto& [k, _] : root)
     if (!known.count(std::string(k.str()))) fail(path, std::string(k.str()), "unknown key");
   LrTransferSpec s;
@@ -138,6 +138,11 @@ LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string
   };
   s.name = str("name");
   if (s.name.empty()) fail(path, "name", "required: a non-empty study name");
+  if (root.get("rate")) {
+    s.rate = str("rate");
+    if (s.rate != "all" && s.rate != "token" && s.rate != "concept" && s.rate != "other")
+      fail(path, "rate", fmt::format("unknown rate \"{}\" (expected all, token, concept, other)", s.rate));
+  }
   s.runs_dir = str("runs_dir");
   if (s.runs_dir.empty()) s.runs_dir = "runs/" + s.name;
   if (const auto* n = root.get("steps")) {
@@ -220,13 +225,19 @@ TransferPlan plan_lr_transfer(const LrTransferSpec& s) {
             c.model.parametrisation = p;
             c.model.d_token = wt;
             c.model.d_concept = wc;
-            c.train.lr = lr;
+            if (s.rate == "all") {  // one rate for every group: the base's per-group overrides go
+              c.train.lr = lr;
+              c.train.lr_token = c.train.lr_concept = c.train.lr_other = std::nullopt;
+            } else {
+              (s.rate == "token" ? c.train.lr_token : s.rate == "concept" ? c.train.lr_concept : c.train.lr_other) = lr;
+            }
             c.train.seed = static_cast<uint64_t>(seed);
             c.train.steps = s.steps;
             c.train.warmup_steps = static_cast<int64_t>(std::llround(s.warmup_fraction * static_cast<double>(s.steps)));
             c.train.eval_every = s.steps;
             c.train.checkpoint_every = std::max<int64_t>(1, s.steps / 2);
-            const std::string label = fmt::format("{} d{} c{} lr{:g} s{}", name(p), wt, wc, lr, seed);
+            const std::string label = fmt::format("{} d{} c{} {}{:g} s{}", name(p), wt, wc,
+                                                  s.rate == "all" ? "lr" : "lr_" + s.rate, lr, seed);
             try {
               validate(c, s.path);
             } catch (const std::exception& e) {
@@ -294,6 +305,7 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
                                      const std::vector<storage::RunRow>& rows) {
   TransferAnalysis out;
   out.name = spec.name;
+  out.rate = spec.rate;
   std::map<std::string, const storage::RunRow*> by_hash;
   for (const auto& r : rows) by_hash[r.hash] = &r;
   for (const auto& pt : plan.points) {
@@ -367,6 +379,7 @@ std::string to_json(const TransferAnalysis& a) {
     shifts.push_back({{"parametrisation", name(s.parametrisation)}, {"axis", s.axis}, {"log2_shift", s.log2_shift},
                       {"grid_steps", s.grid_steps}, {"widths", s.widths}});
   const json out = {{"name", a.name},
+                    {"rate", a.rate},
                     {"results", results},
                     {"shifts", shifts},
                     {"best_base_lr", {{"mup", opt(a.best_base_lr_mup)}, {"standard", opt(a.best_base_lr_standard)}}}};
@@ -374,7 +387,7 @@ std::string to_json(const TransferAnalysis& a) {
 }
 
 std::string format_table(const TransferAnalysis& a) {
-  std::string out;
+  std::string out = a.rate == "all" ? "" : fmt::format("the grid sets train.lr_{}; the other rates as the base config\n", a.rate);
   std::string last;
   for (const auto& r : a.results) {
     const std::string group = fmt::format("{} / axis {}", name(r.parametrisation), r.axis);
@@ -397,7 +410,8 @@ std::string format_table(const TransferAnalysis& a) {
     out += fmt::format("  {:<8} {:<7} {:.2f} in log2(lr) = {:.2f} grid steps over {} widths\n", name(s.parametrisation),
                        s.axis, s.log2_shift, s.grid_steps, s.widths);
   const auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.3g}", *v) : std::string("none"); };
-  out += fmt::format("best base learning rate: mup {}, standard {}\n", num(a.best_base_lr_mup), num(a.best_base_lr_standard));
+  out += fmt::format("best base learning rate{}: mup {}, standard {}\n", a.rate == "all" ? "" : " (" + a.rate + ")",
+                     num(a.best_base_lr_mup), num(a.best_base_lr_standard));
   return out;
 }
 

@@ -10,6 +10,10 @@
 //   concept_widths = [128, 256, 512, 1024]   # axis "concept": d_concept varies, d_token = base
 //   axes = ["token", "concept", "both"]      # "both": the two lists paired entry by entry
 //   parametrisations = ["mup", "standard"]
+//   rate = "all"                             # which base rate the grid sets: all (train.lr, every
+//                                            # group; overrides in base cleared), token (lr_token),
+//                                            # concept (lr_concept) or other (lr_other); the others
+//                                            # stay as base sets them
 //   steps = 100   seeds = [1]   warmup_fraction = 0.1   runs_dir = "runs/<name>"   max_attempts = 3
 //   [base.model] / [base.boundary] / [base.train] / [base.data]   # as in a run config; the base
 //                               # widths are base.model.d_token_base and d_concept_base
@@ -29,6 +33,7 @@ namespace dlcm::sweeps {
 struct LrTransferSpec {
   std::string name, path, text, runs_dir;
   std::vector<double> lrs;
+  std::string rate = "all";  // all, token, concept, other
   std::vector<int> token_widths, concept_widths;
   std::vector<std::string> axes;
   std::vector<Parametrisation> parametrisations;
@@ -94,6 +99,7 @@ struct TransferShift {
 
 struct TransferAnalysis {
   std::string name;
+  std::string rate;  // which base rate the grid varied (the spec's `rate`)
   std::vector<TransferResult> results;
   std::vector<TransferShift> shifts;
   std::optional<double> best_base_lr_mup, best_base_lr_standard;  // at (d_token_base, d_concept_base)
@@ -102,7 +108,7 @@ struct TransferAnalysis {
 // Reads the study's runs (completed and diverged) from the sweep rows of the database.
 TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferPlan& plan,
                                      const std::vector<storage::RunRow>& rows);
-// The stored and printed JSON (keys: name, results, shifts, best_base_lr).
+// The stored and printed JSON (keys: name, rate, results, shifts, best_base_lr).
 std::string to_json(const TransferAnalysis& a);
 // A readable table of the same.
 std::string format_table(const TransferAnalysis& a);

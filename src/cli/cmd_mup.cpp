@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "core/mup.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/lr_transfer.hpp"
@@ -17,13 +18,19 @@ using nlohmann::json;
 
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-json coord_check_json(const train::CoordCheck& cc, const RunConfig& cfg, int steps, int seeds) {
-  json slopes = json::object(), by_step = json::object(), curves = json::array();
-  for (const auto& [family, s] : cc.slopes) {
-    slopes[family] = num(s.back());
+json coord_check_json(const train::CoordCheck& cc, const RunConfig& cfg, const train::CoordCheckOptions& o) {
+  json slopes = json::object(), by_step = json::object(), sd = json::object(), pass = json::object(),
+       curves = json::array();
+  const auto list = [](const std::vector<double>& s) {
     json v = json::array();
     for (double x : s) v.push_back(num(x));
-    by_step[family] = v;
+    return v;
+  };
+  for (const auto& [family, s] : cc.slopes) {
+    slopes[family] = num(s.back());
+    by_step[family] = list(s);
+    sd[family] = list(cc.slope_sd.at(family));
+    pass[family] = cc.pass.at(family);
   }
   for (const auto& p : cc.curves)
     curves.push_back({{"family", p.family}, {"width_token", p.width_token}, {"width_concept", p.width_concept},
@@ -34,23 +41,33 @@ json coord_check_json(const train::CoordCheck& cc, const RunConfig& cfg, int ste
           {"widths", {{"token", cc.widths_token}, {"concept", cc.widths_concept}}},
           {"base_widths", {{"token", cfg.model.d_token_base}, {"concept", cfg.model.d_concept_base}}},
           {"lr", cfg.train.lr},
-          {"steps", steps},
-          {"seeds", seeds},
+          {"lrs", {{"token", base_lr(cfg.train, Group::token, FanIn::d_token)},
+                   {"concept", base_lr(cfg.train, Group::backbone, FanIn::d_concept)},
+                   {"other", base_lr(cfg.train, Group::vector, FanIn::none)}}},
+          {"steps", o.steps},
+          {"seeds", o.seeds},
+          {"segmentation", train::name(o.segmentation)},
+          {"realised_ratio", cc.realised_ratio},
           {"slopes", slopes},
           {"slopes_by_step", by_step},
+          {"slope_sd_by_step", sd},
+          {"band", cc.band},
+          {"pass", pass},
           {"curves", curves}};
 }
 
-void print_coord_check(const train::CoordCheck& cc, const RunConfig& cfg, int steps) {
-  fmt::print("coordinate check, {} parametrisation, {} axis: slope of log mean|act| vs log {}\n",
-             name(cfg.model.parametrisation), cc.axis, cc.axis == "concept" ? "d_concept" : "d_token");
+void print_coord_check(const train::CoordCheck& cc, const RunConfig& cfg, const train::CoordCheckOptions& o) {
+  fmt::print("coordinate check, {} parametrisation, {} axis, {} segmentation, {} seeds: slope of log mean|act| "
+             "vs log {} (mean over seeds)\n",
+             name(cfg.model.parametrisation), cc.axis, train::name(o.segmentation), o.seeds,
+             cc.axis == "concept" ? "d_concept" : "d_token");
   fmt::print("{:<16}", "family");
-  for (int s = 0; s <= steps; ++s) fmt::print(" {:>8}", fmt::format("step {}", s));
-  fmt::print("\n");
+  for (int s = 0; s <= o.steps; ++s) fmt::print(" {:>8}", fmt::format("step {}", s));
+  fmt::print("  {:>6}  |slope| <= {:g} at step {}\n", "±sd", cc.band, o.steps);
   for (const auto& [family, s] : cc.slopes) {
     fmt::print("{:<16}", family);
     for (double v : s) fmt::print(" {:>8.3f}", v);
-    fmt::print("\n");
+    fmt::print("  {:>6.3f}  {}\n", cc.slope_sd.at(family).back(), cc.pass.at(family) ? "pass" : "FAIL");
   }
 }
 
@@ -61,7 +78,7 @@ void add_mup_commands(CLI::App& app) {
   mup->require_subcommand(1);
 
   struct Args {
-    std::string config, spec, db = "dlcm.db", name, parametrisation;
+    std::string config, spec, db = "dlcm.db", name, parametrisation, segmentation = "fixed";
     train::CoordCheckOptions cc;
     bool json = false, quiet = false;
     int workers = 0, threads = 0;
@@ -76,6 +93,12 @@ void add_mup_commands(CLI::App& app) {
   cc->add_option("--seeds", a->cc.seeds, "Seeds averaged per width")->capture_default_str();
   cc->add_option("--parametrisation", a->parametrisation, "Override the config's (mup or standard)")
       ->check(CLI::IsMember({"mup", "standard"}));
+  cc->add_option("--segmentation", a->segmentation,
+                 "fixed: boundaries every round(R) tokens at every width; sampled: the config's boundary mode")
+      ->check(CLI::IsMember({"fixed", "sampled"}))
+      ->capture_default_str();
+  cc->add_option("--band", a->cc.band, "A family passes when |its slope after the last step| is at most this")
+      ->capture_default_str();
   cc->add_option("--threads", a->cc.threads, "Intra-op threads (default: all cores)");
   cc->add_option("--name", a->name, "Name stored with the result (default: the config path)");
   cc->add_option("--db", a->db, "Central database the result is stored in")->capture_default_str();
@@ -84,12 +107,13 @@ void add_mup_commands(CLI::App& app) {
     RunConfig cfg = load_run_config(a->config);
     if (!a->parametrisation.empty())
       cfg.model.parametrisation = a->parametrisation == "mup" ? Parametrisation::mup : Parametrisation::standard;
+    a->cc.segmentation = a->segmentation == "sampled" ? train::CoordSegmentation::sampled : train::CoordSegmentation::fixed;
     auto db = storage::open_central(a->db);  // a bad database fails before the training, not after
     const auto result = train::coord_check(cfg, a->cc);
-    const json j = coord_check_json(result, cfg, a->cc.steps, a->cc.seeds);
+    const json j = coord_check_json(result, cfg, a->cc);
     storage::store_mup_study(db, "coord-check", a->name.empty() ? a->config : a->name, j.dump());
     if (a->json) fmt::print("{}\n", j.dump(2));
-    else print_coord_check(result, cfg, a->cc.steps);
+    else print_coord_check(result, cfg, a->cc);
   });
 
   auto* lt = mup->add_subcommand("lr-transfer", "Optimal learning rate per width, through the sweep machinery");

@@ -60,6 +60,13 @@ struct TableReader {
       if (!std::isfinite(out)) fail(source, where(key), "must be finite");
     }
   }
+  void read(const std::string& key, std::optional<double>& out) {
+    if (get(key)) {
+      double v = 0;
+      read(key, v);
+      out = v;
+    }
+  }
   void read(const std::string& key, std::string& out) {
     if (auto* n = get(key)) {
       if (!n->is_string()) fail(source, where(key), "expected a string");
@@ -102,6 +109,7 @@ const char* name(BoundaryMode m) {
 const char* name(Smoothing s) { return s == Smoothing::none ? "none" : "ema"; }
 const char* name(Schedule s) { return s == Schedule::cosine ? "cosine" : "wsd"; }
 const char* name(Parametrisation p) { return p == Parametrisation::standard ? "standard" : "mup"; }
+const char* name(WeightDecayMode w) { return w == WeightDecayMode::coupled ? "coupled" : "independent"; }
 
 int ffn_hidden(const ModelConfig& m, int d) {
   int h = static_cast<int>(std::ceil(m.ffn_mult * d));
@@ -173,7 +181,12 @@ RunConfig parse_run_config(const std::string& text, const std::string& source, c
     r.read("batch_size", t.batch_size);
     r.read("micro_batches", t.micro_batches);
     r.read("lr", t.lr);
+    r.read("lr_token", t.lr_token);
+    r.read("lr_concept", t.lr_concept);
+    r.read("lr_other", t.lr_other);
     r.read("weight_decay", t.weight_decay);
+    r.read_enum("weight_decay_mode", t.weight_decay_mode,
+                {{"coupled", WeightDecayMode::coupled}, {"independent", WeightDecayMode::independent}});
     r.read("beta1", t.beta1);
     r.read("beta2", t.beta2);
     r.read("eps", t.eps);
@@ -249,6 +262,9 @@ void validate(const RunConfig& c, const std::string& src) {
   if (t.batch_size % t.micro_batches != 0)
     fail(src, "train.micro_batches", fmt::format("must divide train.batch_size = {}", t.batch_size));
   positive("train.lr", t.lr);
+  if (t.lr_token) positive("train.lr_token", *t.lr_token);
+  if (t.lr_concept) positive("train.lr_concept", *t.lr_concept);
+  if (t.lr_other) positive("train.lr_other", *t.lr_other);
   if (t.weight_decay < 0) fail(src, "train.weight_decay", "must be non-negative");
   if (!(t.beta1 >= 0 && t.beta1 < 1)) fail(src, "train.beta1", "must be in [0, 1)");
   if (!(t.beta2 >= 0 && t.beta2 < 1)) fail(src, "train.beta2", "must be in [0, 1)");
@@ -319,6 +335,14 @@ std::string to_toml(const RunConfig& c) {
                     {"checkpoint_every", t.checkpoint_every},
                     {"seed", static_cast<int64_t>(t.seed)},
                     {"diverge_loss", t.diverge_loss}};
+  // Keys that cannot change the training stay out, so the configs written before them keep their
+  // text and hash: a group rate equal to lr (or unset), and the decay mode under standard
+  // parametrisation (where both modes decay alike).
+  const std::pair<const char*, const std::optional<double>*> rates[] = {
+      {"lr_token", &t.lr_token}, {"lr_concept", &t.lr_concept}, {"lr_other", &t.lr_other}};
+  for (const auto& [key, v] : rates)
+    if (*v && **v != t.lr) train.insert(key, **v);
+  if (m.parametrisation == Parametrisation::mup) train.insert("weight_decay_mode", name(t.weight_decay_mode));
   toml::table data{{"dir", d.dir}, {"train_bin", d.train_bin}, {"val_bin", d.val_bin},
                    {"vocab_size", d.vocab_size}};
   toml::table root{{"model", model}, {"boundary", boundary}, {"train", train}, {"data", data}};

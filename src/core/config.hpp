@@ -1,6 +1,7 @@
 #pragma once
 // Plain config structs: they flow from the TOML file down to every module. No LibTorch here.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace dlcm {
@@ -10,6 +11,7 @@ enum class BoundaryMode { global, sequence, fixed };
 enum class Smoothing { none, ema };
 enum class Schedule { cosine, wsd };
 enum class Parametrisation { standard, mup };
+enum class WeightDecayMode { coupled, independent };
 
 struct ModelConfig {
   Arch arch = Arch::dlcm;
@@ -47,8 +49,18 @@ struct TrainConfig {
   int64_t steps = 200;
   int batch_size = 16;       // sequences per optimizer step (global batch)
   int micro_batches = 1;     // gradient accumulation: batch_size must divide by it
+  // Base learning rates of the three μP groups (DESIGN §5), before the width factor and the
+  // schedule. Each unset one is `lr`.
   double lr = 3e-3;
+  std::optional<double> lr_token;    // η_tok: matrices with fan-in d_token (encoder, decoder, boundary, W_up)
+  std::optional<double> lr_concept;  // η_con: matrices with fan-in d_concept (backbone, cross-attention K/V)
+  std::optional<double> lr_other;    // η_other: embedding, norm gains, null concept, LM head
   double weight_decay = 0.1;
+  // coupled: AdamW's decay lr·weight_decay per step, so under μP a matrix's decay shrinks with its
+  // width factor like its rate. independent (Wortsman et al. 2023): weight_decay·(base rate of its
+  // group) per step at every width. The default: the decay is a hyperparameter μP should transfer,
+  // and both modes are the same training under standard parametrisation and at the base widths.
+  WeightDecayMode weight_decay_mode = WeightDecayMode::independent;
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
@@ -98,5 +110,6 @@ const char* name(BoundaryMode);
 const char* name(Smoothing);
 const char* name(Schedule);
 const char* name(Parametrisation);
+const char* name(WeightDecayMode);
 
 }  // namespace dlcm

@@ -1,5 +1,6 @@
 #include "core/mup.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace dlcm {
@@ -17,7 +18,13 @@ GroupRule group_rule(const ModelConfig& m, Group g, FanIn f) {
   // Hidden matrices: variance σ²/s, learning rate η/s, ε/s, with s the fan-in side's multiplier.
   if (g == Group::token || g == Group::backbone || g == Group::joining) {
     const double s = f == FanIn::d_concept ? w.s_con : w.s_tok;
-    return {sigma / std::sqrt(s), 1.0 / s, 1.0 / s, 1.0};
+    double init = sigma / std::sqrt(s);
+    // Cross-attention K/V are the concept stream's only way out, hence its readout: when d_concept
+    // widens faster than d_token they need μP's output-layer variance, σ²/s_con², else the
+    // concepts' updates (aligned with these rows) grow the decoder's cross-attention as
+    // sqrt(s_con/s_tok). Equal multipliers (the paired axis) leave σ²/s_con.
+    if (g == Group::joining && f == FanIn::d_concept) init *= std::sqrt(std::min(1.0, w.s_tok / w.s_con));
+    return {init, 1.0 / s, 1.0 / s, 1.0};
   }
   return {sigma, 1.0, 1.0, decays ? 1.0 : 0.0};  // embeddings, vectors, LM head
 }
@@ -40,6 +47,27 @@ const char* name(Group g) {
     case Group::vector: return "vector";
   }
   return "?";
+}
+
+double base_lr(const TrainConfig& t, Group g, FanIn f) {
+  switch (g) {
+    case Group::token: return t.lr_token.value_or(t.lr);
+    case Group::backbone: return t.lr_concept.value_or(t.lr);
+    case Group::joining: return (f == FanIn::d_concept ? t.lr_concept : t.lr_token).value_or(t.lr);
+    case Group::embedding:
+    case Group::head:
+    case Group::vector: return t.lr_other.value_or(t.lr);
+  }
+  return t.lr;
+}
+
+GroupHyper group_hyperparameters(const ModelConfig& m, const TrainConfig& t, Group g, FanIn f) {
+  const GroupRule rule = group_rule(m, g, f);
+  const double base = base_lr(t, g, f), lr = base * rule.lr_mult;
+  // independent: the per-step decay lr·wd comes out as weight_decay·base, whatever the width factor.
+  const double wd = t.weight_decay * rule.weight_decay *
+                    (t.weight_decay_mode == WeightDecayMode::independent ? base / lr : 1.0);
+  return {lr, rule.init_std, t.eps * rule.eps_mult, wd};
 }
 
 }  // namespace dlcm

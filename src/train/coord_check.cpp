@@ -21,6 +21,8 @@ double fit_slope(const std::vector<double>& x, const std::vector<double>& y) {
   return sxx > 0 ? sxy / sxx : NAN;
 }
 
+const char* name(CoordSegmentation s) { return s == CoordSegmentation::fixed ? "fixed" : "sampled"; }
+
 namespace {
 
 // The same batch for every width and seed: batch_size windows evenly spaced over the training split.
@@ -39,9 +41,12 @@ torch::Tensor fixed_batch(const RunConfig& cfg) {
   return w;
 }
 
-// mean |act| per family at steps 0..steps for one model.
-std::vector<std::map<std::string, double>> trace(const RunConfig& cfg, const torch::Tensor& batch, int steps,
-                                                 uint64_t seed) {
+struct Trace {
+  std::vector<std::map<std::string, double>> steps;  // mean |act| per family at steps 0..steps
+  double ratio = 0;                                   // tokens per concept, mean over the forwards
+};
+
+Trace trace(const RunConfig& cfg, const torch::Tensor& batch, int steps, uint64_t seed) {
   torch::manual_seed(seed);
   model::LanguageModel net(cfg.model, cfg.boundary);
   model::init_parameters(net);
@@ -49,29 +54,46 @@ std::vector<std::map<std::string, double>> trace(const RunConfig& cfg, const tor
   AdamW adam = make_adamw(model::param_infos(net), cfg.model, cfg.train);
   const int64_t T = cfg.model.seq_len;
   const auto inputs = batch.slice(1, 0, T), targets = batch.slice(1, 1);
-  std::vector<std::map<std::string, double>> out;
+  Trace out;
   for (int step = 0; step <= steps; ++step) {
     model::ActivationStats stats;
     zero_grad(adam);
     auto o = net->forward(inputs, nullptr, {}, &stats);
     std::map<std::string, double> row;
     for (const auto& [family, _] : stats.sum) row[family] = stats.mean_abs(family);
-    out.push_back(row);
+    out.steps.push_back(row);
+    out.ratio += (o.boundaries.defined() ? 1.0 / o.boundaries.mean().item<double>() : 1.0) / (steps + 1);
     if (step == steps) break;
     auto loss = model::lm_loss(o.logits, targets);
     if (cfg.model.arch == Arch::dlcm) loss = loss + cfg.boundary.aux_weight * model::aux_loss(o, cfg.boundary);
     loss.backward();
-    adamw_step(adam, cfg.train.lr);
+    adamw_step(adam, 1.0);  // constant at the peak rates
   }
   return out;
 }
 
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x / static_cast<double>(v.size());
+  return s;
+}
+
+double sd(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+
 }  // namespace
 
-CoordCheck coord_check(const RunConfig& cfg, const CoordCheckOptions& opt) {
+CoordCheck coord_check(const RunConfig& cfg_in, const CoordCheckOptions& opt) {
   if (opt.steps < 0) throw std::runtime_error("--steps: must be at least 0");
   if (opt.seeds < 1) throw std::runtime_error("--seeds: must be at least 1");
+  if (!(opt.band > 0)) throw std::runtime_error("--band: must be positive");
   CoordCheck cc;
+  cc.band = opt.band;
   const auto& wt = opt.widths_token;
   const auto& wc = opt.widths_concept;
   if (wt.empty() && wc.empty()) throw std::runtime_error("coord-check: give --widths-token and/or --widths-concept");
@@ -81,6 +103,11 @@ CoordCheck coord_check(const RunConfig& cfg, const CoordCheckOptions& opt) {
   cc.axis = wc.empty() ? "token" : wt.empty() ? "concept" : "both";
   const size_t n = std::max(wt.size(), wc.size());
   if (n < 2) throw std::runtime_error("coord-check: at least two widths are needed for a slope");
+  RunConfig cfg = cfg_in;
+  if (opt.segmentation == CoordSegmentation::fixed && cfg.model.arch == Arch::dlcm) {
+    cfg.boundary.mode = BoundaryMode::fixed;
+    cfg.boundary.ratio = std::max(2.0, std::round(cfg.boundary.ratio));
+  }
   for (size_t i = 0; i < n; ++i) {
     cc.widths_token.push_back(wt.empty() ? cfg.model.d_token : wt[i]);
     cc.widths_concept.push_back(wc.empty() ? cfg.model.d_concept : wc[i]);
@@ -96,30 +123,43 @@ CoordCheck coord_check(const RunConfig& cfg, const CoordCheckOptions& opt) {
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
   const auto batch = fixed_batch(cfg);
 
-  std::vector<std::vector<std::map<std::string, double>>> per_width;  // [width][step] family → mean
+  // log mean|act| [width][seed][step] per family
+  std::vector<std::vector<std::vector<std::map<std::string, double>>>> logs(n);
   for (size_t i = 0; i < n; ++i) {
-    const RunConfig& c = configs[i];
-    std::vector<std::map<std::string, double>> mean(opt.steps + 1);
+    double ratio = 0;
     for (int s = 1; s <= opt.seeds; ++s) {
-      const auto t = trace(c, batch, opt.steps, static_cast<uint64_t>(s));
-      for (int step = 0; step <= opt.steps; ++step)
-        for (const auto& [family, v] : t[step]) mean[step][family] += v / opt.seeds;
+      const Trace t = trace(configs[i], batch, opt.steps, static_cast<uint64_t>(s));
+      ratio += t.ratio / opt.seeds;
+      auto& seed_log = logs[i].emplace_back();
+      for (const auto& row : t.steps) {
+        auto& out = seed_log.emplace_back();
+        for (const auto& [family, v] : row) out[family] = std::log(v);
+      }
     }
-    for (int step = 0; step <= opt.steps; ++step)
-      for (const auto& [family, v] : mean[step])
-        cc.curves.push_back({family, cc.widths_token[i], cc.widths_concept[i], step, v});
-    per_width.push_back(std::move(mean));
+    cc.realised_ratio.push_back(ratio);
   }
 
   std::vector<double> logw;
   for (size_t i = 0; i < n; ++i)
     logw.push_back(std::log(static_cast<double>(cc.axis == "concept" ? cc.widths_concept[i] : cc.widths_token[i])));
-  for (const auto& [family, _] : per_width[0][0])
+  for (const auto& [family, _] : logs[0][0][0]) {
     for (int step = 0; step <= opt.steps; ++step) {
-      std::vector<double> logy;
-      for (size_t i = 0; i < n; ++i) logy.push_back(std::log(per_width[i][step].at(family)));
-      cc.slopes[family].push_back(fit_slope(logw, logy));
+      std::vector<double> per_seed;
+      for (int s = 0; s < opt.seeds; ++s) {
+        std::vector<double> logy;
+        for (size_t i = 0; i < n; ++i) logy.push_back(logs[i][s][step].at(family));
+        per_seed.push_back(fit_slope(logw, logy));
+      }
+      cc.slopes[family].push_back(mean(per_seed));
+      cc.slope_sd[family].push_back(sd(per_seed));
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<double> over_seeds;
+        for (int s = 0; s < opt.seeds; ++s) over_seeds.push_back(logs[i][s][step].at(family));
+        cc.curves.push_back({family, cc.widths_token[i], cc.widths_concept[i], step, std::exp(mean(over_seeds))});
+      }
     }
+    cc.pass[family] = std::abs(cc.slopes[family].back()) <= opt.band;
+  }
   return cc;
 }
 

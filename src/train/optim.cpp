@@ -11,13 +11,13 @@ AdamW make_adamw(const std::vector<model::ParamInfo>& params, const ModelConfig&
   opt.beta2 = t.beta2;
   std::map<std::string, size_t> index;
   for (const auto& p : params) {
-    const GroupRule rule = group_rule(m, p.group, p.fan_in);
+    const GroupHyper h = group_hyperparameters(m, t, p.group, p.fan_in);
     const std::string key = std::string(name(p.group)) +
                             (p.fan_in == FanIn::d_concept ? "/d_concept" : p.fan_in == FanIn::d_token ? "/d_token" : "");
     auto it = index.find(key);
     if (it == index.end()) {
       it = index.emplace(key, opt.groups.size()).first;
-      opt.groups.push_back({key, rule.lr_mult, t.eps * rule.eps_mult, t.weight_decay * rule.weight_decay, {}, {}, {}});
+      opt.groups.push_back({key, h.lr, h.eps, h.weight_decay, {}, {}, {}});
     }
     auto& g = opt.groups[it->second];
     g.params.push_back(p.tensor);
@@ -45,7 +45,7 @@ double clip_grad_norm(AdamW& opt, double max_norm) {
   return total;
 }
 
-void adamw_step(AdamW& opt, double lr) {
+void adamw_step(AdamW& opt, double schedule) {
   torch::NoGradGuard no_grad;
   opt.t += 1;
   const double bc1 = 1.0 - std::pow(opt.beta1, static_cast<double>(opt.t));
@@ -60,7 +60,7 @@ void adamw_step(AdamW& opt, double lr) {
       v.push_back(g.exp_avg_sq[i]);
     }
     if (params.empty()) continue;
-    const double glr = lr * g.lr_mult;
+    const double glr = schedule * g.lr;
     if (g.weight_decay > 0) at::_foreach_mul_(params, 1.0 - glr * g.weight_decay);  // decoupled decay
     at::_foreach_mul_(m, opt.beta1);
     at::_foreach_add_(m, grads, 1.0 - opt.beta1);

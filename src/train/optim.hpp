@@ -1,7 +1,8 @@
 #pragma once
-// AdamW over μP parameter groups (DESIGN §5). Each group carries its full options: a rate
-// multiplier, ε and weight decay, so a schedule multiplies the base rate and never overwrites a
-// group's rate. The update uses LibTorch's multi-tensor _foreach kernels, one call per group.
+// AdamW over μP parameter groups (DESIGN §5). Each group carries its full options (core/mup.hpp's
+// group_hyperparameters): its peak rate, ε and weight decay; a step takes the schedule's factor,
+// which multiplies every group's rate and never overwrites it. The update uses LibTorch's
+// multi-tensor _foreach kernels, one call per group.
 #include <torch/torch.h>
 
 #include <string>
@@ -14,7 +15,7 @@ namespace dlcm::train {
 
 struct AdamGroup {
   std::string name;  // "token/d_token", "backbone/d_concept", ...
-  double lr_mult = 1, eps = 1e-8, weight_decay = 0;
+  double lr = 0, eps = 1e-8, weight_decay = 0;  // peak rate; AdamW decay coefficient
   std::vector<torch::Tensor> params, exp_avg, exp_avg_sq;
 };
 
@@ -25,8 +26,8 @@ struct AdamW {
 };
 
 AdamW make_adamw(const std::vector<model::ParamInfo>& params, const ModelConfig& m, const TrainConfig& t);
-// One update at base learning rate `lr` (already multiplied by the schedule).
-void adamw_step(AdamW& opt, double lr);
+// One update with every group's rate multiplied by `schedule` (core/schedule.hpp's lr_factor).
+void adamw_step(AdamW& opt, double schedule);
 void zero_grad(AdamW& opt);
 // Global L2 norm of all gradients; scales them down to `max_norm` when above it (0: no clipping).
 double clip_grad_norm(AdamW& opt, double max_norm);

@@ -23,6 +23,7 @@
 #include "data/corpus.hpp"
 #include "model/model.hpp"
 #include "storage/run_metrics.hpp"
+#include "train/eval.hpp"
 #include "train/optim.hpp"
 #include "train/step.hpp"
 
@@ -71,64 +72,6 @@ void remove_stale_rendezvous(const fs::path& dir, const std::string& current) {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-struct DomainEval {
-  double loss_sum = 0, tokens = 0, concepts = 0;
-  double loss() const { return tokens > 0 ? loss_sum / tokens : 0; }
-  double ratio() const { return concepts > 0 ? tokens / concepts : 1; }
-};
-
-// Fixed, evenly spaced validation windows per domain: the same windows at every evaluation.
-// Data-parallel ranks take every size-th window and sum their results.
-std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data::Corpus& corpus, int64_t T,
-                                           int windows, int batch, torch::Device dev, const Comm& comm) {
-  torch::NoGradGuard no_grad;
-  net->eval();
-  std::vector<data::DomainSpan> spans = corpus.val_domains;
-  if (spans.empty()) spans.push_back({"all", 0, static_cast<int64_t>(corpus.val.size())});
-  std::map<std::string, DomainEval> out;
-  for (const auto& s : spans) {
-    const int64_t room = s.end - s.begin - (T + 1);
-    if (room < 0) continue;
-    std::vector<int64_t> offsets;
-    for (int i = comm.rank; i < windows; i += comm.size)
-      offsets.push_back(s.begin + (windows > 1 ? room * i / (windows - 1) : 0));
-    auto& d = out[s.domain];
-    for (size_t i = 0; i < offsets.size(); i += batch) {
-      const auto n = static_cast<int64_t>(std::min<size_t>(batch, offsets.size() - i));
-      auto w = torch::empty({n, T + 1}, torch::kLong);
-      auto acc = w.accessor<int64_t, 2>();
-      for (int64_t b = 0; b < n; ++b)
-        for (int64_t t = 0; t <= T; ++t) acc[b][t] = corpus.val[offsets[i + b] + t];
-      w = w.to(dev);
-      model::Autocast amp(dev);
-      auto o = net->forward(w.slice(1, 0, T));
-      const double loss = model::lm_loss(o.logits, w.slice(1, 1)).item<double>();
-      d.loss_sum += loss * n * T;
-      d.tokens += static_cast<double>(n * T);
-      d.concepts += o.boundaries.defined() ? o.boundaries.sum().item<double>() : static_cast<double>(n * T);
-    }
-  }
-  std::vector<double> sums;
-  for (auto& [_, d] : out) sums.insert(sums.end(), {d.loss_sum, d.tokens, d.concepts});
-  auto t = torch::tensor(sums, torch::kDouble);
-  all_sum(comm, t);
-  size_t k = 0;
-  for (auto& [_, d] : out) {
-    d.loss_sum = t[k++].item<double>();
-    d.tokens = t[k++].item<double>();
-    d.concepts = t[k++].item<double>();
-  }
-  DomainEval all;
-  for (auto& [_, d] : out) {
-    all.loss_sum += d.loss_sum;
-    all.tokens += d.tokens;
-    all.concepts += d.concepts;
-  }
-  if (!out.count("all")) out["all"] = all;
-  net->train();
-  return out;
 }
 
 // --- checkpoints ---------------------------------------------------------------------------
@@ -501,12 +444,12 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     last_eval = evaluate(net, corpus, T, cfg.train.eval_windows, cfg.train.batch_size, dev, comm);
     for (auto& [domain, d] : last_eval) {
       pending.push_back({step, "val", domain, "loss", d.loss()});
-      if (corpus.byte_level) pending.push_back({step, "val", domain, "bpb", d.loss() / std::log(2.0)});
+      if (corpus.byte_level) pending.push_back({step, "val", domain, "bpb", d.bpb()});
       if (cfg.model.arch == Arch::dlcm) pending.push_back({step, "val", domain, "ratio", d.ratio()});
     }
     const auto& a = last_eval["all"];
     say(fmt::format("step {:>6} | val loss {:.4f}{} | realised ratio {:.2f}", step, a.loss(),
-                    corpus.byte_level ? fmt::format(" | {:.3f} bpb", a.loss() / std::log(2.0)) : "", a.ratio()));
+                    corpus.byte_level ? fmt::format(" | {:.3f} bpb", a.bpb()) : "", a.ratio()));
   };
   auto checkpoint = [&]() {
     if (root) {
@@ -534,7 +477,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
       summary.status = RunStatus::diverged;
       break;
     }
-    adamw_step(adam, cfg.train.lr * lrf);
+    adamw_step(adam, lrf);
     summary.step_seconds.push_back(seconds_since(t_step));
     pr.step += 1;
     pr.tokens += tokens_per_step;
@@ -575,8 +518,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   summary.steps = pr.step;
   summary.final_train_loss = mean(pr.recent_losses);
   summary.train_realised_ratio = cfg.model.arch == Arch::dlcm ? mean(pr.recent_ratios) : 1.0;
+  const bool evaluated = !last_eval.empty();  // a run that diverged before its first evaluation has none
   const auto& all = last_eval["all"];
-  summary.final_val_loss = last_eval.empty() ? NAN : all.loss();
+  summary.final_val_loss = evaluated ? all.loss() : NAN;
   summary.realised_ratio = cfg.model.arch == Arch::dlcm ? all.ratio() : 1.0;
   // Compute actually spent: concept-rate layers at the ratio averaged over every step.
   const double run_ratio = pr.inv_ratio_sum > 0 ? pr.ratio_count / pr.inv_ratio_sum : cfg.boundary.ratio;
@@ -584,22 +528,23 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   summary.flops_per_token = fpt.train_flops();
   summary.tokens_per_step = tokens_per_step;
   json domains = json::object();
-  for (auto& [d, e] : last_eval) {
+  for (auto& [d, e] : evaluated ? last_eval : std::map<std::string, DomainEval>{}) {
     domains[d] = {{"val_loss", e.loss()}, {"realised_ratio", cfg.model.arch == Arch::dlcm ? e.ratio() : 1.0}};
-    if (corpus.byte_level) domains[d]["val_bpb"] = e.loss() / std::log(2.0);
+    if (corpus.byte_level) domains[d]["val_bpb"] = e.bpb();
   }
   auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   json result = {{"status", name(summary.status)},
                  {"steps", pr.step},
                  {"tokens", pr.tokens},
                  {"n_params", counts.total()},
+                 {"n_params_non_embedding", counts.non_embedding()},  // the laws' N
                  {"n_params_concept", counts.backbone},
                  {"flops_per_token", fpt.train_flops()},
                  {"n_eff", fpt.n_eff()},
                  {"train_flops", fpt.train_flops() * pr.tokens},
                  {"final_train_loss", num(summary.final_train_loss)},
                  {"final_val_loss", num(summary.final_val_loss)},
-                 {"val_bpb", corpus.byte_level ? num(summary.final_val_loss / std::log(2.0)) : json(nullptr)},
+                 {"val_bpb", corpus.byte_level && evaluated ? num(all.bpb()) : json(nullptr)},
                  {"realised_ratio", summary.realised_ratio},
                  {"train_realised_ratio", num(summary.train_realised_ratio)},
                  {"run_mean_ratio", run_ratio},
@@ -635,7 +580,7 @@ double measure_train_flops_per_second(const RunConfig& cfg, int threads, int ste
     const auto t0 = Clock::now();
     zero_grad(adam);
     const auto st = forward_backward(net, adam, data, cfg, torch::kCPU);
-    adamw_step(adam, cfg.train.lr);
+    adamw_step(adam, 1.0);  // constant at the peak rates
     if (i > 0) {
       seconds += seconds_since(t0);
       ratio_sum += st.ratio;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -54,11 +55,36 @@ TEST_F(MupCli, CoordCheckJsonHasTheContractKeysAndIsStored) {
   ASSERT_EQ(j["curves"].size(), 8u * 2 * 2);  // families × widths × steps 0..1
   for (const auto& c : j["curves"])
     for (const char* k : {"family", "width_token", "width_concept", "step", "mean_abs"}) EXPECT_TRUE(c.contains(k)) << k;
+  EXPECT_EQ(j["segmentation"], "fixed");
+  EXPECT_EQ(j["band"], 0.25);
+  EXPECT_EQ(j["realised_ratio"], json({4.0, 4.0}));
+  EXPECT_EQ(j["pass"].size(), 8u);
+  for (const auto& [family, pass] : j["pass"].items())
+    EXPECT_EQ(pass.get<bool>(), std::abs(j["slopes"][family].get<double>()) <= 0.25) << family;
+  EXPECT_EQ(j["slope_sd_by_step"]["backbone"].size(), 2u);
   // The same result sits in the database's μP studies.
   auto db = dlcm::storage::open_central((root / "d.db").string());
   const auto stored = dlcm::storage::latest_mup_study(db, "coord-check", "cc");
   ASSERT_TRUE(stored);
   EXPECT_EQ(json::parse(stored->result), j);
+}
+
+// The main job prints the table: one verdict per family against the band.
+TEST_F(MupCli, CoordCheckPrintsPassOrFailPerFamily) {
+  const auto r = dlcm("--widths-token 16 32 --widths-concept 32 64 --steps 1 --seeds 1 --band 1e-9 --name strict");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("|slope| <= 1e-09 at step 1"), std::string::npos) << r.out;
+  for (const char* family : {"backbone", "boundary", "cross_attention", "decoder", "embedding", "encoder", "logits",
+                             "pooling"}) {
+    const auto at = r.out.find("\n" + std::string(family) + " ");
+    ASSERT_NE(at, std::string::npos) << family;
+    const auto line = r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+    EXPECT_NE(line.find("FAIL"), std::string::npos) << line;  // nothing is that flat
+  }
+  const auto loose = dlcm("--widths-token 16 32 --widths-concept 32 64 --steps 1 --seeds 1 --band 100 --name loose");
+  EXPECT_EQ(std::count(loose.out.begin(), loose.out.end(), '\n'), 2 + 8) << loose.out;
+  EXPECT_EQ(loose.out.find("FAIL"), std::string::npos) << loose.out;
+  EXPECT_NE(loose.out.find("pass"), std::string::npos);
 }
 
 TEST_F(MupCli, UnpairedOrIndivisibleWidthsFailWithOneLine) {

@@ -2,6 +2,8 @@
 // and a canonical text that round-trips.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/config.hpp"
 
 using namespace dlcm;
@@ -62,6 +64,11 @@ TEST(Config, BadInputNamesFileAndKey) {
       {"[boundary]\nmode = \"magic\"\n[data]\ndir='x'", "cfg.toml: boundary.mode: unknown value \"magic\""},
       {"[train]\nbatch_size = 10\nmicro_batches = 3\n[data]\ndir='x'", "cfg.toml: train.micro_batches: must divide"},
       {"[train]\nlr = -1.0\n[data]\ndir='x'", "cfg.toml: train.lr: must be positive"},
+      {"[train]\nlr_token = 0.0\n[data]\ndir='x'", "cfg.toml: train.lr_token: must be positive"},
+      {"[train]\nlr_concept = \"fast\"\n[data]\ndir='x'", "cfg.toml: train.lr_concept: expected a number"},
+      {"[train]\nlr_other = -1e-3\n[data]\ndir='x'", "cfg.toml: train.lr_other: must be positive"},
+      {"[train]\nweight_decay_mode = \"both\"\n[data]\ndir='x'",
+       "cfg.toml: train.weight_decay_mode: unknown value \"both\" (expected one of: coupled, independent)"},
       {"[model]\n", "cfg.toml: data: set data.dir"},
       {"[data]\ntrain_bin = 'a.bin'\n", "cfg.toml: data.val_bin: required"},
       {"[model\n", "cfg.toml:1:"},
@@ -71,4 +78,46 @@ TEST(Config, BadInputNamesFileAndKey) {
     EXPECT_NE(err.find(c.expect), std::string::npos) << "got: " << err << "\nwant: " << c.expect;
     EXPECT_EQ(err.find('\n'), std::string::npos) << "error must be one line: " << err;
   }
+}
+
+TEST(Config, GroupRatesAndDecayModeParseAndDefaultToLrAndIndependent) {
+  const auto d = parse_run_config(kGood, "cfg.toml");
+  EXPECT_FALSE(d.train.lr_token || d.train.lr_concept || d.train.lr_other);
+  EXPECT_EQ(d.train.weight_decay_mode, WeightDecayMode::independent);
+  std::string text = kGood;
+  text.replace(text.find("steps = 10"), 10,
+               "steps = 10\nlr = 1e-3\nlr_token = 2e-3\nlr_concept = 5e-4\nlr_other = 4e-3\n"
+               "weight_decay_mode = \"coupled\"");
+  const auto c = parse_run_config(text, "cfg.toml");
+  EXPECT_DOUBLE_EQ(*c.train.lr_token, 2e-3);
+  EXPECT_DOUBLE_EQ(*c.train.lr_concept, 5e-4);
+  EXPECT_DOUBLE_EQ(*c.train.lr_other, 4e-3);
+  EXPECT_EQ(c.train.weight_decay_mode, WeightDecayMode::coupled);
+  EXPECT_EQ(to_toml(parse_run_config(to_toml(c), "canonical")), to_toml(c));
+}
+
+// The canonical text is the run's identity (its hash): every new key that changes the training
+// changes it, a key that cannot (a rate equal to lr; the decay mode under standard
+// parametrisation) leaves it, so configs written before the keys existed keep their hashes.
+TEST(Config, CanonicalTextChangesWithEachKeyThatChangesTraining) {
+  const auto base = parse_run_config(kGood, "cfg.toml");
+  const std::string before = to_toml(base);
+  for (const char* key : {"lr_token", "lr_concept", "lr_other"}) EXPECT_EQ(before.find(key), std::string::npos) << key;
+  EXPECT_EQ(before.find("weight_decay_mode"), std::string::npos);
+  std::set<std::string> texts = {before};
+  for (auto field : {&TrainConfig::lr_token, &TrainConfig::lr_concept, &TrainConfig::lr_other}) {
+    RunConfig c = base;
+    c.train.*field = 1e-2;
+    EXPECT_TRUE(texts.insert(to_toml(c)).second);
+    c.train.*field = c.train.lr;  // the same training as unset
+    EXPECT_EQ(to_toml(c), before);
+  }
+  RunConfig c = base;
+  c.train.weight_decay_mode = WeightDecayMode::coupled;
+  EXPECT_EQ(to_toml(c), before);  // standard: both modes decay by lr·weight_decay
+  c.model.parametrisation = Parametrisation::mup;
+  const std::string coupled = to_toml(c);
+  c.train.weight_decay_mode = WeightDecayMode::independent;
+  EXPECT_NE(to_toml(c), coupled);
+  EXPECT_NE(coupled.find("weight_decay_mode = 'coupled'"), std::string::npos) << coupled;
 }

@@ -306,6 +306,29 @@ TEST(Recommend, LrTransferStudyOverridesTheBestRun) {
   EXPECT_EQ(lr.d_concept_base, 128);
 }
 
+// A study that swept η_tok alone sets η_tok; η_con and η_other stay the best run's, and each group's
+// rate in the μP table follows its own base rate.
+TEST(Recommend, AnLrTransferOfOneRateSetsOnlyThatRate) {
+  const auto dir = test::temp_dir("recommend-lr-token");
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  test::fill_study(db, dir, "s");
+  storage::store_mup_study(db, "lr-transfer", "tok", R"({"name": "tok", "rate": "token", "results": [],
+                                                          "shifts": [], "best_base_lr": {"mup": 0.008}})");
+  const auto study = load_study(db, "s");
+  const auto lr = base_learning_rate(db, study);
+  ASSERT_TRUE(lr.lr_token);
+  EXPECT_DOUBLE_EQ(*lr.lr_token, 0.008);
+  EXPECT_DOUBLE_EQ(lr.lr, 2e-3);  // the best run's, for η_con and η_other
+  EXPECT_FALSE(lr.lr_concept);
+  const auto h = mup_hyperparameters(study.proxy->model, study.proxy->train, lr);
+  EXPECT_DOUBLE_EQ(h["base_lrs"]["token"].get<double>(), 0.008);
+  EXPECT_DOUBLE_EQ(h["base_lrs"]["concept"].get<double>(), 2e-3);
+  for (const auto& g : h["groups"]) {
+    if (g["group"] == "token") EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 0.008);
+    if (g["group"] == "backbone") EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 2e-3);
+  }
+}
+
 TEST(RecommendCli, PrintsJsonAndStoresTheRecommendation) {
   const auto dir = test::temp_dir("recommend-cli");
   const auto path = (dir / "dlcm.db").string();

@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "data/corpus.hpp"
+#include "core/mup.hpp"
 #include "storage/central.hpp"
 #include "sweeps/lr_transfer.hpp"
 #include "test_util.hpp"
@@ -98,6 +101,39 @@ TEST(LrTransferPlan, SharesTheBaseWidthRunBetweenAxes) {
   }
 }
 
+// `rate` picks the base rate the grid sets (DESIGN §5's η_tok, η_con, η_other, or all three);
+// the others stay as the base config has them, and each choice is a different run (a grid rate
+// equal to the base's would be the same training, hence the same run: 3e-3 is off the grid).
+TEST(LrTransferPlan, TheRateKeyChoosesWhichBaseRateTheGridSets) {
+  const std::string with_base_rates = kSpec + "[base.train]\nlr = 3e-3\nlr_other = 5e-3\n";
+  std::map<std::string, std::set<std::string>> hashes;
+  for (const char* rate : {"all", "token", "concept", "other"}) {
+    const auto spec = sweeps::parse_lr_transfer_spec(std::string("rate = \"") + rate + "\"\n" + with_base_rates, "s.toml");
+    EXPECT_EQ(spec.rate, rate);
+    const auto plan = sweeps::plan_lr_transfer(spec);
+    ASSERT_EQ(plan.plan.runs.size(), 3u * 5);
+    std::map<std::string, double> grid_of;  // run → the grid's rate
+    for (const auto& pt : plan.points) grid_of[pt.hash] = pt.lr;
+    for (const auto& r : plan.plan.runs) {
+      SCOPED_TRACE(std::string(rate) + " " + r.label);
+      const auto& t = r.cfg.train;
+      const double grid = grid_of.at(r.hash);
+      const std::string which = rate;
+      EXPECT_DOUBLE_EQ(base_lr(t, Group::token, FanIn::d_token), which == "all" || which == "token" ? grid : 3e-3);
+      EXPECT_DOUBLE_EQ(base_lr(t, Group::backbone, FanIn::d_concept), which == "all" || which == "concept" ? grid : 3e-3);
+      // "all" sets every group, clearing the base's lr_other.
+      EXPECT_DOUBLE_EQ(base_lr(t, Group::head, FanIn::none), which == "all" || which == "other" ? grid : 5e-3);
+      hashes[rate].insert(r.hash);
+    }
+  }
+  for (const char* a : {"all", "token", "concept", "other"})
+    for (const char* b : {"all", "token", "concept", "other"})
+      if (std::string(a) < b)
+        for (const auto& h : hashes[a]) EXPECT_FALSE(hashes[b].count(h)) << a << " and " << b << " share a run";
+  EXPECT_NE(expect_error("rate = \"backbone\"\n" + kSpec).find("s.toml: rate: unknown rate \"backbone\" (expected all, token, concept, other)"),
+            std::string::npos);
+}
+
 TEST(LrTransferAnalysis, FindsEachWidthsOptimumExcludesDivergedRunsAndMeasuresTheShift) {
   const auto spec = sweeps::parse_lr_transfer_spec(kSpec, "s.toml");
   const auto plan = sweeps::plan_lr_transfer(spec);
@@ -138,7 +174,8 @@ TEST(LrTransferAnalysis, FindsEachWidthsOptimumExcludesDivergedRunsAndMeasuresTh
   EXPECT_NEAR(std::log2(*a.best_base_lr_mup), -8.0, 1e-9);
   EXPECT_FALSE(a.best_base_lr_standard);
   const auto j = json::parse(sweeps::to_json(a));
-  for (const char* k : {"name", "results", "shifts", "best_base_lr"}) EXPECT_TRUE(j.contains(k)) << k;
+  for (const char* k : {"name", "rate", "results", "shifts", "best_base_lr"}) EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["rate"], "all");
   for (const char* k : {"parametrisation", "axis", "width_token", "width_concept", "lrs", "losses", "best_lr",
                         "best_lr_lo", "best_lr_hi"})
     EXPECT_TRUE(j["results"][0].contains(k)) << k;

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "data/corpus.hpp"
+#include "model/model.hpp"
+#include "train/eval.hpp"
 #include "train/train.hpp"
 
 using namespace dlcm;
@@ -112,7 +114,7 @@ TEST_F(TrainTest, RunDirectoryHoldsTheContractedFiles) {
     EXPECT_TRUE(r.contains(k)) << k;
   EXPECT_EQ(r["status"], "completed");
   EXPECT_EQ(r["tokens"].get<double>(), 6.0 * 8 * 128);
-  EXPECT_NEAR(r["val_bpb"].get<double>(), r["final_val_loss"].get<double>() / std::log(2.0), 1e-12);
+  EXPECT_EQ(r["val_bpb"], r["domains"]["all"]["val_bpb"]);  // bits per byte of text (eval.hpp)
   EXPECT_TRUE(r["domains"].contains("casual-zh"));
   // A different config in the same directory is refused, not mixed in.
   auto other = tiny();
@@ -165,4 +167,44 @@ TEST_F(TrainTest, GlobalParserRealisesTheTargetRatioWithinTenPercent) {
   std::printf("realised ratio %.3f on validation, %.3f in training (target 4), %.3f over the run, val loss %.3f\n",
               s.realised_ratio, s.train_realised_ratio, run_ratio, s.final_val_loss);
   EXPECT_LT(s.final_val_loss, 3.2);  // it learned while hitting the ratio
+}
+
+// A model whose logits are the same at every position: the residual stream is a constant embedding
+// (every block's output projection is zero) and the LM head gives the document separator logit
+// ln 130, byte 1 logit ln 128 and every other byte 0, so p(separator) = 130/512, p(1) = 1/4 and
+// p(any other byte) = 1/512: 2 and 9 bits.
+TEST(Evaluation, BitsPerByteLeaveOutTheDocumentSeparatorAndPoolDomainsByBytes) {
+  RunConfig c;
+  c.model.arch = Arch::baseline;
+  c.model.seq_len = 8;
+  c.model.d_token = 16;
+  c.model.n_heads_token = 2;
+  c.model.n_layers = 1;
+  model::LanguageModel net(c.model, c.boundary);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.zero_();
+    net->tok_emb.fill_(1.0);
+    net->final_norm->weight.fill_(1.0);
+    net->lm_head[data::kDocSeparator].fill_(std::log(130.0) / 16);
+    net->lm_head[1].fill_(std::log(128.0) / 16);
+  }
+  data::Corpus corpus;
+  corpus.byte_level = true;
+  // One window of T + 1 = 9 tokens per domain. code: targets 5 6 | 7 8 | 9 10 11 with two separators
+  // among them; prose: eight 1s after its separator.
+  corpus.val = {0, 5, 6, 0, 7, 8, 0, 9, 10,  //
+                0, 1, 1, 1, 1, 1, 1, 1, 1};
+  corpus.val_domains = {{"code", 0, 9}, {"prose", 9, 18}};
+  const auto e = train::evaluate(net, corpus, 8, 1, 4, torch::kCPU);
+  const double ln2 = std::log(2.0), sep = std::log(512.0 / 130);  // nats of a separator target
+  EXPECT_NEAR(e.at("code").bpb(), 9.0, 1e-5);  // was (2·1.977 + 6·9)/8 = 7.244 with the separators
+  EXPECT_NEAR(e.at("prose").bpb(), 2.0, 1e-5);
+  EXPECT_NEAR(e.at("all").bpb(), (6 * 9.0 + 8 * 2.0) / 14, 1e-5);  // 5.0: by bytes, not (9 + 2)/2
+  // The loss in nats keeps every target, separators included (the training objective).
+  EXPECT_NEAR(e.at("code").loss(), (2 * sep + 6 * 9 * ln2) / 8, 1e-5);
+  EXPECT_NEAR(e.at("prose").loss(), 2 * ln2, 1e-5);
+  EXPECT_NEAR(e.at("all").loss(), ((2 * sep + 6 * 9 * ln2) + 8 * 2 * ln2) / 16, 1e-5);
+  EXPECT_EQ(e.at("all").text_tokens, 14);
+  EXPECT_EQ(e.at("all").tokens, 16);
 }

@@ -1,0 +1,63 @@
+#include "train/eval.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace dlcm::train {
+
+std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data::Corpus& corpus, int64_t T,
+                                           int windows, int batch, torch::Device dev, const Comm& comm) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  std::vector<data::DomainSpan> spans = corpus.val_domains;
+  if (spans.empty()) spans.push_back({"all", 0, static_cast<int64_t>(corpus.val.size())});
+  std::map<std::string, DomainEval> out;
+  for (const auto& s : spans) {
+    const int64_t room = s.end - s.begin - (T + 1);
+    if (room < 0) continue;
+    std::vector<int64_t> offsets;
+    for (int i = comm.rank; i < windows; i += comm.size)
+      offsets.push_back(s.begin + (windows > 1 ? room * i / (windows - 1) : 0));
+    auto& d = out[s.domain];
+    for (size_t i = 0; i < offsets.size(); i += batch) {
+      const auto n = static_cast<int64_t>(std::min<size_t>(batch, offsets.size() - i));
+      auto w = torch::empty({n, T + 1}, torch::kLong);
+      auto acc = w.accessor<int64_t, 2>();
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t t = 0; t <= T; ++t) acc[b][t] = corpus.val[offsets[i + b] + t];
+      w = w.to(dev);
+      model::Autocast amp(dev);
+      auto o = net->forward(w.slice(1, 0, T));
+      const auto targets = w.slice(1, 1).reshape({-1});
+      const auto nats = torch::nn::functional::cross_entropy(
+                            o.logits.reshape({-1, o.logits.size(-1)}).to(torch::kFloat), targets,
+                            torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+                            .to(torch::kDouble);
+      const auto text = corpus.byte_level ? (targets != data::kDocSeparator).to(torch::kDouble) : torch::ones_like(nats);
+      d.loss_sum += nats.sum().item<double>();
+      d.tokens += static_cast<double>(n * T);
+      d.text_loss_sum += (nats * text).sum().item<double>();
+      d.text_tokens += text.sum().item<double>();
+      d.concepts += o.boundaries.defined() ? o.boundaries.sum().item<double>() : static_cast<double>(n * T);
+    }
+  }
+  std::vector<double> sums;
+  for (auto& [_, d] : out) sums.insert(sums.end(), {d.loss_sum, d.tokens, d.concepts, d.text_loss_sum, d.text_tokens});
+  auto t = torch::tensor(sums, torch::kDouble);
+  all_sum(comm, t);
+  size_t k = 0;
+  DomainEval all;
+  for (auto& [_, d] : out) {
+    for (double* v : {&d.loss_sum, &d.tokens, &d.concepts, &d.text_loss_sum, &d.text_tokens}) *v = t[k++].item<double>();
+    all.loss_sum += d.loss_sum;
+    all.tokens += d.tokens;
+    all.concepts += d.concepts;
+    all.text_loss_sum += d.text_loss_sum;
+    all.text_tokens += d.text_tokens;
+  }
+  if (!out.count("all")) out["all"] = all;
+  net->train();
+  return out;
+}
+
+}  // namespace dlcm::train
