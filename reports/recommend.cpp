@@ -39,6 +39,7 @@ Study load_study(storage::Database& db, const std::string& sweep) {
     }
     const auto cfg = parse_run_config(p.config, fmt::format("{}: config of run {}", db.path(), p.hash), "", false);
     const auto o = observe(p, cfg);
+    s.by_hash[p.hash] = o;
     if (cfg.model.arch == Arch::dlcm) {
       s.dlcm.push_back(o);
       s.dlcm_labels.push_back(p.label);
@@ -330,7 +331,24 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
     warnings.push_back(fmt::format("R = {:.3g} lies outside the fitted ratios [{:.3g}, {:.3g}]", best.R, r_lo, r_hi));
 
   json baseline = nullptr, multiplier = nullptr;
-  if (laws.baseline) {
+  // The baseline law prices the multiplier only when its own replicates pin it.
+  std::vector<std::string> baseline_missing;
+  if (laws.baseline && !laws.baseline_replicates.empty()) {
+    std::vector<std::vector<double>> params;
+    for (const auto& m : laws.baseline_replicates)
+      if (m) params.push_back(natural_params(*m));
+    const auto names = param_names(Law::chinchilla);
+    Bootstrap b;
+    b.intervals = summarize(std::vector<std::string>(names.begin(), names.end()),
+                            natural_params(laws.baseline->model), params, opt.level);
+    baseline_missing = unidentified(identify(*laws.baseline, b, study.baseline));
+  }
+  if (laws.baseline && !baseline_missing.empty()) {
+    warnings.push_back(fmt::format("the baseline's Chinchilla law is not identified ({}): no compute multiplier; "
+                                   "sweep baseline sizes on both sides of its optimum at every budget",
+                                   fmt::join(baseline_missing, ", ")));
+    baseline = {{"unidentified", baseline_missing}};
+  } else if (laws.baseline) {
     const auto bl = chinchilla_params(laws.baseline->model);
     const auto o = chinchilla_compute_optimal(bl, C, laws.baseline_map);
     const double bl_loss = chinchilla_loss(bl, o.N, o.D);

@@ -4,6 +4,7 @@
 // The report reuses the study loading and the fits.
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -31,6 +32,7 @@ struct Study {
   std::vector<fitting::Observation> dlcm, baseline;  // completed runs with a finite final loss
   std::vector<std::string> dlcm_labels, baseline_labels;  // labels of those, in the same order
   std::vector<double> dlcm_target_R;                 // the ratio each DLCM run was planned at
+  std::map<std::string, fitting::Observation> by_hash;  // every fitted run (labels repeat across budgets)
   std::vector<std::string> excluded;                 // labels of diverged runs (left out of fits)
   std::optional<RunConfig> proxy;                    // config of the best completed DLCM run
   std::string proxy_label, proxy_run_dir;

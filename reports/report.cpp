@@ -123,13 +123,10 @@ std::string sweep_table(const Context& c) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> classes;
   // Fitted runs show what the fits see (realised R and compute, today's N); others their plan.
-  std::map<std::string, const Observation*> seen;
-  for (std::size_t i = 0; i < c.study.dlcm.size(); ++i) seen[c.study.dlcm_labels[i]] = &c.study.dlcm[i];
-  for (std::size_t i = 0; i < c.study.baseline.size(); ++i) seen[c.study.baseline_labels[i]] = &c.study.baseline[i];
   for (const auto& r : c.study.runs) {
     const bool diverged = r.status == "diverged";
-    const auto it = seen.find(r.label);
-    const Observation* o = it == seen.end() ? nullptr : it->second;
+    const auto it = c.study.by_hash.find(r.hash);
+    const Observation* o = it == c.study.by_hash.end() ? nullptr : &it->second;
     rows.push_back({esc(r.label), esc(r.arch),
                     esc(r.status) + (diverged ? " (excluded from fits)" : ""), num(r.budget, 3),
                     num(o ? o->N : r.N), num(o ? o->P : r.P, 3), num(r.R, 3), o ? num(o->R, 3) : "–",
@@ -366,7 +363,7 @@ std::string recommendation_row(const json& r) {
           ? num(r["interval"]["predicted_loss"][1]) : "–",
       num(a["d_token"]), num(a["encoder_layers"]), num(a["decoder_layers"]), num(a["d_concept"]),
       num(a["concept_layers"]), num(a["predicted_loss"]),
-      r["baseline"].is_object() ? num(r["baseline"]["predicted_loss"]) : "–", num(r["compute_multiplier"]));
+      r["baseline"].is_object() ? num(r["baseline"].value("predicted_loss", json())) : "–", num(r["compute_multiplier"]));
 }
 
 std::string recommendation_section(Context& c, std::vector<json>& computed) {

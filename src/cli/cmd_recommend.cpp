@@ -80,7 +80,7 @@ void print_text(const reports::json& r) {
   } else {
     fmt::print("  μP: {}\n", h.value("refused", std::string("no μP table")));
   }
-  if (r["baseline"].is_object())
+  if (r["baseline"].is_object() && r["baseline"].contains("N"))
     fmt::print("  baseline: N {}  D {}  predicted loss {}; compute multiplier {}{}\n", g(r["baseline"]["N"]),
                g(r["baseline"]["D"]), g(r["baseline"]["predicted_loss"]), g(r["compute_multiplier"]),
                span(iv, "compute_multiplier"));

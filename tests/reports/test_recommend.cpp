@@ -306,6 +306,32 @@ TEST(Recommend, LrTransferStudyOverridesTheBestRun) {
   EXPECT_EQ(lr.d_concept_base, 128);
 }
 
+// A baseline law its replicates do not pin prices nothing: no compute multiplier, and a warning
+// naming the loose parameters (the demo's baseline fit drove A to 1e-29 and priced the baseline at
+// N_opt = 0.007, a multiplier of 7e-7).
+TEST(Recommend, AnUnidentifiedBaselineLawGivesNoMultiplier) {
+  const auto dir = test::temp_dir("recommend-baseline-loose");
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  test::fill_study(db, dir, "s");
+  const auto study = load_study(db, "s");
+  fitting::FitOptions fit;
+  fit.offsets = false;
+  auto laws = fit_laws(study, fit);
+  ASSERT_TRUE(laws.baseline);
+  for (double alpha : {0.05, 0.5, 1.0, 2.0, 2.9}) {  // replicates spread along alpha
+    auto p = fitting::chinchilla_params(laws.baseline->model);
+    p.alpha = alpha;
+    laws.baseline_replicates.push_back(fitting::chinchilla_model(p));
+  }
+  RecommendOptions opt;
+  opt.budget = 2e15;
+  opt.replicates = 4;
+  const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
+  EXPECT_TRUE(r["compute_multiplier"].is_null());
+  const auto loose = r["baseline"]["unidentified"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(loose.begin(), loose.end(), "alpha"), loose.end()) << r["baseline"].dump();
+}
+
 // A study that swept η_tok alone sets η_tok; η_con and η_other stay the best run's, and each group's
 // rate in the μP table follows its own base rate.
 TEST(Recommend, AnLrTransferOfOneRateSetsOnlyThatRate) {

@@ -104,8 +104,14 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
   EXPECT_NE(html.find("No isoFLOP fit of DLCM at target R = 2"), std::string::npos);
   EXPECT_NE(html.find("outside the runs&#39; range"), std::string::npos);
   EXPECT_EQ(html.find("isoFLOP curves: loss against N per budget"), std::string::npos);
-  // The run table shows planned and realised compute side by side.
+  // The run table shows planned and realised compute side by side, each run its own (one label
+  // stands at every budget): the fixture's DLCM runs spend less than planned at 1.1·R.
   EXPECT_NE(html.find("<th>planned C</th><th>realised C</th>"), std::string::npos);
+  for (const char* row : {"<td>1e+13</td><td>1.44e+05</td><td>0.742</td><td>4</td><td>4.2</td><td>1.779e+07</td>"
+                          "<td>1e+13</td><td>9.689e+12</td>",
+                          "<td>1e+14</td><td>1.44e+05</td><td>0.742</td><td>4</td><td>4.2</td><td>1.779e+08</td>"
+                          "<td>1e+14</td><td>9.689e+13</td>"})
+    EXPECT_NE(html.find(row), std::string::npos) << row;
   // One plot per family, each with both parametrisations (and the stored slope where there is one).
   // The summary's recommendation (100× the largest fitted budget) carries its warnings with it.
   EXPECT_NE(html.find("Read it with its warnings:</p><ul class=note><li>budget 1e+16 FLOPs is 101x"), std::string::npos);
