@@ -227,6 +227,40 @@ std::string compute_section(const Context& c) {
   return h;
 }
 
+// Training loss against tokens per run, one plot per budget: whether runs were still falling
+// steeply at their end (optimisation-limited) is what a reader checks before trusting a fit.
+std::string curves_section(const Context& c) {
+  std::string h = "<h2 id=curves>Training curves</h2>\n";
+  const auto curves = storage::metric_series(c.db, c.study.sweep, "train", "loss");
+  std::map<double, Plot> by_budget;
+  for (const auto& r : c.study.runs) {
+    const auto it = curves.find(r.hash);
+    if (it == curves.end() || it->second.empty()) continue;
+    const auto cfg = parse_run_config(r.config, "run " + r.hash, "", false);
+    const double tokens_per_step = static_cast<double>(cfg.train.batch_size) * cfg.model.seq_len;
+    auto [p, fresh] = by_budget.try_emplace(r.budget);
+    if (fresh) {
+      p->second = plot(fmt::format("C = {:.3g}: training loss (mean of 10 steps)", r.budget), "tokens D",
+                       "loss (nats/token)", true, false);
+      p->second.width = 1100;  // the legend of a dozen labels needs the room
+    }
+    Series s = series(r.label, "lines");
+    const auto& pts = it->second;
+    const std::size_t every = std::max<std::size_t>(1, pts.size() / 60);  // ~60 points a curve
+    for (std::size_t i = 0; i < pts.size(); i += every) {
+      double sum = 0;
+      std::size_t n = 0;
+      for (std::size_t k = i >= 9 ? i - 9 : 0; k <= i; ++k) sum += pts[k].value, ++n;
+      s.x.push_back(pts[i].step * tokens_per_step);
+      s.y.push_back(sum / static_cast<double>(n));
+    }
+    p->second.series.push_back(std::move(s));
+  }
+  if (by_budget.empty()) return h + "<p class=note>No training curves recorded.</p>\n";
+  for (auto& [budget, p] : by_budget) h += figure(p);
+  return h;
+}
+
 std::string fit_section(const Context& c) {
   std::string h = "<h2 id=fit>Fitted law against observed losses</h2>\n";
   if (!c.laws) return h + fmt::format("<p class=note>No fit: {}</p>\n", esc(c.laws_error));
@@ -607,7 +641,8 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   }
   std::vector<json> computed;
   const std::string runs_html = sweep_table(c), compute_html = compute_section(c), fit_html = fit_section(c),
-                    frontier_html = frontier_section(c), rec_html = recommendation_section(c, computed),
+                    curves_html = curves_section(c), frontier_html = frontier_section(c),
+                    rec_html = recommendation_section(c, computed),
                     mup_html = mup_section(c), ratio_html = ratio_section(c), seg_html = segmentation_section(c);
 
   std::map<std::string, int> status;
@@ -644,11 +679,12 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>dlcm report: {}</title>\n{}\n</head><body>\n"
       "<h1>Scaling study “{}”</h1>\n{}<p><a href=#runs>runs</a> · <a href=#compute>loss vs compute</a> · "
-      "<a href=#fit>fit</a> · <a href=#frontier>frontier</a> · <a href=#recommend>recommendations</a> · "
-      "<a href=#mup>μP</a> · <a href=#ratio>tokens per concept</a> · <a href=#segmentation>segmentation</a></p>\n"
-      "{}{}{}{}{}{}{}{}</body></html>\n",
-      esc(sweep), kStyle, esc(sweep), summary, runs_html, compute_html, fit_html, frontier_html, rec_html, mup_html,
-      ratio_html, seg_html);
+      "<a href=#curves>training curves</a> · <a href=#fit>fit</a> · <a href=#frontier>frontier</a> · "
+      "<a href=#recommend>recommendations</a> · <a href=#mup>μP</a> · <a href=#ratio>tokens per concept</a> · "
+      "<a href=#segmentation>segmentation</a></p>\n"
+      "{}{}{}{}{}{}{}{}{}</body></html>\n",
+      esc(sweep), kStyle, esc(sweep), summary, runs_html, compute_html, curves_html, fit_html, frontier_html, rec_html,
+      mup_html, ratio_html, seg_html);
 }
 
 }  // namespace dlcm::reports

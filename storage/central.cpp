@@ -404,4 +404,16 @@ std::vector<DomainMetric> final_val_metrics(Database& db, const std::string& swe
   return out;
 }
 
+std::map<std::string, std::vector<MetricPoint>> metric_series(Database& db, const std::string& sweep,
+                                                              const std::string& split, const std::string& name) {
+  Statement st(db.handle(),
+               "SELECT m.hash, m.step, m.value FROM metrics m JOIN sweep_runs s ON s.hash = m.hash "
+               "WHERE s.sweep = ? AND m.split = ? AND m.domain = 'all' AND m.name = ? AND m.value IS NOT NULL "
+               "ORDER BY m.hash, m.step");
+  st.bind(1, sweep).bind(2, split).bind(3, name);
+  std::map<std::string, std::vector<MetricPoint>> out;
+  while (st.step()) out[st.column_text(0)].push_back({st.column_int(1), st.column_double(2)});
+  return out;
+}
+
 }  // namespace dlcm::storage

@@ -127,4 +127,13 @@ struct DomainMetric {
 };
 std::vector<DomainMetric> final_val_metrics(Database& db, const std::string& sweep, const std::string& name);
 
+// One metric's series per run of the sweep (split, domain "all"), by hash, steps increasing: what
+// the report's training curves read.
+struct MetricPoint {
+  int64_t step = 0;
+  double value = 0;
+};
+std::map<std::string, std::vector<MetricPoint>> metric_series(Database& db, const std::string& sweep,
+                                                              const std::string& split, const std::string& name);
+
 }  // namespace dlcm::storage

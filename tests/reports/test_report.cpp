@@ -93,10 +93,13 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
   const std::string html = reports::render_report(db, sweep, options());
   EXPECT_NE(html.find("<title>dlcm report: &lt;b&gt;s&amp;amp;&lt;/b&gt;</title>"), std::string::npos);
   EXPECT_EQ(html.find("<b>s"), std::string::npos);
-  for (const char* id : {"id=runs", "id=compute", "id=fit", "id=frontier", "id=recommend", "id=mup", "id=ratio",
+  for (const char* id : {"id=runs", "id=compute", "id=curves", "id=fit", "id=frontier", "id=recommend", "id=mup", "id=ratio",
                          "id=segmentation"})
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_NE(html.find("Held-out budget"), std::string::npos);
+  // Training curves, one plot per budget (the fixture records one training loss per run).
+  for (const char* t : {"C = 1e+13: training loss", "C = 3e+13: training loss", "C = 1e+14: training loss"})
+    EXPECT_NE(html.find(t), std::string::npos) << t;
   // isoFLOP curves one family at a time: the baseline, and DLCM at each target ratio; never pooled.
   EXPECT_NE(html.find("isoFLOP curves of the baseline"), std::string::npos);
   EXPECT_NE(html.find("isoFLOP curves of DLCM at target R = 4"), std::string::npos);
