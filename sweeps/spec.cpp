@@ -388,6 +388,20 @@ const Grid& grid_at(const SweepSpec& s, double budget) {
   return it == s.per_budget.end() ? s.grid : it->second;
 }
 
+std::string set_budget_steps(const SweepSpec& s, RunConfig& c, double budget) {
+  const auto f = flops_per_token(c.model, c.boundary, c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0);
+  const double tokens_per_step = static_cast<double>(c.train.batch_size) * c.model.seq_len;
+  const auto steps = static_cast<int64_t>(std::llround(budget / (f.train_flops() * tokens_per_step)));
+  if (steps < s.min_steps)
+    return fmt::format("{} steps < min_steps {}: model too large for this budget", steps, s.min_steps);
+  if (steps > s.max_steps) return fmt::format("{} steps > max_steps {}", steps, s.max_steps);
+  c.train.steps = steps;
+  c.train.warmup_steps = static_cast<int64_t>(std::llround(s.warmup_fraction * static_cast<double>(steps)));
+  c.train.eval_every = std::max<int64_t>(1, (steps + s.evals - 1) / s.evals);
+  c.train.checkpoint_every = std::max<int64_t>(1, steps / 4);
+  return "";
+}
+
 Plan plan(const SweepSpec& s) {
   Plan out;
   std::set<std::string> hashes;
@@ -443,21 +457,10 @@ Plan plan(const SweepSpec& s) {
       } catch (const std::exception& e) {
         throw std::runtime_error(fmt::format("{} (grid point {})", e.what(), label));
       }
-      const auto f = flops_per_token(c.model, c.boundary, c.model.arch == Arch::dlcm ? c.boundary.ratio : 1.0);
-      const double tokens_per_step = static_cast<double>(c.train.batch_size) * c.model.seq_len;
-      const auto steps = static_cast<int64_t>(std::llround(budget / (f.train_flops() * tokens_per_step)));
-      if (steps < s.min_steps) {
-        out.dropped.push_back({label, budget, fmt::format("{} steps < min_steps {}: model too large for this budget", steps, s.min_steps)});
+      if (auto why = set_budget_steps(s, c, budget); !why.empty()) {
+        out.dropped.push_back({label, budget, std::move(why)});
         continue;
       }
-      if (steps > s.max_steps) {
-        out.dropped.push_back({label, budget, fmt::format("{} steps > max_steps {}", steps, s.max_steps)});
-        continue;
-      }
-      c.train.steps = steps;
-      c.train.warmup_steps = static_cast<int64_t>(std::llround(s.warmup_fraction * static_cast<double>(steps)));
-      c.train.eval_every = std::max<int64_t>(1, (steps + s.evals - 1) / s.evals);
-      c.train.checkpoint_every = std::max<int64_t>(1, steps / 4);
       PlannedRun r = planned_run(c, label, budget);
       if (g.tokens_per_param) {
         const auto [lo, hi] = *g.tokens_per_param;

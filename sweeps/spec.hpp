@@ -86,6 +86,10 @@ struct Plan {
 // The grid used at a budget: its [grid.per_budget] entry, else [grid].
 const Grid& grid_at(const SweepSpec& spec, double budget);
 Plan plan(const SweepSpec& spec);
+// Sets cfg's train.steps from a budget as plan() does (steps = budget / (6·N_eff·tokens per step)),
+// with the spec's warmup fraction, evaluation and checkpoint intervals. Returns why the run does not
+// fit (steps outside [min_steps, max_steps]; cfg untouched), empty when it does.
+std::string set_budget_steps(const SweepSpec& spec, RunConfig& cfg, double budget);
 // A run's accounting from its config (train.steps set): N, P, R at the target ratio, N_eff, FLOPs
 // per token, D and C; identity from config_hash.
 PlannedRun planned_run(const RunConfig& cfg, std::string label, double budget);

@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "core/flops.hpp"
 #include "core/files.hpp"
+#include "reports/extend.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/slurm.hpp"
@@ -137,6 +138,56 @@ std::string summary(const std::map<std::string, int>& counts) {
   std::string s;
   for (auto& [state, n] : counts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", n, state);
   return s;
+}
+
+// dlcm sweep extend NAME: the runs that would bracket each un-bracketed isoFLOP minimum.
+void add_extend_command(CLI::App* sweep) {
+  struct ExtendArgs {
+    std::string name, db = "dlcm.db";
+    bool apply = false, json = false;
+  };
+  auto a = std::make_shared<ExtendArgs>();
+  auto* ext = sweep->add_subcommand(
+      "extend", "Propose runs on the missing side of each budget whose isoFLOP minimum is not bracketed");
+  ext->add_option("name", a->name, "Sweep name")->required();
+  ext->add_option("--db", a->db, "Central database")->capture_default_str();
+  ext->add_flag("--apply", a->apply, "Register the proposed runs into the sweep (pending)");
+  ext->add_flag("--json", a->json, "Machine-readable output");
+  ext->callback([a] {
+    reports::Extension e;
+    std::size_t added = 0;
+    {
+      auto db = storage::open_sweep(a->db, a->name, a->apply);
+      e = reports::plan_extension(db, a->name);
+      if (a->apply) added = reports::apply_extension(db, e);
+    }
+    if (a->json) {
+      auto j = reports::to_json(e);
+      if (a->apply) j["registered"] = added;
+      fmt::print("{}\n", j.dump(2));
+      return;
+    }
+    for (const auto& c : e.checks)
+      fmt::print("{:<10} C {:<9.3g} {:>2} runs {:>2} sizes  N [{:.3g}, {:.3g}]  {}\n", c.family, c.budget, c.n_runs,
+                 c.n_sizes, c.N_min, c.N_max,
+                 c.bracketed ? fmt::format("bracketed (minimum at N = {:.3g})", c.N_opt)
+                             : fmt::format("NOT bracketed: {}; missing side: {}", c.reason, c.side));
+    if (!e.proposals.empty()) {
+      fmt::print("\n{:<16} {:>9} {:<40} {:>9} {:>8} {:>6}  {}\n", "hash", "budget", "run", "N", "D/N", "steps", "why");
+      for (const auto& p : e.proposals)
+        fmt::print("{:<16} {:>9.3g} {:<40} {:>9.3g} {:>8.3g} {:>6}  {} (from {})\n", p.hash, p.budget, p.label, p.N,
+                   p.D / p.N, p.steps, p.why, p.from_label);
+    }
+    for (const auto& n : e.notes) fmt::print("note: {}\n", n);
+    if (e.proposals.empty()) {
+      fmt::print("sweep {}: every budget's minimum is bracketed; nothing to add\n", a->name);
+    } else if (a->apply) {
+      fmt::print("sweep {}: registered {} new runs (pending, under {}); `dlcm sweep status {}` lists them\n", a->name,
+                 added, e.runs_dir, a->name);
+    } else {
+      fmt::print("sweep {}: {} proposed runs; --apply registers them\n", a->name, e.proposals.size());
+    }
+  });
 }
 
 }  // namespace
@@ -279,6 +330,8 @@ void add_sweep_commands(CLI::App& app) {
     }
     fmt::print("{} runs: {}\n", obs.runs.size(), summary(count_states(obs)));
   });
+
+  add_extend_command(sweep);
 
   auto* collect = sweep->add_subcommand("collect", "Ingest a sweep's run directories into the central database");
   collect->add_option("name", a->name, "Sweep name")->required();
