@@ -65,27 +65,29 @@ double NeffCorrection::at(double R) const {
   return lo->second + t * (hi->second - lo->second);
 }
 
+std::vector<double> scanned_ratios(const SearchSpace& s) {
+  if (!s.ratio_range) return s.ratios;
+  const double lo = std::log(s.ratio_range->first), hi = std::log(s.ratio_range->second);
+  std::vector<double> out;
+  for (int k = 0; k < 17; ++k) out.push_back(std::exp(lo + (hi - lo) * k / 16));
+  return out;
+}
+
 Allocation optimise(const fitting::DlcmParams& law, double C, const SearchSpace& s, const NeffCorrection& corr) {
   if (!(C > 0) || C / (6 * s.min_tokens) <= s.n_min)
     throw std::invalid_argument(fmt::format("budget {:g} FLOPs is too small to search (needs > {:g})", C,
                                             6 * s.min_tokens * s.n_min));
   Allocation best{.loss = kInf};
-  if (!s.ratio_range) {
-    for (double R : s.ratios) {
-      const auto a = best_at_ratio(law, C, R, s, corr);
-      if (a.loss < best.loss) best = a;
-    }
-  } else {
-    // A scan in log R, then golden-section search between the best scan point's neighbours.
-    const double lo = std::log(s.ratio_range->first), hi = std::log(s.ratio_range->second);
-    const int n = 17;
-    const double step = (hi - lo) / (n - 1);
-    int k_best = 0;
-    for (int k = 0; k < n; ++k) {
-      const auto a = best_at_ratio(law, C, std::exp(lo + k * step), s, corr);
-      if (a.loss < best.loss) best = a, k_best = k;
-    }
-    double a = std::max(lo, lo + (k_best - 1) * step), b = std::min(hi, lo + (k_best + 1) * step);
+  const auto ratios = scanned_ratios(s);
+  std::size_t k_best = 0;
+  for (std::size_t k = 0; k < ratios.size(); ++k) {
+    const auto a = best_at_ratio(law, C, ratios[k], s, corr);
+    if (a.loss < best.loss) best = a, k_best = k;
+  }
+  if (s.ratio_range) {
+    // Then golden-section search in log R between the best scan point's neighbours.
+    double a = std::log(ratios[k_best > 0 ? k_best - 1 : 0]);
+    double b = std::log(ratios[std::min(k_best + 1, ratios.size() - 1)]);
     const double g = (std::sqrt(5.0) - 1) / 2;
     auto at = [&](double v) { return best_at_ratio(law, C, std::exp(v), s, corr); };
     double x1 = b - g * (b - a), x2 = a + g * (b - a);
@@ -222,12 +224,7 @@ Allocated allocate(const fitting::DlcmParams& law, double C, const SearchSpace& 
   };
   // One fixed point per ratio: the approximation's error depends on R (the backbone's share of
   // N_eff), so a single factor would price one ratio right and the others wrong.
-  std::vector<double> ratios = space.ratios;
-  if (space.ratio_range) {
-    ratios.clear();
-    const double lo = std::log(space.ratio_range->first), hi = std::log(space.ratio_range->second);
-    for (int k = 0; k < 17; ++k) ratios.push_back(std::exp(lo + (hi - lo) * k / 16));
-  }
+  auto ratios = scanned_ratios(space);
   std::sort(ratios.begin(), ratios.end());
   Allocated out;
   for (double R : ratios) {

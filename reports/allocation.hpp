@@ -41,6 +41,10 @@ struct NeffCorrection {
   double at(double R) const;
 };
 
+// The ratios the search evaluates one by one: the choices, or 17 log-spaced points of the range
+// (which golden-section search then refines between the best one's neighbours).
+std::vector<double> scanned_ratios(const SearchSpace& space);
+
 // The law's minimum at compute C: per R, a grid over (log N, P) refined by repeated zooming
 // around the best point; over a ratio range, a scan then golden-section search in log R.
 // Deterministic; a test compares it with brute force.

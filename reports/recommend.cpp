@@ -17,11 +17,16 @@ namespace dlcm::reports {
 
 using namespace dlcm::fitting;
 
-Observation observe(const storage::FitPoint& p, const RunConfig& cfg) {
+RunAccounting account_run(const storage::RunRow& r, const RunConfig& cfg) {
+  return account(cfg.model, cfg.boundary, r.train_ratio.value_or(r.R), r.tokens.value_or(r.D));
+}
+
+Observation observe(const storage::RunRow& r, const RunConfig& cfg) {
   // Compute is what the run spent (at its training ratio); R is what its loss was measured at.
-  const auto a = account(cfg.model, cfg.boundary, p.train_ratio, p.D);
-  const double R = cfg.model.arch == Arch::dlcm ? p.val_ratio : 1.0;
-  return {.N = a.N, .D = a.D, .loss = p.loss, .P = a.P, .R = R, .C = a.C, .line = 0, .budget = p.budget};
+  const auto a = account_run(r, cfg);
+  const double R = cfg.model.arch == Arch::dlcm ? r.realised_ratio.value_or(r.R) : 1.0;
+  return {.N = a.N, .D = a.D, .loss = r.final_val_loss.value_or(NAN), .P = a.P, .R = R, .C = a.C, .line = 0,
+          .budget = r.budget};
 }
 
 Study load_study(storage::Database& db, const std::string& sweep) {
@@ -30,30 +35,29 @@ Study load_study(storage::Database& db, const std::string& sweep) {
   Study s;
   s.sweep = sweep;
   s.runs = storage::sweep_runs(db, sweep);
-  const storage::FitPoint* best = nullptr;
-  const auto points = storage::fit_points(db, sweep);
-  for (const auto& p : points) {
-    if (p.status != "completed" || !std::isfinite(p.loss)) {
-      s.excluded.push_back(p.label);
+  const storage::RunRow* best = nullptr;
+  for (const auto& r : s.runs) {
+    if (r.status != "completed" && r.status != "diverged") continue;
+    if (r.status != "completed" || !r.final_val_loss || !std::isfinite(*r.final_val_loss)) {
+      s.excluded.push_back(r.label);
       continue;
     }
-    const auto cfg = parse_run_config(p.config, fmt::format("{}: config of run {}", db.path(), p.hash), "", false);
-    const auto o = observe(p, cfg);
-    s.by_hash[p.hash] = o;
+    const auto cfg = parse_run_config(r.config, fmt::format("{}: config of run {}", db.path(), r.hash), "", false);
+    const auto o = observe(r, cfg);
+    s.by_hash[r.hash] = o;
     if (cfg.model.arch == Arch::dlcm) {
       s.dlcm.push_back(o);
-      s.dlcm_labels.push_back(p.label);
+      s.dlcm_labels.push_back(r.label);
       s.dlcm_target_R.push_back(cfg.boundary.ratio);
-      if (!best || p.loss < s.proxy_loss) best = &p, s.proxy_loss = p.loss, s.proxy = cfg;
+      if (!best || o.loss < s.proxy_loss) best = &r, s.proxy_loss = o.loss, s.proxy = cfg;
     } else {
       s.baseline.push_back(o);
-      s.baseline_labels.push_back(p.label);
+      s.baseline_labels.push_back(r.label);
     }
   }
   if (best) {
     s.proxy_label = best->label;
-    for (const auto& r : s.runs)
-      if (r.hash == best->hash) s.proxy_run_dir = r.run_dir;
+    s.proxy_run_dir = best->run_dir;
   }
   return s;
 }
@@ -221,6 +225,19 @@ std::string what_to_run(const std::vector<std::string>& params) {
   return out;
 }
 
+// Identification of a fit from replicates already refitted (the caller re-optimises them too):
+// percentile intervals of the natural parameters, then fitting::identify.
+std::vector<ParamIdentification> identify_replicates(const Fit& fit, std::span<const std::optional<Model>> replicates,
+                                                     std::span<const Observation> obs, double level) {
+  std::vector<std::vector<double>> params;
+  for (const auto& m : replicates)
+    if (m) params.push_back(natural_params(*m));
+  const auto names = param_names(fit.model.law);
+  Bootstrap b;
+  b.intervals = summarize({names.begin(), names.end()}, natural_params(fit.model), params, level);
+  return identify(fit, b, obs);
+}
+
 void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot) {
   if (!laws.baseline || boot.replicates <= 0) return;
   FitOptions opt;
@@ -285,15 +302,8 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   // Identification, measured on the same replicates: a law the runs do not pin gives no point answer.
   std::vector<std::string> missing;
   if (opt.replicates > 0) {
-    std::vector<std::vector<double>> params;
-    for (const auto& m : replicates)
-      if (m) params.push_back(natural_params(*m));
-    const auto names = param_names(Law::dlcm);
-    Bootstrap b;
-    b.intervals = summarize(std::vector<std::string>(names.begin(), names.end()), natural_params(laws.dlcm.model),
-                            params, opt.level);
     json ident = json::object();
-    for (const auto& p : identify(laws.dlcm, b, study.dlcm)) {
+    for (const auto& p : identify_replicates(laws.dlcm, replicates, study.dlcm, opt.level)) {
       ident[p.name] = {{"identified", p.identified}, {"why", p.why}};
       if (!p.identified) missing.push_back(p.name);
     }
@@ -333,16 +343,9 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   json baseline = nullptr, multiplier = nullptr;
   // The baseline law prices the multiplier only when its own replicates pin it.
   std::vector<std::string> baseline_missing;
-  if (laws.baseline && !laws.baseline_replicates.empty()) {
-    std::vector<std::vector<double>> params;
-    for (const auto& m : laws.baseline_replicates)
-      if (m) params.push_back(natural_params(*m));
-    const auto names = param_names(Law::chinchilla);
-    Bootstrap b;
-    b.intervals = summarize(std::vector<std::string>(names.begin(), names.end()),
-                            natural_params(laws.baseline->model), params, opt.level);
-    baseline_missing = unidentified(identify(*laws.baseline, b, study.baseline));
-  }
+  if (laws.baseline && !laws.baseline_replicates.empty())
+    baseline_missing =
+        unidentified(identify_replicates(*laws.baseline, laws.baseline_replicates, study.baseline, opt.level));
   if (laws.baseline && !baseline_missing.empty()) {
     warnings.push_back(fmt::format("the baseline's Chinchilla law is not identified ({}): no compute multiplier; "
                                    "sweep baseline sizes on both sides of its optimum at every budget",

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/flops.hpp"
 #include "fitting/fit.hpp"
 #include "fitting/uncertainty.hpp"
 #include "reports/allocation.hpp"
@@ -20,10 +21,13 @@ namespace dlcm::reports {
 
 using json = nlohmann::ordered_json;
 
-// A finished run as the fits see it, priced by core/flops `account` from its config: N
-// non-embedding, C at the ratio it trained at, R the realised ratio of its validation boundaries,
-// grouped by the budget it was planned for.
-fitting::Observation observe(const storage::FitPoint& p, const RunConfig& cfg);
+// A stored run priced by core/flops `account` from its config: at the ratio it trained at and the
+// tokens it trained (result.json), or at its plan when it has not trained. The one rule the fits,
+// the report and `export` read runs by.
+RunAccounting account_run(const storage::RunRow& r, const RunConfig& cfg);
+// A finished run as the fits see it: account_run's N, P, D and C, R the realised ratio of its
+// validation boundaries, grouped by the budget it was planned for.
+fitting::Observation observe(const storage::RunRow& r, const RunConfig& cfg);
 
 // What the fits read of one sweep.
 struct Study {

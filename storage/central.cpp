@@ -311,20 +311,6 @@ std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::str
   return out;
 }
 
-std::vector<FitPoint> fit_points(Database& db, const std::string& sweep) {
-  std::vector<FitPoint> out;
-  for (const auto& r : sweep_runs(db, sweep)) {
-    if (r.status != "completed" && r.status != "diverged") continue;
-    FitPoint p{r.hash, r.status, r.label, r.config, r.budget};
-    p.D = r.tokens.value_or(r.D);
-    p.train_ratio = r.train_ratio.value_or(r.R);
-    p.val_ratio = r.realised_ratio.value_or(r.R);
-    p.loss = r.final_val_loss.value_or(NAN);
-    out.push_back(std::move(p));
-  }
-  return out;
-}
-
 namespace {
 // One row into a table of stored results, in its own transaction; returns the new row's id.
 int64_t insert_result(Database& db, const std::string& sql, const std::vector<Value>& values) {

@@ -32,7 +32,9 @@ struct RunRow {
   double budget = 0, N = 0, P = 0, R = 1, D = 0, C = 0, flops_per_token = 0;
   int64_t steps = 0, steps_done = 0, attempts = 0;
   std::optional<double> last_loss, final_train_loss, final_val_loss, val_bpb, realised_ratio;
-  std::optional<double> tokens, train_ratio;  // result.json: tokens trained, run_mean_ratio
+  // result.json: tokens trained, and tokens/concepts over every training step (run_mean_ratio), the
+  // ratio its compute was spent at; realised_ratio above is that of the validation boundaries.
+  std::optional<double> tokens, train_ratio;
 };
 
 // Registers the sweep and its runs; runs already known keep their status and results.
@@ -65,21 +67,6 @@ void record_slurm_submission(Database& db, const std::string& sweep, int64_t job
 // Each run's most recent task (by run hash); runs never submitted are absent.
 std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::string& sweep);
 
-// What a scaling-law fit reads of a sweep's run: the evidence, not the planner's labels. The
-// caller prices it with core/flops `account` from the config (so a database written by an older
-// accounting is read with today's).
-struct FitPoint {
-  std::string hash, status, label, config;  // status: completed or diverged
-  double budget = 0;       // the budget the run was planned for: what groups runs into isoFLOP sets
-  double D = 0;            // tokens trained (result.json), else planned
-  double train_ratio = 1;  // tokens/concepts over every training step (result.json run_mean_ratio):
-                           // the ratio the compute was spent at
-  double val_ratio = 1;    // tokens/concepts of the thresholded boundaries the validation loss was
-                           // measured with (result.json realised_ratio)
-  double loss = 0;         // final validation loss
-};
-// Completed and diverged runs of the sweep (the caller excludes and reports the diverged).
-std::vector<FitPoint> fit_points(Database& db, const std::string& sweep);
 // Stores a fit's JSON output; returns its id.
 int64_t store_fit(Database& db, const std::string& sweep, const std::string& law, const std::string& result_json);
 

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "commands.hpp"
-#include "core/flops.hpp"
 #include "core/files.hpp"
 #include "reports/extend.hpp"
+#include "reports/recommend.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/slurm.hpp"
@@ -68,7 +68,7 @@ json row_json(const storage::RunRow& r) {
   const RunConfig c = parse_run_config(r.config, "database run " + r.hash);
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
   const bool dlcm = c.model.arch == Arch::dlcm;
-  const auto a = account(c.model, c.boundary, r.train_ratio.value_or(r.R), r.tokens.value_or(r.D));
+  const auto a = reports::account_run(r, c);
   return {{"sweep", r.sweep},
           {"hash", r.hash},
           {"label", r.label},
