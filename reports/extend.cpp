@@ -303,7 +303,7 @@ std::size_t apply_extension(storage::Database& db, const Extension& ext) {
                     p.budget, p.N, p.P, p.R, p.D, p.C, p.flops_per_token, p.steps});
     added += before.count(p.hash) ? 0 : 1;
   }
-  if (!rows.empty()) storage::register_sweep(db, ext.sweep, ext.spec_text, rows);
+  if (!rows.empty()) storage::register_sweep(db, ext.sweep, ext.spec_text, rows, "extend");
   return added;
 }
 

@@ -49,7 +49,9 @@ struct Extension {
 // stored spec does not parse.
 Extension plan_extension(storage::Database& db, const std::string& sweep, int per_side = 2);
 // Registers the proposals into the sweep (storage::register_sweep with the sweep's stored spec
-// text; run_dir under the sweep's runs directory); they show as pending. Returns how many were new.
+// text, origin "extend"; run_dir under the sweep's runs directory); they show as pending, and
+// `sweep run` / `sweep submit` train them besides the spec's runs (sweeps::added_runs). Returns
+// how many were new.
 std::size_t apply_extension(storage::Database& db, const Extension& ext);
 nlohmann::json to_json(const Extension& ext);
 

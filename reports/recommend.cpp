@@ -208,6 +208,34 @@ json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& l
           {"groups", groups}};
 }
 
+RunConfig recommended_config(const RunConfig& proxy, const Architecture& arch, const BaseLr& lr) {
+  RunConfig cfg = proxy;
+  cfg.model = arch.model;
+  cfg.boundary = arch.boundary;
+  if (lr.mup_evidence) {
+    cfg.model.parametrisation = Parametrisation::mup;
+    cfg.model.d_token_base = lr.d_token_base;
+    cfg.model.d_concept_base = lr.d_concept_base;
+    cfg.train.lr = lr.lr;
+    cfg.train.lr_token = lr.lr_token;
+    cfg.train.lr_concept = lr.lr_concept;
+    cfg.train.lr_other = lr.lr_other;
+  }
+  return cfg;
+}
+
+std::optional<DlcmParams> recommended_law(const json& r) {
+  const json params = r.is_object() && r.value("law", json()).is_object() ? r["law"].value("params", json()) : json();
+  if (!params.is_object()) return std::nullopt;
+  std::vector<double> v;
+  for (auto name : param_names(Law::dlcm)) {
+    const auto& x = params.value(std::string(name), json());
+    if (!x.is_number()) return std::nullopt;
+    v.push_back(x.get<double>());
+  }
+  return DlcmParams{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
+}
+
 // What runs would pin each parameter of the compression-aware law.
 std::string what_to_run(const std::vector<std::string>& params) {
   std::set<std::string> advice;
@@ -270,12 +298,16 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   json interval = {{"level", opt.level}, {"replicates", opt.replicates}};
   std::vector<double> replicate_losses;  // per replicate, NAN where it failed: pairs with the baseline's
   if (opt.replicates > 0) {
-    std::vector<std::vector<double>> samples;
+    std::vector<std::vector<double>> samples, arch_losses;
     int failed = 0, bounded = 0;
     for (const auto& m : replicates) {
       replicate_losses.push_back(NAN);
       try {
         if (!m) throw std::runtime_error("refit did not converge");
+        // The snapped architecture's loss under each replicate, re-optimised or not: the interval of
+        // the prediction for the model one would train (what `dlcm verify` tests).
+        const double al = dlcm_loss(dlcm_params(*m), arch.N, arch.P, arch.R, arch.D);
+        if (std::isfinite(al)) arch_losses.push_back({al});
         const auto a = optimise(dlcm_params(*m), C, opt.space, alloc.n_eff_correction);
         if (!bounds_hit(a, opt.space, C).empty()) {
           ++bounded;
@@ -291,6 +323,8 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
     for (const auto& iv :
          summarize(names, {best.N, best.P, best.R, best.D, best.D / best.N, best.loss}, samples, opt.level))
       interval[iv.name] = std::isfinite(iv.low) ? json{iv.low, iv.high} : json(nullptr);
+    const auto al = summarize({"architecture_loss"}, {arch.loss}, arch_losses, opt.level).front();
+    interval["architecture_loss"] = std::isfinite(al.low) ? json{al.low, al.high} : json(nullptr);
     interval["failed"] = failed;
     interval["on_bound"] = bounded;
     if (bounded > 0)
@@ -414,6 +448,11 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
                        {"D", arch.D},
                        {"predicted_loss", arch.loss}};
 
+  json law_params = json::object();
+  const auto names = param_names(Law::dlcm);
+  const auto values = natural_params(laws.dlcm.model);
+  for (std::size_t i = 0; i < names.size(); ++i) law_params[std::string(names[i])] = values[i];
+
   json out = {{"budget", C},
               {"sweep", study.sweep},
               {"fit_id", laws.fit_id ? json(*laws.fit_id) : json(nullptr)},
@@ -436,8 +475,26 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
               {"baseline", baseline},
               {"compute_multiplier", multiplier},
               {"largest_fitted_budget", c_max},
-              {"warnings", warnings}};
+              {"warnings", warnings},
+              {"config", to_toml(recommended_config(*study.proxy, arch, lr))},
+              {"law", {{"name", "dlcm"}, {"offsets", laws.dlcm.model.offsets}, {"params", law_params}}}};
   return out;
+}
+
+json recommend_and_store(storage::Database& db, const RecommendRequest& req) {
+  std::optional<storage::StoredFit> stored;
+  std::string sweep = req.sweep;
+  if (req.fit_id) {
+    stored = storage::load_fit(db, *req.fit_id);
+    if (!stored) throw std::runtime_error(fmt::format("{}: no fit with id {}", db.path(), *req.fit_id));
+    sweep = stored->sweep;
+  }
+  if (sweep.empty()) throw std::runtime_error("dlcm recommend: give --sweep NAME or --fit ID");
+  const auto study = load_study(db, sweep);
+  const auto laws = stored ? laws_from_stored_fit(*stored, study, req.fit) : fit_laws(study, req.fit);
+  auto r = recommend(laws, study, base_learning_rate(db, study), req.options);
+  r["recommendation_id"] = storage::store_recommendation(db, sweep, laws.fit_id, req.options.budget, r.dump());
+  return r;
 }
 
 }  // namespace dlcm::reports

@@ -94,7 +94,9 @@ struct RecommendOptions {
 // Fills laws.baseline_replicates: the baseline law refitted on resampled baseline runs.
 void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot);
 
-// The recommendation as `dlcm recommend --json` prints it (keys in README "Recommendations").
+// The recommendation as `dlcm recommend --json` prints it (keys in README "Recommendations"), with
+// what `dlcm verify` needs to test it without refitting: `config` (recommended_config as TOML) and
+// `law` (the dlcm law's natural parameters that made the prediction).
 // replicates: bootstrap_models of laws.dlcm on study.dlcm with opt.replicates and opt.seed, each
 // re-optimised for the intervals; the first form refits them, the second takes them from a caller
 // that already has them (the report, for every budget it recommends at).
@@ -104,5 +106,28 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
 
 // μP per-group hyperparameters of `m` (parametrisation forced to μP) from the base values.
 json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr);
+
+// The run a recommendation stands for: the proxy's config with the snapped architecture (boundary at
+// its R) and, given μP evidence, μP with the base rates at their base widths (the trainer applies the
+// width factors); without it, the proxy's own parametrisation and rates. train.steps stay the
+// proxy's: a caller training it sets them from a budget (sweeps::set_budget_steps).
+RunConfig recommended_config(const RunConfig& proxy, const Architecture& arch, const BaseLr& lr);
+// The dlcm law a recommendation was made with (its `law`); empty for rows written before it was kept.
+std::optional<fitting::DlcmParams> recommended_law(const json& recommendation);
+
+// What runs would pin these parameters of the compression-aware law (recommend's advice).
+std::string what_to_run(const std::vector<std::string>& params);
+
+// What `dlcm recommend` is asked.
+struct RecommendRequest {
+  std::string sweep;              // fit the laws to this sweep's runs, or
+  std::optional<int64_t> fit_id;  // take the dlcm law of this stored fit (its sweep's runs for the rest)
+  RecommendOptions options;
+  fitting::FitOptions fit;
+};
+// `dlcm recommend`: laws (fitted now or stored), base learning rate, recommendation, stored in the
+// recommendations table; the result carries its `recommendation_id`. Throws naming the database for
+// an unknown fit or sweep.
+json recommend_and_store(storage::Database& db, const RecommendRequest& req);
 
 }  // namespace dlcm::reports

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -11,6 +12,8 @@
 #include "fitting/uncertainty.hpp"
 #include "reports/plot.hpp"
 #include "reports/recommend.hpp"
+#include "reports/verify.hpp"
+#include "sweeps/slurm.hpp"
 
 namespace dlcm::reports {
 
@@ -108,7 +111,44 @@ th{background:#eef}td:first-child{text-align:left}tr.diverged td{background:#fdd
 .seg{font-family:"DejaVu Sans Mono",monospace;line-height:2;white-space:pre-wrap}
 .seg span{padding:.15em .05em;border-radius:3px;margin-right:2px}.c0{background:#cde4ff}.c1{background:#ffe3b8}
 .warn{color:#a40}
+.answer{border:2px solid #446;background:#f7f8ff;padding:.3em 1em .6em;margin:1em 0}.answer h2{margin-top:.4em;border:none}
+.answer table{font-size:.95em}.answer th{text-align:left;background:none}.answer td{text-align:left}
 </style>)";
+
+// The families isoFLOP curves are drawn for: the baseline, then DLCM per target ratio.
+struct Family {
+  std::string name;
+  std::vector<Observation> obs;
+};
+std::vector<Family> isoflop_families(const Study& s) {
+  std::vector<Family> out;
+  if (!s.baseline.empty()) out.push_back({"the baseline", s.baseline});
+  std::map<double, std::vector<Observation>> by_ratio;
+  for (std::size_t i = 0; i < s.dlcm.size(); ++i) by_ratio[s.dlcm_target_R[i]].push_back(s.dlcm[i]);
+  for (auto& [R, obs] : by_ratio) out.push_back({fmt::format("DLCM at target R = {:g}", R), std::move(obs)});
+  return out;
+}
+
+// One family's isoFLOP fit, or why there is none: drawn under "Loss against compute", and its
+// budgets left out (an unbracketed minimum) quoted in the answer box.
+struct FamilyIsoflop {
+  Family family;
+  std::optional<Isoflop> fit;
+  std::string error;
+};
+std::vector<FamilyIsoflop> fit_families(const Study& s) {
+  std::vector<FamilyIsoflop> out;
+  for (auto& f : isoflop_families(s)) {
+    FamilyIsoflop fi{std::move(f), std::nullopt, ""};
+    try {
+      fi.fit = fit_isoflop(fi.family.obs, {});
+    } catch (const std::exception& e) {
+      fi.error = e.what();
+    }
+    out.push_back(std::move(fi));
+  }
+  return out;
+}
 
 struct Context {
   storage::Database& db;
@@ -117,6 +157,7 @@ struct Context {
   std::optional<Laws> laws;
   std::string laws_error;
   std::vector<std::optional<Model>> replicates;
+  std::vector<FamilyIsoflop> isoflop;
 };
 
 std::string sweep_table(const Context& c) {
@@ -143,20 +184,6 @@ std::string sweep_table(const Context& c) {
   return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D",
                     "planned C", "realised C", "final val loss"},
                    rows, classes);
-}
-
-// The families isoFLOP curves are drawn for: the baseline, then DLCM per target ratio.
-struct Family {
-  std::string name;
-  std::vector<Observation> obs;
-};
-std::vector<Family> isoflop_families(const Study& s) {
-  std::vector<Family> out;
-  if (!s.baseline.empty()) out.push_back({"the baseline", s.baseline});
-  std::map<double, std::vector<Observation>> by_ratio;
-  for (std::size_t i = 0; i < s.dlcm.size(); ++i) by_ratio[s.dlcm_target_R[i]].push_back(s.dlcm[i]);
-  for (auto& [R, obs] : by_ratio) out.push_back({fmt::format("DLCM at target R = {:g}", R), std::move(obs)});
-  return out;
 }
 
 std::vector<Observation> all_completed(const Study& s) {
@@ -191,9 +218,10 @@ std::string compute_section(const Context& c) {
   h += figure(p);
   // isoFLOP parabolas (Approach 2), one family at a time: the baseline, and DLCM runs of one target
   // ratio. A parabola through several architectures would mix curves that have different minima.
-  for (const auto& f : isoflop_families(c.study)) {
-    try {
-      const auto iso = fit_isoflop(f.obs, {});
+  for (const auto& fi : c.isoflop) {
+    const auto& f = fi.family;
+    if (fi.fit) {
+      const auto& iso = *fi.fit;
       Plot q = plot(fmt::format("isoFLOP curves of {}: loss against N per budget", f.name), "non-embedding parameters N",
                     "loss (nats/token)", true, false);
       for (const auto& b : iso.budgets) {
@@ -220,8 +248,8 @@ std::string compute_section(const Context& c) {
       for (const auto& sk : iso.skipped)
         h += fmt::format("<p class=note>{}: budget C = {} left out ({} runs): {}</p>\n", esc(f.name), num(sk.C, 3),
                          sk.n_runs, esc(sk.reason));
-    } catch (const std::exception& e) {
-      h += fmt::format("<p class=note>No isoFLOP fit of {}: {}</p>\n", esc(f.name), esc(e.what()));
+    } else {
+      h += fmt::format("<p class=note>No isoFLOP fit of {}: {}</p>\n", esc(f.name), esc(fi.error));
     }
   }
   return h;
@@ -400,7 +428,9 @@ std::string recommendation_row(const json& r) {
       r["baseline"].is_object() ? num(r["baseline"].value("predicted_loss", json())) : "–", num(r["compute_multiplier"]));
 }
 
-std::string recommendation_section(Context& c, std::vector<json>& computed) {
+// computed: the recommendations made now for the budgets asked; stored: those of `dlcm recommend`
+// (with their recommendation_id), smallest budget first, newest first within one.
+std::string recommendation_section(Context& c, std::vector<json>& computed, std::vector<json>& stored) {
   std::string h = "<h2 id=recommend>Recommendations</h2>\n";
   const std::string head =
       "<table><thead><tr><th>budget</th><th>N</th><th>P</th><th>R</th><th>D</th><th>predicted loss [90%]</th>"
@@ -448,20 +478,136 @@ std::string recommendation_section(Context& c, std::vector<json>& computed) {
     }
   };
   if (!computed.empty()) block(computed, "<p>For the budgets asked (computed now from the fit above):</p>\n");
-  std::vector<json> stored;
   for (const auto& s : storage::recommendations(c.db, c.study.sweep)) {
     auto r = json::parse(s.result, nullptr, false);
     // Rows written by `dlcm recommend`; anything else in the table is left out rather than trusted.
     const bool complete = r.is_object() && r.value("architecture", json()).is_object() &&
                           r.value("interval", json()).is_object() && r.value("warnings", json()).is_array() &&
                           r.value("hyperparameters", json()).is_object();
-    if (complete) stored.push_back(std::move(r));
+    if (!complete) continue;
+    r["recommendation_id"] = s.id;
+    stored.push_back(std::move(r));
   }
   if (!stored.empty())
     block(stored, fmt::format("<p>Stored by <code>dlcm recommend</code> ({}):</p>\n", stored.size()));
-  if (computed.empty()) computed = stored;  // the summary quotes the largest budget's
-  if (computed.empty()) h += "<p class=note>No recommendation: no fitted law.</p>\n";
+  if (computed.empty() && stored.empty()) h += "<p class=note>No recommendation: no fitted law.</p>\n";
   return h;
+}
+
+std::optional<std::pair<double, double>> interval_of(const json& r, const char* key) {
+  const json iv = r.value("interval", json::object());
+  const json x = iv.is_object() ? iv.value(key, json()) : json();
+  if (!x.is_array() || x.size() != 2 || !x[0].is_number() || !x[1].is_number()) return std::nullopt;
+  return std::pair{x[0].get<double>(), x[1].get<double>()};
+}
+std::string with_interval(const json& v, const std::optional<std::pair<double, double>>& iv) {
+  return num(v) + (iv ? fmt::format(" [{}, {}]", num(iv->first), num(iv->second)) : "");
+}
+
+// A sweep name as a command line takes it: quoted unless it is plain.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+  });
+  return plain ? s : sweeps::shell_quote(s);
+}
+
+// The first screen: at the target budget (the newest verification's, else the largest recommended)
+// the allocation, its prediction and compute multiplier, whether it was verified, and what makes
+// it doubtful (no identified law, unbracketed isoFLOP minima, the recommendation's warnings).
+std::string answer_box(const Context& c, const std::vector<json>& computed, const std::vector<json>& stored) {
+  const auto verifications = stored_verifications(c.db, c.study.sweep);
+  const Verification* v = verifications.empty() ? nullptr : &verifications.front();
+  json rec;
+  if (v) {
+    // The recommendation it tested, else what the report has at that budget.
+    for (const auto& r : stored)
+      if (r.value("recommendation_id", json()) == json(v->recommendation_id)) rec = r;
+    for (const auto* list : {&computed, &stored})
+      for (const auto& r : *list)
+        if (rec.is_null() && std::abs(r.value("budget", 0.0) / v->budget - 1) < 1e-9) rec = r;
+  } else {
+    // The largest budget recommended: made now, else the newest stored (first within its budget).
+    double top = 0;
+    for (const auto* list : {&computed, &stored})
+      for (const auto& r : *list)
+        if (r.value("budget", 0.0) > top) top = r.value("budget", 0.0), rec = r;
+  }
+  const double budget = v ? v->budget : rec.is_object() ? rec.value("budget", NAN) : NAN;
+
+  std::string h = std::isfinite(budget) ? fmt::format("<div class=answer id=answer><h2>The answer at C = {} FLOPs</h2>\n", num(budget))
+                                        : "<div class=answer id=answer><h2>The answer</h2>\n";
+  std::vector<std::vector<std::string>> rows;
+  std::string warn;
+  if (!rec.is_object()) {
+    warn += fmt::format("<p class=warn>No recommendation: {}</p>\n",
+                        esc(c.laws ? std::string("no budget asked or stored") : c.laws_error));
+  } else if (rec.value("status", "interior") != "interior") {
+    warn += rec.value("status", "") == "unidentified"
+                ? fmt::format("<p class=warn><b>No recommendation</b>: the runs do not identify the law ({} not "
+                              "pinned by the bootstrap).</p>\n",
+                              esc(rec.value("unidentified", json::array()).dump()))
+                : fmt::format("<p class=warn><b>No recommendation</b>: the law's optimum lies on the search bound "
+                              "({}), not inside the searched range.</p>\n",
+                              esc(rec.value("bounds_hit", json::array()).dump()));
+  } else {
+    const auto& a = rec["architecture"];
+    rows.push_back({"allocation", fmt::format("N {} · P {} · R {} · D {} tokens", num(rec["N"]), num(rec["P"]),
+                                              num(rec["R"]), num(rec["D"]))});
+    rows.push_back({"architecture",
+                    fmt::format("d_token {} ({} heads), encoder {} + decoder {} layers; d_concept {} ({} heads), {} "
+                                "backbone layers; R {} (N {}, P {})",
+                                num(a["d_token"]), num(a["n_heads_token"]), num(a["encoder_layers"]),
+                                num(a["decoder_layers"]), num(a["d_concept"]), num(a["n_heads_concept"]),
+                                num(a["concept_layers"]), num(a["R"]), num(a["N"]), num(a["P"]))});
+    // The architecture's own loss and interval when kept (what `dlcm verify` tests), else the optimum's.
+    const auto arch_iv = interval_of(rec, "architecture_loss");
+    const double level = rec["interval"].value("level", 0.9);
+    rows.push_back({"predicted loss", (arch_iv ? with_interval(a["predicted_loss"], arch_iv)
+                                               : with_interval(rec["predicted_loss"], interval_of(rec, "predicted_loss"))) +
+                                          fmt::format(" ({:.0f}% bootstrap interval)", 100 * level)});
+    rows.push_back({"compute multiplier",
+                    rec["compute_multiplier"].is_number()
+                        ? with_interval(rec["compute_multiplier"], interval_of(rec, "compute_multiplier")) +
+                              "× the baseline&#39;s compute for the same predicted loss"
+                        : "none: the baseline law cannot price it (see the warnings)"});
+  }
+  if (v)
+    rows.push_back({"verification",
+                    fmt::format("predicted {} [{}, {}], realised {}: relative error {:+.1f}%, <b>{}</b> the {:.0f}% "
+                                "interval (run “{}”, {} steps, recommendation {})",
+                                num(v->predicted_loss), num(v->interval_low), num(v->interval_high),
+                                num(v->realised_loss), 100 * v->relative_error,
+                                v->inside_interval ? "inside" : "outside", 100 * v->level, esc(v->label), v->steps,
+                                v->recommendation_id)});
+  else if (rec.is_object() && rec.value("status", "interior") == "interior")
+    rows.push_back({"verification", fmt::format("<span class=warn>not verified</span>: <code>dlcm verify --sweep {} "
+                                                "--budget {:g}</code> trains it and checks the prediction",
+                                                esc(shell_word(c.study.sweep)), budget)});
+  if (!rows.empty()) {
+    h += "<table>";
+    for (const auto& r : rows) h += "<tr><th>" + r[0] + "</th><td>" + r[1] + "</td></tr>\n";
+    h += "</table>\n";
+  }
+  h += warn;
+  // Identification: each family's budgets the isoFLOP fit left out (its minimum not bracketed by
+  // the runs, or too few of them), or no isoFLOP fit at all.
+  for (const auto& fi : c.isoflop) {
+    if (!fi.fit) {
+      h += fmt::format("<p class=warn>No isoFLOP fit of {}: {}</p>\n", esc(fi.family.name), esc(fi.error));
+      continue;
+    }
+    for (const auto& sk : fi.fit->skipped)
+      h += fmt::format("<p class=warn>{}: budget C = {} not bracketed ({} runs): {}</p>\n", esc(fi.family.name),
+                       num(sk.C, 3), sk.n_runs, esc(sk.reason));
+  }
+  // A recommendation is only as good as the fit: its warnings go next to it.
+  if (rec.is_object() && rec.value("warnings", json()).is_array() && !rec["warnings"].empty()) {
+    h += "<p class=note>Read it with its warnings:</p><ul class=note>";
+    for (const auto& w : rec["warnings"]) h += "<li>" + esc(w.is_string() ? w.get<std::string>() : w.dump()) + "</li>";
+    h += "</ul>\n";
+  }
+  return h + "</div>\n";
 }
 
 // Newest study of each parametrisation (coord-check), or the newest study (lr-transfer).
@@ -626,8 +772,8 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   ReportOptions o = opt;
   const double c_max = largest_compute(study.dlcm);
   if (o.budgets.empty() && storage::recommendations(db, sweep).empty() && c_max > 0) o.budgets = {10 * c_max};
-  std::sort(o.budgets.begin(), o.budgets.end());  // the summary quotes the last: the largest
-  Context c{db, study, o, std::nullopt, "", {}};
+  std::sort(o.budgets.begin(), o.budgets.end());
+  Context c{db, study, o, std::nullopt, "", {}, {}};
   FitOptions fit;
   fit.threads = opt.threads;
   fit.offsets = !opt.zero_offsets;
@@ -639,11 +785,13 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   } catch (const std::exception& e) {
     c.laws_error = e.what();
   }
-  std::vector<json> computed;
+  c.isoflop = fit_families(study);
+  std::vector<json> computed, stored;
   const std::string runs_html = sweep_table(c), compute_html = compute_section(c), fit_html = fit_section(c),
                     curves_html = curves_section(c), frontier_html = frontier_section(c),
-                    rec_html = recommendation_section(c, computed),
+                    rec_html = recommendation_section(c, computed, stored),
                     mup_html = mup_section(c), ratio_html = ratio_section(c), seg_html = segmentation_section(c);
+  const std::string answer = answer_box(c, computed, stored);
 
   std::map<std::string, int> status;
   for (const auto& r : study.runs) ++status[r.status];
@@ -653,37 +801,15 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
                                     study.runs.size(), counts, study.dlcm.size(), study.baseline.size());
   if (c.laws)
     summary += fmt::format("<p>dlcm law R² = {}.</p>\n", num(r_squared(c.laws->dlcm.model, study.dlcm), 4));
-  if (!computed.empty()) {
-    const auto& r = computed.back();
-    if (r.value("status", "interior") == "interior")
-      summary += fmt::format("<p>At C = {} FLOPs the fitted law recommends N = {}, P = {}, R = {}, D = {} "
-                             "(predicted loss {}); compute multiplier over the baseline: {}.</p>\n",
-                             num(r["budget"]), num(r["N"]), num(r["P"], 3), num(r["R"], 3), num(r["D"]),
-                             num(r["predicted_loss"]), num(r["compute_multiplier"]));
-    else if (r.value("status", "") == "unidentified")
-      summary += fmt::format("<p class=warn>At C = {} FLOPs the study gives no recommendation: the runs do not "
-                             "identify the law ({} not pinned by the bootstrap).</p>\n",
-                             num(r["budget"]), esc(r.value("unidentified", json::array()).dump()));
-    else
-      summary += fmt::format("<p class=warn>At C = {} FLOPs the fitted law has no interior optimum: its minimum lies "
-                             "on the search bound ({}), so the study gives no recommendation there.</p>\n",
-                             num(r["budget"]), esc(r.value("bounds_hit", json::array()).dump()));
-    // A recommendation is only as good as the fit: its warnings go next to it, not only further down.
-    if (r.contains("warnings") && r["warnings"].is_array() && !r["warnings"].empty()) {
-      summary += "<p class=note>Read it with its warnings:</p><ul class=note>";
-      for (const auto& w : r["warnings"]) summary += "<li>" + esc(w.is_string() ? w.get<std::string>() : w.dump()) + "</li>";
-      summary += "</ul>\n";
-    }
-  }
   summary += "</div>\n";
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>dlcm report: {}</title>\n{}\n</head><body>\n"
-      "<h1>Scaling study “{}”</h1>\n{}<p><a href=#runs>runs</a> · <a href=#compute>loss vs compute</a> · "
+      "<h1>Scaling study “{}”</h1>\n{}{}<p><a href=#runs>runs</a> · <a href=#compute>loss vs compute</a> · "
       "<a href=#curves>training curves</a> · <a href=#fit>fit</a> · <a href=#frontier>frontier</a> · "
       "<a href=#recommend>recommendations</a> · <a href=#mup>μP</a> · <a href=#ratio>tokens per concept</a> · "
       "<a href=#segmentation>segmentation</a></p>\n"
       "{}{}{}{}{}{}{}{}{}</body></html>\n",
-      esc(sweep), kStyle, esc(sweep), summary, runs_html, compute_html, curves_html, fit_html, frontier_html, rec_html,
+      esc(sweep), kStyle, esc(sweep), answer, summary, runs_html, compute_html, curves_html, fit_html, frontier_html, rec_html,
       mup_html, ratio_html, seg_html);
 }
 

@@ -42,6 +42,11 @@ const char* const kMigrations[] = {
          hash TEXT NOT NULL, attempt INTEGER NOT NULL, submission_dir TEXT NOT NULL, submitted_at TEXT NOT NULL,
          PRIMARY KEY(job_id, array_index));
        CREATE INDEX slurm_tasks_by_run ON slurm_tasks(sweep, hash);)",
+    // origin: 'plan' (expanded from the spec) or 'extend' (added by `dlcm sweep extend --apply`),
+    // so a launcher trains added runs the spec does not generate. verifications: `dlcm verify`.
+    R"(ALTER TABLE sweep_runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'plan';
+       CREATE TABLE verifications(id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT NOT NULL, budget REAL NOT NULL,
+         hash TEXT NOT NULL, created_at TEXT NOT NULL, result TEXT NOT NULL);)",
 };
 
 std::string now_utc() {
@@ -132,8 +137,15 @@ bool sweep_exists(Database& db, const std::string& sweep) {
   return st.step();
 }
 
+std::string sweep_spec(Database& db, const std::string& sweep) {
+  Statement st(db.handle(), "SELECT spec FROM sweeps WHERE name = ?");
+  st.bind(1, sweep);
+  if (!st.step()) throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db.path(), sweep));
+  return st.column_text(0);
+}
+
 void register_sweep(Database& db, const std::string& name, const std::string& spec_text,
-                    const std::vector<RunPlanRow>& runs) {
+                    const std::vector<RunPlanRow>& runs, const std::string& origin) {
   WriteTransaction tx(db);
   const std::string now = now_utc();
   {
@@ -146,14 +158,14 @@ void register_sweep(Database& db, const std::string& name, const std::string& sp
   Statement run(db.handle(),
                 "INSERT OR IGNORE INTO runs(hash, label, arch, config, run_dir, N, P, R, D, C, flops_per_token, steps, "
                 "created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  Statement link(db.handle(), "INSERT OR IGNORE INTO sweep_runs(sweep, hash, budget) VALUES(?, ?, ?)");
+  Statement link(db.handle(), "INSERT OR IGNORE INTO sweep_runs(sweep, hash, budget, origin) VALUES(?, ?, ?, ?)");
   for (const auto& r : runs) {
     run.bind(1, r.hash).bind(2, r.label).bind(3, r.arch).bind(4, r.config).bind(5, r.run_dir).bind(6, r.N);
     run.bind(7, r.P).bind(8, r.R).bind(9, r.D).bind(10, r.C).bind(11, r.flops_per_token).bind(12, r.steps);
     run.bind(13, now);
     run.step();
     run.reset();
-    link.bind(1, name).bind(2, r.hash).bind(3, r.budget);
+    link.bind(1, name).bind(2, r.hash).bind(3, r.budget).bind(4, origin);
     link.step();
     link.reset();
   }
@@ -161,11 +173,13 @@ void register_sweep(Database& db, const std::string& name, const std::string& sp
 }
 
 std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
+  // A database opened read-only is not migrated: before schema 5 every run came from its plan.
+  const std::string origin = db.user_version() >= 5 ? "s.origin" : "'plan'";
   Statement st(db.handle(),
                "SELECT r.hash, s.sweep, r.label, r.arch, r.status, r.run_dir, coalesce(r.host, ''), r.config, "
                "s.budget, r.N, r.P, r.R, r.D, r.C, r.flops_per_token, r.steps, r.steps_done, r.attempts, "
-               "r.last_loss, r.final_train_loss, r.final_val_loss, r.val_bpb, r.realised_ratio, coalesce(r.result, '{}') "
-               "FROM sweep_runs s JOIN runs r ON r.hash = s.hash WHERE s.sweep = ? ORDER BY s.budget, r.label");
+               "r.last_loss, r.final_train_loss, r.final_val_loss, r.val_bpb, r.realised_ratio, coalesce(r.result, '{}'), " +
+                   origin + " FROM sweep_runs s JOIN runs r ON r.hash = s.hash WHERE s.sweep = ? ORDER BY s.budget, r.label");
   st.bind(1, sweep);
   std::vector<RunRow> out;
   while (st.step()) {
@@ -193,11 +207,15 @@ std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
     r.final_val_loss = opt_double(st, 20);
     r.val_bpb = opt_double(st, 21);
     r.realised_ratio = opt_double(st, 22);
+    r.origin = st.column_text(24);
     const auto result = nlohmann::json::parse(st.column_text(23), nullptr, false);
     if (result.is_object()) {
       if (result.contains("tokens") && result["tokens"].is_number()) r.tokens = result["tokens"].get<double>();
+      if (result.contains("epochs") && result["epochs"].is_number()) r.epochs = result["epochs"].get<double>();
       if (result.contains("run_mean_ratio") && result["run_mean_ratio"].is_number())
         r.train_ratio = result["run_mean_ratio"].get<double>();
+      if (result.contains("wall_seconds") && result["wall_seconds"].is_number())
+        r.wall_seconds = result["wall_seconds"].get<double>();
     }
     out.push_back(std::move(r));
   }
@@ -375,6 +393,23 @@ std::vector<StoredRecommendation> recommendations(Database& db, const std::strin
     out.push_back({st.column_int(0), st.column_text(1),
                    st.column_null(2) ? std::nullopt : std::optional<int64_t>(st.column_int(2)), st.column_double(3),
                    st.column_text(4), st.column_text(5)});
+  return out;
+}
+
+int64_t store_verification(Database& db, const std::string& sweep, double budget, const std::string& hash,
+                           const std::string& result_json) {
+  return insert_result(db, "INSERT INTO verifications(sweep, budget, hash, created_at, result) VALUES(?, ?, ?, ?, ?)",
+                       {sweep, budget, hash, now_utc(), result_json});
+}
+
+std::vector<StoredVerification> verifications(Database& db, const std::string& sweep) {
+  Statement st(db.handle(),
+               "SELECT id, sweep, budget, hash, created_at, result FROM verifications WHERE sweep = ? ORDER BY id DESC");
+  st.bind(1, sweep);
+  std::vector<StoredVerification> out;
+  while (st.step())
+    out.push_back({st.column_int(0), st.column_text(1), st.column_double(2), st.column_text(3), st.column_text(4),
+                   st.column_text(5)});
   return out;
 }
 

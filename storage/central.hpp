@@ -12,7 +12,7 @@
 
 namespace dlcm::storage {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
 // dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
@@ -29,19 +29,25 @@ struct RunPlanRow {
 
 struct RunRow {
   std::string hash, sweep, label, arch, status, run_dir, host, config;
+  std::string origin = "plan";  // "plan" or "extend" (sweep_runs.origin)
   double budget = 0, N = 0, P = 0, R = 1, D = 0, C = 0, flops_per_token = 0;
   int64_t steps = 0, steps_done = 0, attempts = 0;
   std::optional<double> last_loss, final_train_loss, final_val_loss, val_bpb, realised_ratio;
   // result.json: tokens trained, and tokens/concepts over every training step (run_mean_ratio), the
-  // ratio its compute was spent at; realised_ratio above is that of the validation boundaries.
-  std::optional<double> tokens, train_ratio;
+  // ratio its compute was spent at; realised_ratio above is that of the validation boundaries;
+  // wall_seconds of the trainer's last session.
+  std::optional<double> tokens, train_ratio, wall_seconds;
+  std::optional<double> epochs;  // result.json: tokens / the corpus's training tokens
 };
 
-// Registers the sweep and its runs; runs already known keep their status and results.
+// Registers the sweep and its runs; runs already known keep their status, results and origin.
+// origin: "plan" for runs the spec expands to, "extend" for runs added to it (dlcm sweep extend).
 void register_sweep(Database& db, const std::string& name, const std::string& spec_text,
-                    const std::vector<RunPlanRow>& runs);
+                    const std::vector<RunPlanRow>& runs, const std::string& origin = "plan");
 std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep);
 bool sweep_exists(Database& db, const std::string& sweep);
+// The spec text the sweep was registered with; throws naming the database when there is no such sweep.
+std::string sweep_spec(Database& db, const std::string& sweep);
 // Opens an existing database holding this sweep, read-only (no -wal/-shm files appear) or for
 // writing; throws naming the file when there is no database or no such sweep.
 Database open_sweep(const std::string& path, const std::string& sweep, bool writable = false);
@@ -105,6 +111,18 @@ struct StoredRecommendation {
 };
 // The sweep's recommendations, smallest budget first, newest first within a budget.
 std::vector<StoredRecommendation> recommendations(Database& db, const std::string& sweep);
+
+// A `dlcm verify` result (its JSON): the run `hash` trained to test the sweep's recommendation at `budget`.
+int64_t store_verification(Database& db, const std::string& sweep, double budget, const std::string& hash,
+                           const std::string& result_json);
+struct StoredVerification {
+  int64_t id = 0;
+  std::string sweep;
+  double budget = 0;
+  std::string hash, created_at, result;
+};
+// The sweep's verifications, newest first.
+std::vector<StoredVerification> verifications(Database& db, const std::string& sweep);
 
 // One validation metric (e.g. "ratio", "loss") per run and domain of the sweep, at each run's last
 // evaluation: what the report's tokens-per-concept table reads.

@@ -131,6 +131,18 @@ void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& pla
   storage::register_sweep(db, spec.name, spec.text, rows);
 }
 
+std::vector<PlannedRun> added_runs(storage::Database& db, const SweepSpec& spec) {
+  std::vector<PlannedRun> out;
+  for (const auto& row : storage::sweep_runs(db, spec.name)) {
+    if (row.origin != "extend") continue;
+    auto r = planned_run(parse_run_config(row.config, fmt::format("{}: config of run {}", db.path(), row.hash)),
+                         row.label, row.budget);
+    r.hash = row.hash;  // the identity it was registered, and its run directory named, under
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const bool on_gpu = opt.device == "cuda";
@@ -147,13 +159,15 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   const int workers = on_gpu ? (opt.workers > 0 ? std::min(opt.workers, gpu_slots) : gpu_slots)
                              : (opt.workers > 0 ? opt.workers : cores);
   register_plan(db, spec, plan);
+  const auto added = added_runs(db, spec);
   const int threads = opt.threads > 0 ? opt.threads : std::max(1, cores / workers);
   const std::string exe = opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary;
   const std::string host = hostname();
 
   SweepOutcome out;
   std::map<std::string, const PlannedRun*> by_hash;
-  for (const auto& r : plan.runs) by_hash[r.hash] = &r;
+  for (const auto* runs : {&plan.runs, &added})
+    for (const auto& r : *runs) by_hash.emplace(r.hash, &r);
   std::deque<storage::RunRow> queue;
   // A previous orchestrator may have died mid-run (SIGKILL, power loss), or the sweep went to
   // Slurm: each run directory (and Slurm, for runs submitted there) is the truth about its run, and
@@ -168,7 +182,7 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   double remaining_flops = 0, session_flops = 0;
   int with_slurm = 0;
   for (const auto& [row, task, _] : observed.runs) {
-    if (!by_hash.count(row.hash)) continue;  // registered by an older version of the spec
+    if (!by_hash.count(row.hash)) continue;  // planned by an older version of the spec
     out.total += 1;
     if (row.status == "completed" || row.status == "diverged") {
       out.skipped += 1;

@@ -31,8 +31,9 @@ struct SweepOutcome {
   bool interrupted = false;
 };
 
-// Registers the sweep's plan in the database, then trains every run that is not finished.
-// Re-running skips completed and diverged runs and resumes the rest from their checkpoints.
+// Registers the sweep's plan in the database, then trains every run that is not finished: the
+// plan's and those added to the sweep (added_runs). Re-running skips completed and diverged runs
+// and resumes the rest from their checkpoints.
 SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt);
 
 // Writes the run's config where the worker reads it (unless already there); the trainer refuses a
@@ -43,5 +44,9 @@ std::string self_exe();
 
 // The plan's rows as the database stores them.
 void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& plan);
+// The runs added to the sweep beside its spec (origin "extend": `dlcm sweep extend --apply`), from
+// their stored configs, whatever their status: the spec does not generate them, so both launchers
+// take them from here, besides the plan's.
+std::vector<PlannedRun> added_runs(storage::Database& db, const SweepSpec& spec);
 
 }  // namespace dlcm::sweeps

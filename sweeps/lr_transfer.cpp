@@ -305,6 +305,8 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
                                      const std::vector<storage::RunRow>& rows) {
   TransferAnalysis out;
   out.name = spec.name;
+  out.d_token_base = spec.base.model.d_token_base;
+  out.d_concept_base = spec.base.model.d_concept_base;
   out.rate = spec.rate;
   std::map<std::string, const storage::RunRow*> by_hash;
   for (const auto& r : rows) by_hash[r.hash] = &r;
@@ -359,8 +361,10 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
       out.shifts.push_back(sh);
     }
   for (const auto& r : out.results)
-    if (r.width_token == spec.base.model.d_token_base && r.width_concept == spec.base.model.d_concept_base && r.best_lr)
+    if (r.width_token == spec.base.model.d_token_base && r.width_concept == spec.base.model.d_concept_base && r.best_lr) {
       (r.parametrisation == Parametrisation::mup ? out.best_base_lr_mup : out.best_base_lr_standard) = r.best_lr;
+      if (r.parametrisation == Parametrisation::mup) out.base_method_mup = r.method;
+    }
   return out;
 }
 
@@ -380,6 +384,8 @@ std::string to_json(const TransferAnalysis& a) {
                       {"grid_steps", s.grid_steps}, {"widths", s.widths}});
   const json out = {{"name", a.name},
                     {"rate", a.rate},
+                    {"base_widths", {{"d_token", a.d_token_base}, {"d_concept", a.d_concept_base}}},
+                    {"base_method_mup", a.base_method_mup},
                     {"results", results},
                     {"shifts", shifts},
                     {"best_base_lr", {{"mup", opt(a.best_base_lr_mup)}, {"standard", opt(a.best_base_lr_standard)}}}};
@@ -413,6 +419,37 @@ std::string format_table(const TransferAnalysis& a) {
   out += fmt::format("best base learning rate{}: mup {}, standard {}\n", a.rate == "all" ? "" : " (" + a.rate + ")",
                      num(a.best_base_lr_mup), num(a.best_base_lr_standard));
   return out;
+}
+
+void resolve_lr_from(SweepSpec& spec, storage::Database& db) {
+  if (spec.lr_from.empty()) return;
+  const auto where = [&](const std::string& what) {
+    return std::runtime_error(fmt::format("{}: lr_from: {}", spec.path, what));
+  };
+  const auto study = storage::latest_mup_study(db, "lr-transfer", spec.lr_from);
+  if (!study)
+    throw where(fmt::format("no lr-transfer study \"{}\" in {}: run `dlcm mup lr-transfer SPEC --db {}` with that "
+                            "name first",
+                            spec.lr_from, db.path(), db.path()));
+  const auto j = json::parse(study->result, nullptr, false);
+  const auto& m = spec.base.model;
+  if (m.parametrisation != Parametrisation::mup)
+    throw where("a measured μP base rate needs base.model.parametrisation = \"mup\"");
+  if (!j.is_object() || j.value("rate", "") != "all")
+    throw where(fmt::format("study \"{}\" did not sweep every group's rate (rate = \"all\")", spec.lr_from));
+  const auto widths = j.value("base_widths", json::object());
+  if (widths.value("d_token", 0) != m.d_token_base || widths.value("d_concept", 0) != m.d_concept_base)
+    throw where(fmt::format("study \"{}\" measured at base widths {}/{}, the sweep's base.model is {}/{}", spec.lr_from,
+                            widths.value("d_token", 0), widths.value("d_concept", 0), m.d_token_base, m.d_concept_base));
+  const auto best = j.contains("best_base_lr") ? j["best_base_lr"].value("mup", json()) : json();
+  if (!best.is_number())
+    throw where(fmt::format("study \"{}\" found no μP optimum at the base widths", spec.lr_from));
+  if (j.value("base_method_mup", "") == "grid-edge")
+    throw where(fmt::format("study \"{}\": the best μP rate is at the edge of its grid; widen `lrs`", spec.lr_from));
+  const double v = std::stod(fmt::format("{:.3g}", best.get<double>()));
+  spec.lr_measured = v;
+  spec.grid.lr = {v};
+  for (auto& [_, g] : spec.per_budget) g.lr = {v};
 }
 
 }  // namespace dlcm::sweeps

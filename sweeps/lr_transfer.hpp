@@ -103,12 +103,19 @@ struct TransferAnalysis {
   std::vector<TransferResult> results;
   std::vector<TransferShift> shifts;
   std::optional<double> best_base_lr_mup, best_base_lr_standard;  // at (d_token_base, d_concept_base)
+  std::string base_method_mup;    // how the μP optimum at the base widths was found (TransferResult::method)
+  int d_token_base = 0, d_concept_base = 0;
 };
 
 // Reads the study's runs (completed and diverged) from the sweep rows of the database.
 TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferPlan& plan,
                                      const std::vector<storage::RunRow>& rows);
-// The stored and printed JSON (keys: name, rate, results, shifts, best_base_lr).
+// A sweep spec's `lr_from`: reads the newest stored lr-transfer study of that name, checks it
+// measured every group's rate (rate "all") at the sweep's μP base widths, and sets every grid's lr
+// (and lr_measured) to its μP optimum, rounded to 3 significant digits so labels stay readable.
+// No-op without lr_from; throws naming the spec's key and the database when it cannot.
+void resolve_lr_from(SweepSpec& spec, storage::Database& db);
+// The stored and printed JSON (keys: name, rate, base_widths, results, shifts, best_base_lr).
 std::string to_json(const TransferAnalysis& a);
 // A readable table of the same.
 std::string format_table(const TransferAnalysis& a);

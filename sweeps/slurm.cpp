@@ -288,13 +288,15 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   const auto obs = collect(db, spec.name);
   if (obs.slurm_unreachable)
     throw std::runtime_error("Slurm does not answer (sacct and squeue failed): nothing submitted, so nothing runs twice");
+  const auto added = added_runs(db, spec);
   std::map<std::string, const PlannedRun*> planned;
-  for (const auto& r : plan.runs) planned[r.hash] = &r;
+  for (const auto* runs : {&plan.runs, &added})
+    for (const auto& r : *runs) planned.emplace(r.hash, &r);
 
   Submission sub;
   for (const auto& o : obs.runs) {
     const auto& r = o.run;
-    if (!planned.count(r.hash)) continue;  // registered by an older version of the spec
+    if (!planned.count(r.hash)) continue;  // planned by an older version of the spec
     const bool failed = r.status == "failed";
     if (failed && r.attempts >= spec.max_attempts) {
       sub.at_attempt_limit += 1;

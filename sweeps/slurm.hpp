@@ -37,9 +37,10 @@ struct Submission {
   int at_attempt_limit = 0;         // failed runs left out: their attempts are used up
 };
 
-// Registers the plan, collects what earlier submissions left, then submits every pending run
-// (and every failed run under the attempt limit) — or with resubmit_failed only the failed ones.
-// Runs queued or running in Slurm are never submitted twice. Throws if sbatch refuses.
+// Registers the plan, collects what earlier submissions left, then submits every pending run of
+// the plan or added to the sweep (added_runs), and every failed one under the attempt limit — or
+// with resubmit_failed only the failed ones. Runs queued or running in Slurm are never submitted
+// twice. Throws if sbatch refuses.
 Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Database& db, const SlurmOptions& opt);
 
 // A sweep's runs as they are now.

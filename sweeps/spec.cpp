@@ -290,7 +290,7 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   SweepSpec s;
   s.path = path;
   s.text = text;
-  static const std::set<std::string> known = {"name", "budgets", "grid", "base", "runs_dir", "warmup_fraction",
+  static const std::set<std::string> known = {"name", "budgets", "grid", "base", "runs_dir", "lr_from", "warmup_fraction",
                                               "min_steps", "max_steps", "evals", "max_attempts"};
   for (auto& [k, _] : root)
     if (!known.count(std::string(k.str()))) fail(path, std::string(k.str()), "unknown key");
@@ -304,6 +304,7 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   s.name = str("name");
   if (s.name.empty()) fail(path, "name", "required: a non-empty sweep name");
   s.runs_dir = str("runs_dir");
+  s.lr_from = str("lr_from");
   if (s.runs_dir.empty()) s.runs_dir = "runs/" + s.name;
   auto num = [&](const char* key, auto& out) {
     const auto* n = root.get(key);
@@ -353,6 +354,8 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   defaults.ratio = {1.0, s.base.boundary.ratio};
   defaults.seed = {static_cast<int64_t>(s.base.train.seed)};
   defaults.lr = {s.base.train.lr};
+  if (!s.lr_from.empty() && g.get("lr"))
+    fail(path, "grid.lr", fmt::format("lr_from = \"{}\" sets every run's learning rate: remove one", s.lr_from));
   s.grid = read_grid(g, "grid.", path, defaults, /*top=*/true);
 
   if (const auto* pb = g.get("per_budget")) {
@@ -374,6 +377,8 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
                          fmt::join(s.budgets, ", "), s.budgets.front()));
       if (s.per_budget.count(*match)) fail(path, key, fmt::format("budget {} has two per-budget tables", *match));
       if (!v.is_table()) fail(path, key, "expected a table of grid lists");
+      if (!s.lr_from.empty() && v.is_table() && v.as_table()->get("lr"))
+        fail(path, where + "lr", fmt::format("lr_from = \"{}\" sets every run's learning rate: remove one", s.lr_from));
       Grid at = read_grid(*v.as_table(), where, path, s.grid, /*top=*/false);
       s.per_budget.emplace(*match, std::move(at));
     }
@@ -403,6 +408,9 @@ std::string set_budget_steps(const SweepSpec& s, RunConfig& c, double budget) {
 }
 
 Plan plan(const SweepSpec& s) {
+  if (!s.lr_from.empty() && !s.lr_measured)
+    throw std::runtime_error(fmt::format("{}: lr_from: the rate of lr-transfer study \"{}\" was not read from a database",
+                                         s.path, s.lr_from));
   Plan out;
   std::set<std::string> hashes;
   for (double budget : s.budgets) {

@@ -12,6 +12,8 @@
 //   tokens_per_param = [20, 200]         # optional: keep runs whose planned D/N is in [lo, hi]
 //   [grid.per_budget."1e12"]             # optional: lists (or the band) replaced at that budget
 //   [base.model] / [base.boundary] / [base.train] / [base.data]   # fixed settings, as in a run config
+//   lr_from = "demo-lr"                  # optional, instead of grid lr: the μP base rate measured by
+//                                        # the stored lr-transfer study of that name (resolve_lr_from)
 //
 // Plain C++: planning needs no LibTorch.
 #include <cstdint>
@@ -54,6 +56,10 @@ struct SweepSpec {
   int64_t max_steps = 1000000;
   int evals = 1;                 // validation passes per run (the last at the final step)
   int max_attempts = 3;          // failed runs are retried up to this many attempts in all
+  // The lr-transfer study whose measured μP base rate every run trains at; plan() refuses the spec
+  // until resolve_lr_from (sweeps/lr_transfer.hpp) has read it from the database into every grid.
+  std::string lr_from;
+  std::optional<double> lr_measured;
 };
 
 // Throws std::runtime_error naming the file and the key for every kind of bad input.

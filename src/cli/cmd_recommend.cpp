@@ -68,8 +68,8 @@ void print_text(const reports::json& r) {
              a["d_token"].get<int>(), a["n_heads_token"].get<int>(), a["encoder_layers"].get<int>(),
              a["decoder_layers"].get<int>(), a["d_concept"].get<int>(), a["n_heads_concept"].get<int>(),
              a["concept_layers"].get<int>(), g(a["R"]));
-  fmt::print("    N {}  P {}  FLOPs/token {}  D {}  predicted loss {}\n", g(a["N"]), g(a["P"]),
-             g(a["flops_per_token"]), g(a["D"]), g(a["predicted_loss"]));
+  fmt::print("    N {}  P {}  FLOPs/token {}  D {}  predicted loss {}{}\n", g(a["N"]), g(a["P"]),
+             g(a["flops_per_token"]), g(a["D"]), g(a["predicted_loss"]), span(iv, "architecture_loss"));
   const auto& h = r["hyperparameters"];
   if (h.contains("groups")) {
     fmt::print("  μP: base lr {} ({}), output multiplier {}\n", g(h["base_lr"]), h["source"].get<std::string>(),
@@ -90,35 +90,23 @@ void print_text(const reports::json& r) {
 void run_recommend(const RecommendArgs& a) {
   if (!std::filesystem::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
   auto db = storage::open_central(a.db);
-  std::optional<storage::StoredFit> stored;
-  std::string sweep = a.sweep;
-  if (a.fit_id >= 0) {
-    stored = storage::load_fit(db, a.fit_id);
-    if (!stored) throw std::runtime_error(fmt::format("{}: no fit with id {}", a.db, a.fit_id));
-    sweep = stored->sweep;
-  }
-  if (sweep.empty()) throw std::runtime_error("dlcm recommend: give --sweep NAME or --fit ID");
-
-  reports::RecommendOptions opt;
-  opt.budget = a.budget;
-  opt.replicates = a.bootstrap;
-  opt.seed = a.seed;
+  reports::RecommendRequest req;
+  req.sweep = a.sweep;
+  if (a.fit_id >= 0) req.fit_id = a.fit_id;
+  req.options.budget = a.budget;
+  req.options.replicates = a.bootstrap;
+  req.options.seed = a.seed;
   if (!a.r_range.empty()) {
     const auto r = parse_numbers(a.r_range, ':', "--r-range");
     if (r.size() != 2 || !(r[1] > r[0])) throw std::runtime_error(fmt::format("--r-range {}: give LO:HI with LO < HI", a.r_range));
-    opt.space.ratio_range = std::pair{r[0], r[1]};
+    req.options.space.ratio_range = std::pair{r[0], r[1]};
   } else {
-    opt.space.ratios = parse_numbers(a.r_choices, ',', "--r-choices");
+    req.options.space.ratios = parse_numbers(a.r_choices, ',', "--r-choices");
   }
-  fitting::FitOptions fit_opt;
-  fit_opt.offsets = !a.zero_offsets;
-  fit_opt.threads = a.threads;
-
-  const auto study = reports::load_study(db, sweep);
-  const auto laws = stored ? reports::laws_from_stored_fit(*stored, study, fit_opt) : reports::fit_laws(study, fit_opt);
-  auto r = reports::recommend(laws, study, reports::base_learning_rate(db, study), opt);
+  req.fit.offsets = !a.zero_offsets;
+  req.fit.threads = a.threads;
+  const auto r = reports::recommend_and_store(db, req);
   for (const auto& w : r["warnings"]) fmt::print(stderr, "dlcm: warning: {}\n", w.get<std::string>());
-  r["recommendation_id"] = storage::store_recommendation(db, sweep, laws.fit_id, a.budget, r.dump());
   if (a.json) fmt::print("{}\n", r.dump());
   else print_text(r);
 }

@@ -9,6 +9,7 @@ void add_train_commands(CLI::App& app);  // train, inspect
 void add_fit_command(CLI::App& app);
 void add_sweep_commands(CLI::App& app);  // sweep plan|run|submit|status|collect, export
 void add_recommend_command(CLI::App& app);
+void add_verify_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_mup_commands(CLI::App& app);    // mup coord-check|lr-transfer
 }  // namespace dlcm::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   dlcm::cli::add_sweep_commands(app);
   dlcm::cli::add_fit_command(app);
   dlcm::cli::add_recommend_command(app);
+  dlcm::cli::add_verify_command(app);
   dlcm::cli::add_report_command(app);
   dlcm::cli::add_mup_commands(app);
   try {

@@ -536,6 +536,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   json result = {{"status", name(summary.status)},
                  {"steps", pr.step},
                  {"tokens", pr.tokens},
+                 // Passes over the training split: past a few, a run measures memorisation, not scaling.
+                 {"epochs", corpus.train.empty() ? 0.0 : pr.tokens / static_cast<double>(corpus.train.size())},
                  {"n_params", counts.total()},
                  {"n_params_non_embedding", counts.non_embedding()},  // the laws' N
                  {"n_params_concept", counts.backbone},

@@ -4,7 +4,10 @@
 // optimum and a Chinchilla baseline that the DLCM beats. Shared by the recommendation and report tests.
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -46,12 +49,24 @@ inline RunConfig fixture_config(bool dlcm, int d_token, int d_concept = 0, doubl
   return cfg;
 }
 
-// Registers and ingests the sweep `name` into db: per budget, DLCM runs at d_token {32, 48, 64} ×
-// d_concept {64, 128, 256} × R {2, 4} and baselines at d_token {32, 64, 128}, each with the loss
-// its true law gives at the run's own accounting (core/flops `account`: non-embedding N, realised
-// compute); `hostile` goes into one diverged run's label.
+// What a synthetic study is made of: its true laws, budgets and grid, the config of each grid point,
+// and the spec text it is registered with. The defaults are fill_study's.
+struct SyntheticStudy {
+  fitting::DlcmParams dlcm = kTrueDlcm;
+  fitting::ChinchillaParams baseline = kTrueBaseline;
+  std::vector<double> budgets{std::begin(kBudgets), std::end(kBudgets)};
+  std::vector<int> d_token{32, 48, 64}, d_concept{64, 128, 256}, baseline_d_token{32, 64, 128};
+  std::vector<double> ratios{2, 4};
+  std::function<RunConfig(bool dlcm, int d_token, int d_concept, double R)> config = fixture_config;
+  std::string spec = "spec";
+  std::string hostile = "diverged run";  // the label of one diverged run
+};
+
+// Registers and ingests the sweep `name` into db: per budget, DLCM runs at d_token × d_concept × R
+// and baselines at their d_token, each with the loss its true law gives at the run's own accounting
+// (core/flops `account`: non-embedding N, realised compute); one diverged run, labelled `hostile`.
 inline void fill_study(storage::Database& db, const std::filesystem::path& dir, const std::string& name,
-                       const std::string& hostile = "diverged run") {
+                       const SyntheticStudy& s) {
   std::vector<storage::RunPlanRow> plan;
   struct Result {
     std::string hash;
@@ -67,22 +82,21 @@ inline void fill_study(storage::Database& db, const std::filesystem::path& dir, 
     const double D = budget / (6 * planned.n_eff);
     const auto spent = account(cfg.model, cfg.boundary, dlcm ? kTrainRatioFactor * R : 1, D);
     const double loss = diverged ? 25.0
-                        : dlcm   ? fitting::dlcm_loss(kTrueDlcm, spent.N, spent.P, kValRatioFactor * R, D)
-                                 : fitting::chinchilla_loss(kTrueBaseline, spent.N, D);
+                        : dlcm   ? fitting::dlcm_loss(s.dlcm, spent.N, spent.P, kValRatioFactor * R, D)
+                                 : fitting::chinchilla_loss(s.baseline, spent.N, D);
     const std::string hash = fmt::format("{}-{:04d}", name.size(), k++);
     plan.push_back({hash, label, to_toml(cfg), (dir / hash).string(), dlcm ? "dlcm" : "baseline", budget, planned.N,
                     planned.P, dlcm ? R : 1, D, budget, 6 * planned.n_eff, 100});
     results.push_back({hash, loss, dlcm ? R : 1, D, diverged});
   };
-  for (double C : kBudgets) {
-    for (int d : {32, 48, 64})
-      for (int dc : {64, 128, 256})
-        for (double R : {2.0, 4.0})
-          add(fmt::format("dlcm d{} c{} R{}", d, dc, R), fixture_config(true, d, dc, R), C);
-    for (int d : {32, 64, 128}) add(fmt::format("baseline d{}", d), fixture_config(false, d), C);
+  for (double C : s.budgets) {
+    for (int d : s.d_token)
+      for (int dc : s.d_concept)
+        for (double R : s.ratios) add(fmt::format("dlcm d{} c{} R{}", d, dc, R), s.config(true, d, dc, R), C);
+    for (int d : s.baseline_d_token) add(fmt::format("baseline d{}", d), s.config(false, d, 0, 1), C);
   }
-  add(hostile, fixture_config(true, 48, 128, 4), kBudgets[0], true);
-  storage::register_sweep(db, name, "spec", plan);
+  add(s.hostile, s.config(true, s.d_token.at(1), s.d_concept.at(1), s.ratios.back()), s.budgets.front(), true);
+  storage::register_sweep(db, name, s.spec, plan);
   const char* domains[] = {"code", "tech-en", "casual-zh"};
   for (const auto& r : results) {
     const auto run = dir / r.hash;
@@ -104,6 +118,14 @@ inline void fill_study(storage::Database& db, const std::filesystem::path& dir, 
     std::ofstream(run / "result.json") << res.dump();
     storage::ingest_run_dir(db, r.hash, run.string());
   }
+}
+
+// The standard study: 54 DLCM runs over three budgets and two ratios, 9 baselines.
+inline void fill_study(storage::Database& db, const std::filesystem::path& dir, const std::string& name,
+                       const std::string& hostile = "diverged run") {
+  SyntheticStudy s;
+  s.hostile = hostile;
+  fill_study(db, dir, name, s);
 }
 
 }  // namespace dlcm::test

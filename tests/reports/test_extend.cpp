@@ -155,10 +155,12 @@ TEST_F(ExtendTest, ApplyRegistersTheProposalsAsPending) {
   EXPECT_EQ(reports::apply_extension(db, ext), 2u);
   const auto runs = storage::sweep_runs(db, "ext");
   EXPECT_EQ(runs.size(), before + 2);
+  EXPECT_EQ(std::count_if(runs.begin(), runs.end(), [](const auto& r) { return r.origin == "plan"; }), before);
   for (const auto& p : ext.proposals) {
     const auto it = std::find_if(runs.begin(), runs.end(), [&](const auto& r) { return r.hash == p.hash; });
     ASSERT_NE(it, runs.end()) << p.label;
     EXPECT_EQ(it->status, "pending");
+    EXPECT_EQ(it->origin, "extend");  // so the launchers train it though the spec does not plan it
     EXPECT_EQ(it->budget, kLowBudget);
     EXPECT_EQ(it->label, p.label);
     EXPECT_EQ(it->steps, p.steps);
@@ -199,7 +201,7 @@ TEST_F(ExtendTest, CommandPrintsThenAppliesAndStatusShowsThePendingRuns) {
   int pending = 0;
   for (const auto& r : nlohmann::json::parse(status.out))
     for (const auto& p : j["proposals"])
-      if (r["hash"] == p["hash"] && r["status"] == "pending") ++pending;
+      if (r["hash"] == p["hash"] && r["status"] == "pending" && r["origin"] == "extend") ++pending;
   EXPECT_EQ(pending, 2);
   std::cout << dry.out;  // what a reader sees
 }

@@ -7,6 +7,7 @@
 
 #include "core/files.hpp"
 #include "reports/report.hpp"
+#include "reports/verify.hpp"
 #include "study_fixture.hpp"
 #include "test_util.hpp"
 
@@ -97,6 +98,11 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
                          "id=segmentation"})
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_NE(html.find("Held-out budget"), std::string::npos);
+  // The answer leads; unverified, it says how to verify it (the sweep name quoted for the shell).
+  EXPECT_LT(html.find("<div class=answer id=answer>"), html.find("class=summary"));
+  EXPECT_NE(html.find("<span class=warn>not verified</span>: <code>dlcm verify --sweep &#39;&lt;b&gt;s&amp;amp;&lt;/b&gt;&#39; "
+                      "--budget 1e+16</code>"),
+            std::string::npos);
   // Training curves, one plot per budget (the fixture records one training loss per run).
   for (const char* t : {"C = 1e+13: training loss", "C = 3e+13: training loss", "C = 1e+14: training loss"})
     EXPECT_NE(html.find(t), std::string::npos) << t;
@@ -144,6 +150,41 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
             }),
             10);
   EXPECT_NE(html.find("Produced by GNUPLOT"), std::string::npos);
+}
+
+// The first screen is the answer: the allocation at the verified budget, its prediction, compute
+// multiplier and the verification against it, with what makes it doubtful; then everything else.
+TEST(Report, LeadsWithTheAnswerAndItsVerification) {
+  const auto dir = make_db("report-answer");
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  reports::Verification v;
+  v.sweep = "study", v.verify_sweep = "study-verify", v.budget = 1e16, v.recommendation_id = 42;
+  v.predicted_loss = 4.0, v.interval_low = 3.9, v.interval_high = 4.1, v.realised_loss = 4.5;
+  v.relative_error = (4.5 - 4.0) / 4.0, v.inside_interval = false, v.steps = 120;
+  v.hash = "0123456789abcdef", v.label = "verify <d64>", v.hyperparameters = "x";
+  storage::store_verification(db, v.sweep, v.budget, v.hash, reports::to_json(v).dump());
+  auto opt = options();
+  opt.budgets = {1e16, 1e17};  // the verified budget is not the largest asked: it still leads
+  const std::string html = reports::render_report(db, "study", opt);
+  const auto box = html.find("<div class=answer id=answer>");
+  ASSERT_NE(box, std::string::npos);
+  const auto end = html.find("</div>", box);
+  EXPECT_LT(html.find("<h1>"), box);
+  for (const char* later : {"class=summary", "id=runs", "id=compute", "id=recommend", "<figure"})
+    EXPECT_LT(end, html.find(later)) << later;
+  const std::string answer = html.substr(box, end - box);
+  EXPECT_NE(answer.find("The answer at C = 1e+16 FLOPs"), std::string::npos) << answer;
+  for (const char* row : {"<th>allocation</th>", "<th>architecture</th>", "<th>predicted loss</th>",
+                          "<th>compute multiplier</th>", "<th>verification</th>"})
+    EXPECT_NE(answer.find(row), std::string::npos) << row << "\n" << answer;
+  EXPECT_NE(answer.find("predicted 4 [3.9, 4.1], realised 4.5: relative error +12.5%, <b>outside</b> the 90% interval "
+                        "(run “verify &lt;d64&gt;”, 120 steps, recommendation 42)"),
+            std::string::npos)
+      << answer;
+  // What the report already knows against it: the isoFLOP fits it could not make, and the warnings.
+  EXPECT_NE(answer.find("No isoFLOP fit of DLCM at target R = 2"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("Read it with its warnings:"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("not verified"), std::string::npos);
 }
 
 TEST(ReportCli, WritesTheFileAndChromiumRendersIt) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
@@ -41,8 +42,11 @@ TEST(GpuSlots, RunsGoToTheLeastLoadedGpuUntilEachHoldsK) {
 
 TEST(GpuSlots, ASweepAskedToRunOnCudaWithoutGpusRefusesBeforeTouchingTheDatabase) {
   const auto dir = dlcm::test::temp_dir("cuda-refused");
+  const auto spec = dir / "demo.toml";
+  std::ofstream(spec) << "name = \"demo\"\nbudgets = [1e11]\n[grid]\nd_token = [32]\nratio = [1, 4]\n"
+                         "[base.model]\nseq_len = 32\nn_heads_token = 2\nn_heads_concept = 2\n[base.data]\ndir = \"corpus\"\n";
   const auto r = dlcm::test::run_command("CUDA_VISIBLE_DEVICES= " + std::string(DLCM_BIN) + " sweep run " +
-                                         dlcm::test::shell_quote(std::string(DLCM_SOURCE_DIR) + "/sweeps/demo.toml") +
+                                         dlcm::test::shell_quote(spec.string()) +
                                          " --device cuda --db " + dlcm::test::shell_quote((dir / "x.db").string()) + " 2>&1");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("--device cuda: no GPU visible"), std::string::npos) << r.out;

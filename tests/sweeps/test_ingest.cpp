@@ -102,13 +102,29 @@ TEST(Central, AnOlderSchemaIsMigratedForwardKeepingItsRows) {
     register_sweep(db, "s", "spec", {{"h1", "r", "cfg", "dir", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
     // Roll the file back to schema 1 (before the fits table).
     db.exec("DROP TABLE fits; DROP TABLE mup_studies; DROP TABLE recommendations; DROP TABLE slurm_tasks; "
-            "PRAGMA user_version = 1;");
+            "DROP TABLE verifications; ALTER TABLE sweep_runs DROP COLUMN origin; PRAGMA user_version = 1;");
   }
   auto db = open_central(path);
   EXPECT_EQ(db.user_version(), kSchemaVersion);
   EXPECT_EQ(sweep_runs(db, "s").size(), 1u);
+  EXPECT_EQ(sweep_runs(db, "s")[0].origin, "plan");
   EXPECT_EQ(store_fit(db, "s", "chinchilla", "{}"), 1);
   EXPECT_EQ(count(db, "fits"), 1);
+}
+
+TEST(Central, ASchemaFourDatabaseReadsReadOnlyWithEveryRunFromItsPlan) {
+  const auto dir = temp_dir("read-v4");
+  const auto path = (dir / "dlcm.db").string();
+  {
+    auto db = open_central(path);
+    register_sweep(db, "s", "spec", {{"h1", "r", "cfg", "dir", "dlcm", 1, 1, 0, 1, 1, 1, 1, 5}});
+    db.exec("DROP TABLE verifications; ALTER TABLE sweep_runs DROP COLUMN origin; PRAGMA user_version = 4;");
+  }
+  auto db = open_central_readonly(path);
+  EXPECT_EQ(db.user_version(), 4);  // nothing migrated
+  const auto runs = sweep_runs(db, "s");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].origin, "plan");
 }
 
 TEST(Central, TheNewestMupStudyOfAKindIsReturned) {

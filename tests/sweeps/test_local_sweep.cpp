@@ -1,5 +1,6 @@
 // A tiny sweep end to end through the real `dlcm` binary and a real SQLite database: every run
-// recorded, a re-run does no work, a killed worker's run resumes from its checkpoint.
+// recorded, a re-run does no work, a killed worker's run resumes from its checkpoint, a run added
+// by `sweep extend` is trained (and submitted) besides the spec's.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,7 +13,9 @@
 #include <thread>
 
 #include "data/corpus.hpp"
+#include "reports/extend.hpp"
 #include "storage/central.hpp"
+#include "sweeps/slurm.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -191,4 +194,66 @@ TEST_F(LocalSweep, AnInterruptedSweepStopsWithRunsLeftInTheQueue) {
     pending += r["status"] == "pending";
   }
   EXPECT_GE(pending, 3);
+}
+
+TEST_F(LocalSweep, RunsAddedBySweepExtendAreTrainedAndSubmittedOnce) {
+  const auto path = write("added", spec("added", "[1e9]"));
+  const auto db = (g_root / "added.db").string();
+  int code = -1;
+  sh(dlcm("sweep run --quiet --db " + db + " " + path), &code);
+  ASSERT_EQ(code, 0);
+  const auto sweep = dlcm::sweeps::load_spec(path);
+  dlcm::reports::ExtendProposal added, stale;
+  {
+    auto d = dlcm::storage::open_central(db);
+    // One size per family: extend proposes a smaller and a larger one of each; the smaller baseline
+    // is applied, and another proposal is registered as an older version of the spec would have.
+    auto ext = dlcm::reports::plan_extension(d, "added", 1);
+    for (const auto& p : ext.proposals) {
+      if (p.family == "baseline" && p.side == "small") added = p;
+      else if (stale.hash.empty()) stale = p;
+    }
+    ASSERT_FALSE(added.hash.empty() || stale.hash.empty()) << dlcm::reports::to_json(ext).dump(1);
+    ext.proposals = {added};
+    ASSERT_EQ(dlcm::reports::apply_extension(d, ext), 1u);
+    dlcm::storage::register_sweep(d, "added", sweep.text,
+                                  {{stale.hash, stale.label, dlcm::to_toml(stale.cfg), (g_root / "added" / stale.hash).string(),
+                                    dlcm::name(stale.cfg.model.arch), stale.budget, stale.N, stale.P, stale.R, stale.D,
+                                    stale.C, stale.flops_per_token, stale.steps}});
+    // The Slurm path submits the added run, and only it (a dry run needs no Slurm: nothing was submitted before).
+    dlcm::sweeps::SlurmOptions o;
+    o.dry_run = true;
+    o.dlcm_binary = DLCM_BIN;
+    const auto sub = dlcm::sweeps::submit_slurm(sweep, dlcm::sweeps::plan(sweep), d, o);
+    EXPECT_EQ(sub.hashes, std::vector<std::string>{added.hash});
+    EXPECT_NE(sub.script.find("#SBATCH --array=0-0\n"), std::string::npos) << sub.script;
+  }
+  sh(dlcm("sweep run --quiet --db " + db + " " + path), &code);
+  ASSERT_EQ(code, 0);
+  const auto status = json::parse(sh(dlcm("sweep status --json --db " + db + " added")));
+  ASSERT_EQ(status.size(), 4u);  // baseline and DLCM R = 4, the added run, the stale one
+  for (const auto& r : status) {
+    if (r["hash"] == stale.hash) {  // planned by no version of the spec in use: left alone
+      EXPECT_EQ(r["status"], "pending") << r.dump();
+      EXPECT_EQ(r["attempts"], 0);
+      EXPECT_EQ(r["origin"], "plan");
+      continue;
+    }
+    EXPECT_EQ(r["status"], "completed") << r.dump();
+    EXPECT_EQ(r["steps_done"], r["steps"]);
+    EXPECT_EQ(r["attempts"], 1);
+    EXPECT_EQ(r["origin"], r["hash"] == added.hash ? "extend" : "plan");  // register_plan keeps it
+  }
+  // Re-running trains nothing, and Slurm gets nothing either.
+  const auto result = g_root / "added" / added.hash / "result.json";
+  const auto mtime = fs::last_write_time(result);
+  sh(dlcm("sweep run --quiet --db " + db + " " + path), &code);
+  EXPECT_EQ(code, 0);
+  for (const auto& r : json::parse(sh(dlcm("sweep status --json --db " + db + " added"))))
+    EXPECT_EQ(r["attempts"], r["hash"] == stale.hash ? 0 : 1) << r.dump();
+  EXPECT_EQ(fs::last_write_time(result), mtime);
+  EXPECT_EQ(sh(dlcm("sweep submit --dry-run --db " + db + " " + path + " 2>&1")), "sweep added: nothing to submit\n");
+  const auto table = sh(dlcm("sweep status --db " + db + " added"));
+  EXPECT_NE(table.find("+" + added.label), std::string::npos) << table;
+  EXPECT_NE(table.find("(+ 1 added by `sweep extend`)"), std::string::npos) << table;
 }

@@ -231,3 +231,76 @@ TEST(LrTransferCli, RunsThroughTheSweepMachineryStoresTheStudyAndAReRunTrainsNot
   EXPECT_EQ(fs::last_write_time(result), mtime);
   fs::remove_all(root);
 }
+
+namespace {
+
+// A sweep spec whose runs train at the rate an lr-transfer study measured.
+std::string lr_from_spec(const std::string& extra = "", const std::string& parametrisation = "mup") {
+  return "name = \"s\"\nbudgets = [1e11]\nlr_from = \"pilot\"\n[grid]\nd_token = [32]\nd_concept = [64]\nratio = [1, 4]\n" +
+         extra + "[base.model]\nseq_len = 32\nn_heads_token = 2\nn_heads_concept = 2\nconcept_layers = 1\n" +
+         "parametrisation = \"" + parametrisation + "\"\nd_token_base = 32\nd_concept_base = 64\n[base.data]\ndir = \"corpus\"\n";
+}
+
+// The stored JSON of a study whose μP optimum at (32, 64) is `best`, found by `method`.
+std::string pilot_json(int d_token_base, int d_concept_base, double best, const std::string& method) {
+  sweeps::TransferAnalysis a;
+  a.name = "pilot";
+  a.rate = "all";
+  a.d_token_base = d_token_base;
+  a.d_concept_base = d_concept_base;
+  a.best_base_lr_mup = best;
+  a.base_method_mup = method;
+  return sweeps::to_json(a);
+}
+
+std::string resolve_error(sweeps::SweepSpec spec, storage::Database& db) {
+  try {
+    sweeps::resolve_lr_from(spec, db);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST(LrFrom, EveryRunTrainsAtTheStoredMupOptimumRoundedToThreeDigits) {
+  const auto dir = test::temp_dir("lr-from");
+  auto db = storage::open_central((dir / "d.db").string());
+  auto spec = sweeps::parse_spec(lr_from_spec(), "s.toml");
+  EXPECT_THROW(sweeps::plan(spec), std::runtime_error);  // not read yet: no run may train at a default
+  EXPECT_NE(resolve_error(spec, db).find("no lr-transfer study \"pilot\""), std::string::npos);
+  storage::store_mup_study(db, "lr-transfer", "pilot", pilot_json(32, 64, 0.00734216, "parabola"));
+  sweeps::resolve_lr_from(spec, db);
+  ASSERT_TRUE(spec.lr_measured);
+  EXPECT_DOUBLE_EQ(*spec.lr_measured, 0.00734);
+  const auto p = sweeps::plan(spec);
+  ASSERT_EQ(p.runs.size(), 2u);
+  for (const auto& r : p.runs) EXPECT_DOUBLE_EQ(r.cfg.train.lr, 0.00734) << r.label;
+  // The newest study of that name wins.
+  storage::store_mup_study(db, "lr-transfer", "pilot", pilot_json(32, 64, 0.0121, "parabola-bracket"));
+  auto again = sweeps::parse_spec(lr_from_spec(), "s.toml");
+  sweeps::resolve_lr_from(again, db);
+  EXPECT_DOUBLE_EQ(*again.lr_measured, 0.0121);
+  fs::remove_all(dir);
+}
+
+TEST(LrFrom, RefusesARateItCannotTransferAndAGridThatAlsoSetsOne) {
+  const auto dir = test::temp_dir("lr-from-bad");
+  auto db = storage::open_central((dir / "d.db").string());
+  storage::store_mup_study(db, "lr-transfer", "pilot", pilot_json(64, 128, 0.008, "parabola"));
+  EXPECT_NE(resolve_error(sweeps::parse_spec(lr_from_spec(), "s.toml"), db).find("base widths 64/128"), std::string::npos);
+  storage::store_mup_study(db, "lr-transfer", "pilot", pilot_json(32, 64, 0.032, "grid-edge"));
+  EXPECT_NE(resolve_error(sweeps::parse_spec(lr_from_spec(), "s.toml"), db).find("edge of its grid"), std::string::npos);
+  storage::store_mup_study(db, "lr-transfer", "pilot", pilot_json(32, 64, 0.008, "parabola"));
+  const auto standard = resolve_error(sweeps::parse_spec(lr_from_spec("", "standard"), "s.toml"), db);
+  EXPECT_NE(standard.find("s.toml: lr_from:"), std::string::npos) << standard;
+  EXPECT_NE(standard.find("parametrisation"), std::string::npos) << standard;
+  try {
+    sweeps::parse_spec(lr_from_spec("lr = [1e-3]\n"), "s.toml");
+    ADD_FAILURE() << "grid.lr and lr_from both accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("s.toml: grid.lr"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
