@@ -5,6 +5,8 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <stdexcept>
 
 namespace dlcm::fitting {
@@ -61,6 +63,12 @@ double axis_value(const Observation& o, Axis x) {
     case Axis::R: return o.R;
   }
   return o.N;
+}
+
+bool isoflop_family(std::span<const Observation> obs) {
+  std::map<double, std::set<double>> sizes;
+  for (const auto& o : obs) sizes[o.budget].insert(o.N);
+  return std::any_of(sizes.begin(), sizes.end(), [](const auto& b) { return b.second.size() >= 2; });
 }
 
 Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt) {

@@ -52,6 +52,11 @@ struct Isoflop {
   std::vector<double> residuals;    // parabola - observed loss, per run in input order; 0 if skipped
 };
 
+// Whether runs of one architecture family trace an isoFLOP curve: some budget holds >= 2 distinct
+// N (at two, a curve short of its third size). A DLCM ratio at one size per budget beside a ratio
+// that traces one is a probe (one model moved along R), not a curve to bracket.
+bool isoflop_family(std::span<const Observation> obs);
+
 // Leaves out, with a SkippedBudget, each budget with fewer than 3 runs, fewer than 3 distinct x,
 // a parabola that opens downward (curvature <= 0) or, with opt.bracketed, a minimum outside its
 // runs' range of x. Fits the power law on the rest; throws std::invalid_argument naming the skipped

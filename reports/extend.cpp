@@ -12,7 +12,6 @@
 
 #include "fitting/isoflop.hpp"
 #include "reports/recommend.hpp"
-#include "storage/sqlite.hpp"
 #include "sweeps/spec.hpp"
 
 namespace dlcm::reports {
@@ -25,13 +24,6 @@ struct Member {
   RunConfig cfg;
   fitting::Observation obs;
 };
-
-std::string stored_spec(storage::Database& db, const std::string& sweep) {
-  storage::Statement st(db.handle(), "SELECT spec FROM sweeps WHERE name = ?");
-  st.bind(1, sweep);
-  if (!st.step()) throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db.path(), sweep));
-  return st.column_text(0);
-}
 
 // fit_isoflop's parabola for one budget. fit_isoflop wants >= 2 budgets for its power law, so the
 // budget is given twice (the copy at 1e6 times the compute): both copies fit identically.
@@ -174,7 +166,7 @@ Extension plan_extension(storage::Database& db, const std::string& sweep, int pe
   const Study study = load_study(db, sweep);
   Extension ext;
   ext.sweep = sweep;
-  ext.spec_text = stored_spec(db, sweep);
+  ext.spec_text = storage::sweep_spec(db, sweep);
   sweeps::SweepSpec spec;
   try {
     spec = sweeps::parse_spec(ext.spec_text, fmt::format("{}: stored spec of sweep \"{}\"", db.path(), sweep));
@@ -210,7 +202,22 @@ Extension plan_extension(storage::Database& db, const std::string& sweep, int pe
     return (a == "baseline") != (b == "baseline") ? a == "baseline" : a < b;
   });
 
+  std::map<std::string, bool> curve;
+  bool dlcm_curve = false;
   for (const auto& f : order) {
+    std::vector<fitting::Observation> all;
+    for (const auto& [_, ms] : fam[f])
+      for (const auto& m : ms) all.push_back(m.obs);
+    curve[f] = fitting::isoflop_family(all);
+    dlcm_curve |= f != "baseline" && curve[f];
+  }
+  for (const auto& f : order) {
+    if (f != "baseline" && !curve[f] && dlcm_curve) {
+      ext.notes.push_back(fmt::format("{} is a probe (one size at every budget), not an isoFLOP curve: "
+                                      "not extended",
+                                      f));
+      continue;
+    }
     for (auto& [budget, ms] : fam[f]) {
       BudgetCheck c = check_budget(f, budget, ms);
       ext.checks.push_back(c);

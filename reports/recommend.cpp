@@ -296,7 +296,9 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   // correction); percentile intervals. A replicate whose optimum sits on a search bound counts as
   // failed: its "optimum" is the bound, not a value of the law.
   json interval = {{"level", opt.level}, {"replicates", opt.replicates}};
-  std::vector<double> replicate_losses;  // per replicate, NAN where it failed: pairs with the baseline's
+  // Per replicate, the snapped architecture's loss (what the multiplier's point prices), NAN where the
+  // refit failed: paired by index with the baseline's replicates.
+  std::vector<double> replicate_losses;
   if (opt.replicates > 0) {
     std::vector<std::vector<double>> samples, arch_losses;
     int failed = 0, bounded = 0;
@@ -307,14 +309,13 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
         // The snapped architecture's loss under each replicate, re-optimised or not: the interval of
         // the prediction for the model one would train (what `dlcm verify` tests).
         const double al = dlcm_loss(dlcm_params(*m), arch.N, arch.P, arch.R, arch.D);
-        if (std::isfinite(al)) arch_losses.push_back({al});
+        if (std::isfinite(al)) arch_losses.push_back({al}), replicate_losses.back() = al;
         const auto a = optimise(dlcm_params(*m), C, opt.space, alloc.n_eff_correction);
         if (!bounds_hit(a, opt.space, C).empty()) {
           ++bounded;
           continue;
         }
         samples.push_back({a.N, a.P, a.R, a.D, a.D / a.N, a.loss});
-        replicate_losses.back() = a.loss;
       } catch (const std::exception&) {
         ++failed;
       }

@@ -115,7 +115,8 @@ th{background:#eef}td:first-child{text-align:left}tr.diverged td{background:#fdd
 .answer table{font-size:.95em}.answer th{text-align:left;background:none}.answer td{text-align:left}
 </style>)";
 
-// The families isoFLOP curves are drawn for: the baseline, then DLCM per target ratio.
+// The families isoFLOP curves are drawn for: the baseline, then DLCM per target ratio; a probe (a
+// ratio run at one size per budget) is not a curve.
 struct Family {
   std::string name;
   std::vector<Observation> obs;
@@ -125,7 +126,9 @@ std::vector<Family> isoflop_families(const Study& s) {
   if (!s.baseline.empty()) out.push_back({"the baseline", s.baseline});
   std::map<double, std::vector<Observation>> by_ratio;
   for (std::size_t i = 0; i < s.dlcm.size(); ++i) by_ratio[s.dlcm_target_R[i]].push_back(s.dlcm[i]);
-  for (auto& [R, obs] : by_ratio) out.push_back({fmt::format("DLCM at target R = {:g}", R), std::move(obs)});
+  const bool curve = std::any_of(by_ratio.begin(), by_ratio.end(), [](const auto& f) { return isoflop_family(f.second); });
+  for (auto& [R, obs] : by_ratio)
+    if (!curve || isoflop_family(obs)) out.push_back({fmt::format("DLCM at target R = {:g}", R), std::move(obs)});
   return out;
 }
 
@@ -171,7 +174,7 @@ std::string sweep_table(const Context& c) {
     rows.push_back({esc(r.label), esc(r.arch),
                     esc(r.status) + (diverged ? " (excluded from fits)" : ""), num(r.budget, 3),
                     num(o ? o->N : r.N), num(o ? o->P : r.P, 3), num(r.R, 3), o ? num(o->R, 3) : "–",
-                    num(o ? o->D : r.D), num(r.C), o ? num(o->C) : "–",
+                    num(o ? o->D : r.D), r.epochs ? num(*r.epochs, 2) : "–", num(r.C), o ? num(o->C) : "–",
                     r.final_val_loss ? num(*r.final_val_loss) : "–"});
     classes.push_back(diverged ? "diverged" : r.status == "completed" ? "" : "pending");
   }
@@ -181,7 +184,7 @@ std::string sweep_table(const Context& c) {
                      c.study.excluded.size());
   h += "<p>N counts every parameter but the embedding and the LM head; compute is 6·N_eff·D at the ratio the "
        "run realised in training; realised R is that of the boundaries its validation loss was measured with.</p>\n";
-  return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D",
+  return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D", "epochs",
                     "planned C", "realised C", "final val loss"},
                    rows, classes);
 }
@@ -764,6 +767,24 @@ std::string segmentation_section(const Context& c) {
   return h;
 }
 
+// Which binaries wrote this report and trained its runs (result.json's `build`), so a number can
+// be traced to the code that made it.
+std::string build_footer(const Context& c) {
+  std::map<std::string, int> trained;
+  int unknown = 0;
+  for (const auto& r : c.study.runs) {
+    if (r.build.empty()) {
+      unknown += r.status == "completed" || r.status == "diverged";
+      continue;
+    }
+    ++trained[one_line(build_info_from_json(json::parse(r.build, nullptr, false)))];
+  }
+  std::string h = fmt::format("<footer><p class=note>Report written by {}.", esc(one_line(c.opt.build)));
+  for (const auto& [b, n] : trained) h += fmt::format("<br>{} run{} trained by {}.", n, n == 1 ? "" : "s", esc(b));
+  if (unknown) h += fmt::format("<br>{} finished run{} recorded no build.", unknown, unknown == 1 ? "" : "s");
+  return h + "</p></footer>\n";
+}
+
 }  // namespace
 
 std::string render_report(storage::Database& db, const std::string& sweep, const ReportOptions& opt) {
@@ -808,9 +829,9 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
       "<a href=#curves>training curves</a> · <a href=#fit>fit</a> · <a href=#frontier>frontier</a> · "
       "<a href=#recommend>recommendations</a> · <a href=#mup>μP</a> · <a href=#ratio>tokens per concept</a> · "
       "<a href=#segmentation>segmentation</a></p>\n"
-      "{}{}{}{}{}{}{}{}{}</body></html>\n",
+      "{}{}{}{}{}{}{}{}{}{}</body></html>\n",
       esc(sweep), kStyle, esc(sweep), answer, summary, runs_html, compute_html, curves_html, fit_html, frontier_html, rec_html,
-      mup_html, ratio_html, seg_html);
+      mup_html, ratio_html, seg_html, build_footer(c));
 }
 
 }  // namespace dlcm::reports

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/build_info.hpp"
 #include "storage/sqlite.hpp"
 
 namespace dlcm::reports {
@@ -29,6 +30,7 @@ struct ReportOptions {
   std::string segmentation_run;  // label of the run the examples come from
   std::vector<Segmentation> segmentations;
   std::string segmentation_note; // why there are none
+  BuildInfo build;               // the binary writing the report (its footer)
 };
 
 // Throws naming the database when the sweep does not exist.

@@ -20,9 +20,8 @@ $dlcm sweep extend demo --db $db --apply
 $dlcm sweep run sweeps/demo.toml --db $db
 $dlcm sweep status demo --db $db
 $dlcm export demo --db $db --format csv -o runs/demo/runs.csv
-# isoFLOP parabolas per family; a budget left un-bracketed is named, and the fit goes on without it.
+# The baseline's isoFLOP parabolas (the report draws every family's); a budget left un-bracketed is named.
 $dlcm fit --sweep demo --db $db --law isoflop --runs baseline || echo "main: no baseline isoFLOP fit (why: above)"
-$dlcm fit --sweep demo --db $db --law isoflop --runs dlcm || echo "main: no DLCM isoFLOP fit (why: above)"
 $dlcm fit --sweep demo --db $db --law chinchilla --runs baseline --bootstrap 100 --holdout largest
 # The compression-aware law with its offsets fixed at 0: proxies this small cannot pin them.
 $dlcm fit --sweep demo --db $db --law dlcm --zero-offsets --bootstrap 50 --holdout largest

@@ -216,6 +216,7 @@ std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
         r.train_ratio = result["run_mean_ratio"].get<double>();
       if (result.contains("wall_seconds") && result["wall_seconds"].is_number())
         r.wall_seconds = result["wall_seconds"].get<double>();
+      if (result.contains("build") && result["build"].is_object()) r.build = result["build"].dump();
     }
     out.push_back(std::move(r));
   }

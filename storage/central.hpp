@@ -38,6 +38,7 @@ struct RunRow {
   // wall_seconds of the trainer's last session.
   std::optional<double> tokens, train_ratio, wall_seconds;
   std::optional<double> epochs;  // result.json: tokens / the corpus's training tokens
+  std::string build;             // result.json's `build` (JSON text): the binary that trained it; empty if unknown
 };
 
 // Registers the sweep and its runs; runs already known keep their status, results and origin.

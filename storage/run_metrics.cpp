@@ -1,5 +1,7 @@
 #include "storage/run_metrics.hpp"
 
+#include <filesystem>
+
 namespace dlcm::storage {
 
 Database open_run_metrics(const std::string& path) {
@@ -32,6 +34,19 @@ std::vector<MetricRow> read_metrics(Database& db) {
   while (st.step())
     out.push_back({st.column_int(0), st.column_text(1), st.column_text(2), st.column_text(3), st.column_double(4)});
   return out;
+}
+
+std::optional<StepValue> latest_train_loss(const std::string& path) {
+  try {
+    if (!std::filesystem::exists(path)) return std::nullopt;
+    Database m(path, /*create=*/false, /*read_only=*/true);
+    Statement st(m.handle(),
+                 "SELECT step, value FROM metrics WHERE split = 'train' AND domain = 'all' AND name = 'loss' "
+                 "ORDER BY step DESC LIMIT 1");
+    if (st.step()) return StepValue{st.column_int(0), st.column_double(1)};
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
 }
 
 }  // namespace dlcm::storage

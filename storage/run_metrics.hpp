@@ -2,6 +2,7 @@
 // The per-run metrics file (metrics.sqlite in a run directory): what a training run writes about
 // itself. Only the run writes it; the orchestrator reads it to ingest.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,14 @@ void write_metrics(Database& db, const std::vector<MetricRow>& rows);
 std::vector<MetricRow> read_metrics(Database& db);
 // Deletes the rows of steps after `step`: a resumed run recomputes them from its checkpoint.
 void drop_metrics_after(Database& db, int64_t step);
+
+struct StepValue {
+  int64_t step = 0;
+  double value = 0;
+};
+// The newest training loss in a metrics file, read without writing it (its trainer may be writing):
+// what progress displays show of a running run. nullopt when there is no file or row yet, or it
+// cannot be read now.
+std::optional<StepValue> latest_train_loss(const std::string& path);
 
 }  // namespace dlcm::storage

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/files.hpp"
+#include "data/corpus.hpp"
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
 #include "sweeps/slurm.hpp"
@@ -200,6 +201,9 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
     }
   }
 
+  // A missing corpus stops the sweep here, saying what to run, instead of failing every run's attempts.
+  for (const auto& row : queue) data::require_corpus(by_hash.at(row.hash)->cfg.data);
+
   // Longest runs first: the last minutes of a sweep are not left to one long run on one core.
   std::stable_sort(queue.begin(), queue.end(), [](const auto& a, const auto& b) { return a.C > b.C; });
 
@@ -284,17 +288,9 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
       last_report = now;
       std::string line = fmt::format("[{}/{}]", out.completed + out.diverged, out.total);
       for (auto& [_, r] : running) {
-        const auto metrics = fs::path(r.row.run_dir) / "metrics.sqlite";
-        std::string loss = "-";
-        try {
-          if (fs::exists(metrics)) {
-            storage::Database m(metrics.string(), false);
-            storage::Statement st(m.handle(), "SELECT step, value FROM metrics WHERE split='train' AND name='loss' ORDER BY step DESC LIMIT 1");
-            if (st.step()) loss = fmt::format("step {} loss {:.3f}", st.column_int(0), st.column_double(1));
-          }
-        } catch (const std::exception&) {
-        }
-        line += fmt::format(" | {} {}", r.row.hash.substr(0, 8), loss);
+        const auto loss = storage::latest_train_loss((fs::path(r.row.run_dir) / "metrics.sqlite").string());
+        line += fmt::format(" | {} {}", r.row.hash.substr(0, 8),
+                            loss ? fmt::format("step {} loss {:.3f}", loss->step, loss->value) : "-");
       }
       const double elapsed = std::chrono::duration<double>(now - t0).count();
       if (session_flops > 0)  // compute done so far in this invocation sets the pace

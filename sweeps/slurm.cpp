@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/files.hpp"
+#include "data/corpus.hpp"
 #include "sweeps/launcher.hpp"
 
 extern char** environ;
@@ -305,6 +306,8 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
     if (opt.resubmit_failed ? failed : failed || r.status == "pending") sub.hashes.push_back(r.hash);
   }
   if (sub.hashes.empty()) return sub;
+  // The tasks read the corpus from this working directory: missing here, every task would fail.
+  for (const auto& h : sub.hashes) data::require_corpus(planned.at(h)->cfg.data);
 
   const fs::path runs_dir = fs::absolute(spec.runs_dir);
   fs::path dir = runs_dir / "slurm" / utc_stamp();

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/overrides.hpp"
 #include "core/toml_parse.hpp"
 
 #include "core/files.hpp"
@@ -386,7 +387,21 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   return s;
 }
 
-SweepSpec load_spec(const std::string& path) { return parse_spec(read_file(path, "sweep spec"), path); }
+SweepSpec load_spec(const std::string& path, const std::vector<std::string>& overrides) {
+  const std::string text = read_file(path, "sweep spec");
+  if (overrides.empty()) return parse_spec(text, path);
+  toml::table root = parse_toml(text, path);
+  apply_overrides(root, overrides, path);
+  // The spec stored with the sweep is the overridden one, so what re-reads it (status, extend,
+  // verify) sees the study that ran; a comment line says where it came from.
+  std::ostringstream out;
+  out << overrides_comment(path, overrides) << root << "\n";
+  try {
+    return parse_spec(out.str(), path);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(note_overrides(e.what(), path, overrides));
+  }
+}
 
 const Grid& grid_at(const SweepSpec& s, double budget) {
   const auto it = s.per_budget.find(budget);

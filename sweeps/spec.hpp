@@ -62,8 +62,10 @@ struct SweepSpec {
   std::optional<double> lr_measured;
 };
 
-// Throws std::runtime_error naming the file and the key for every kind of bad input.
-SweepSpec load_spec(const std::string& path);
+// Throws std::runtime_error naming the file and the key for every kind of bad input. With
+// `--set KEY=VALUE` overrides (core/overrides.hpp), the spec's text is the overridden table
+// re-serialised, so the sweep stores the study it runs.
+SweepSpec load_spec(const std::string& path, const std::vector<std::string>& overrides = {});
 SweepSpec parse_spec(const std::string& text, const std::string& path);
 
 struct PlannedRun {

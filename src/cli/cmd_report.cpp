@@ -54,6 +54,7 @@ void run_report(const ReportArgs& a) {
   opt.replicates = a.bootstrap;
   opt.threads = a.threads;
   opt.zero_offsets = a.zero_offsets;
+  opt.build = train::build_info();
   if (a.no_examples) opt.segmentation_note = "left out (--no-examples)";
   else add_segmentations(db, a.sweep, opt, a.threads);
   const std::string html = reports::render_report(db, a.sweep, opt);

@@ -1,24 +1,32 @@
 // dlcm sweep plan|run|submit|status|collect and dlcm export: studies under fixed FLOPs budgets.
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "commands.hpp"
 #include "core/files.hpp"
+#include "data/corpus.hpp"
 #include "reports/extend.hpp"
 #include "reports/recommend.hpp"
 #include "storage/central.hpp"
+#include "storage/run_metrics.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/lr_transfer.hpp"
 #include "sweeps/slurm.hpp"
 #include "sweeps/spec.hpp"
 #include "train/train.hpp"
+
+namespace fs = std::filesystem;
 
 namespace dlcm::cli {
 namespace {
@@ -61,8 +69,8 @@ std::string csv_field(const std::string& s) {
 const std::vector<std::string> kExportColumns = {
     "sweep", "hash", "label", "status", "arch", "budget", "d_token", "d_concept", "n_layers", "encoder_layers",
     "concept_layers", "decoder_layers", "seed", "lr", "N", "N_total", "P", "R", "R_target", "realised_ratio",
-    "train_ratio", "n_eff", "D", "C", "C_planned", "steps", "steps_done", "final_train_loss", "final_val_loss", "loss",
-    "val_bpb"};
+    "train_ratio", "n_eff", "D", "C", "C_planned", "steps", "steps_done", "epochs", "final_train_loss",
+    "final_val_loss", "loss", "val_bpb"};
 
 // What the fits see (README "Accounting"): N non-embedding; a trained run's R, D and C realised (R
 // of its validation boundaries, C at the ratio it trained at), an untrained one's planned.
@@ -98,6 +106,7 @@ json row_json(const storage::RunRow& r) {
           {"C_planned", r.C},
           {"steps", r.steps},
           {"steps_done", r.steps_done},
+          {"epochs", opt(r.epochs)},
           {"final_train_loss", opt(r.final_train_loss)},
           {"final_val_loss", opt(r.final_val_loss)},
           {"loss", opt(r.final_val_loss)},
@@ -140,6 +149,73 @@ std::string summary(const std::map<std::string, int>& counts) {
   std::string s;
   for (auto& [state, n] : counts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", n, state);
   return s;
+}
+
+// dlcm sweep status NAME --watch: counts, compute done, ETA and each running run's latest loss,
+// redrawn in place on a terminal (plain lines otherwise) until no run is left to finish. Reads
+// only: the database through one read-only handle, each running run's metrics.sqlite as the local
+// launcher's progress line does; it never collects, so a Slurm sweep's statuses are as last collected.
+void watch(const std::string& db_path, const std::string& sweep, double interval) {
+  auto db = storage::open_sweep(db_path, sweep);
+  const bool tty = isatty(STDOUT_FILENO);
+  const bool slurm = !storage::latest_slurm_tasks(db, sweep).empty();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<double> progress0;  // compute done when the watch began: the pace is measured from there
+  size_t shown = 0;                 // lines of the frame on screen (tty)
+  for (;;) {
+    const auto runs = storage::sweep_runs(db, sweep);
+    int done = 0, diverged = 0, running = 0, failed = 0, waiting = 0, with_slurm = 0;
+    double total = 0, done_C = 0, progress = 0, remaining = 0;
+    std::vector<std::string> live;
+    for (const auto& r : runs) {
+      total += r.C;
+      if (r.status == "completed" || r.status == "diverged") {
+        done += 1, diverged += r.status == "diverged";
+        done_C += r.C, progress += r.C;
+      } else if (r.status == "failed") {
+        failed += 1;  // left for the next launch: not waited for
+      } else {
+        double part = 0;  // share of a running run's steps already taken
+        if (r.status == "running") {
+          running += 1;
+          const auto loss = storage::latest_train_loss((fs::path(r.run_dir) / "metrics.sqlite").string());
+          if (loss && r.steps > 0) part = std::clamp(static_cast<double>(loss->step) / r.steps, 0.0, 1.0);
+          live.push_back(fmt::format("  {} {:<36} step {:>6}/{:<6} loss {}", r.hash, r.label,
+                                     loss ? loss->step : r.steps_done, r.steps,
+                                     loss ? fmt::format("{:.4f}", loss->value) : "-"));
+        } else {
+          waiting += 1, with_slurm += r.status != "pending";
+        }
+        progress += part * r.C, remaining += (1 - part) * r.C;
+      }
+    }
+    const bool active = running + waiting > 0;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!progress0) progress0 = progress;
+    const double pace = elapsed > 0 ? (progress - *progress0) / elapsed : 0;
+    std::vector<std::string> lines = {
+        fmt::format("sweep {}: {} runs: {} done{}, {} running, {} failed, {} pending{}", sweep, runs.size(), done,
+                    diverged ? fmt::format(" ({} diverged)", diverged) : "", running, failed, waiting,
+                    with_slurm ? fmt::format(" ({} with Slurm)", with_slurm) : ""),
+        fmt::format("compute {:.3g} of {:.3g} FLOPs done ({:.1f}%), ETA {}", done_C, total,
+                    total > 0 ? 100 * done_C / total : 100.0,
+                    !active ? "-, finished" : pace > 0 ? fmt_duration(remaining / pace) : "- (measuring the pace)")};
+    lines.insert(lines.end(), live.begin(), live.end());
+    if (slurm && active)
+      lines.push_back("  Slurm runs show their status as last collected (`dlcm sweep collect " + sweep + "`)");
+    if (tty) {
+      winsize w{};
+      const size_t cols = ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 1 ? w.ws_col - 1 : 200;
+      if (shown > 0) fmt::print("\033[{}F\033[J", shown);  // back to the frame's first line, clear below
+      for (const auto& l : lines) fmt::print("{}\n", l.substr(0, cols));  // one screen line each, so the redraw lands
+      shown = lines.size();
+    } else {
+      for (const auto& l : lines) fmt::print("{}\n", l);
+    }
+    std::fflush(stdout);
+    if (!active) return;
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+  }
 }
 
 // dlcm sweep extend NAME: the runs that would bracket each un-bracketed isoFLOP minimum.
@@ -200,11 +276,17 @@ void add_sweep_commands(CLI::App& app) {
 
   struct Args {
     std::string spec, db = "dlcm.db", name, format = "csv", out, launcher = "slurm", device = "cpu";
-    bool json = false, no_calibrate = false, quiet = false;
+    bool json = false, no_calibrate = false, quiet = false, watch = false;
     int workers = 0, threads = 0, runs_per_gpu = 1;
+    double interval = 5;
+    std::vector<std::string> sets;  // --set KEY=VALUE on the spec
     sweeps::SlurmOptions slurm;
   };
   auto a = std::make_shared<Args>();
+  auto add_sets = [a](CLI::App* cmd) {
+    cmd->add_option("--set", a->sets, "KEY=VALUE: override a spec key (TOML value, dotted key; repeatable)")
+        ->allow_extra_args(false);
+  };
 
   auto* plan = sweep->add_subcommand("plan", "Expand a sweep spec into runs: N, P, R, D, steps, wall time");
   plan->add_option("spec", a->spec, "Sweep spec (TOML)")->required();
@@ -212,8 +294,14 @@ void add_sweep_commands(CLI::App& app) {
   plan->add_flag("--no-calibrate", a->no_calibrate, "Skip the timing calibration");
   plan->add_option("--workers", a->workers, "Workers the estimate assumes (default: one per core)");
   plan->add_option("--db", a->db, "Central database (read for a spec's lr_from)")->capture_default_str();
+  add_sets(plan);
   plan->callback([a] {
-    auto spec = sweeps::load_spec(a->spec);
+    auto spec = sweeps::load_spec(a->spec, a->sets);
+    try {  // planning needs no corpus; running the plan does
+      data::require_corpus(spec.base.data);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "warning: {}\n", e.what());
+    }
     if (!spec.lr_from.empty()) {
       auto db = storage::open_central_readonly(a->db);
       sweeps::resolve_lr_from(spec, db);
@@ -249,8 +337,9 @@ void add_sweep_commands(CLI::App& app) {
   run->add_flag("--quiet", a->quiet, "No progress output");
   run->add_option("--device", a->device, "cpu or cuda (one worker per GPU slot)")->capture_default_str();
   run->add_option("--runs-per-gpu", a->runs_per_gpu, "cuda: runs that share one GPU at a time")->capture_default_str();
+  add_sets(run);
   run->callback([a] {
-    auto spec = sweeps::load_spec(a->spec);
+    auto spec = sweeps::load_spec(a->spec, a->sets);
     auto db = storage::open_central(a->db);
     sweeps::resolve_lr_from(spec, db);
     const auto p = sweeps::plan(spec);
@@ -284,8 +373,9 @@ void add_sweep_commands(CLI::App& app) {
       ->capture_default_str();
   submit->add_flag("--resubmit-failed", a->slurm.resubmit_failed, "Submit only failed runs (up to max_attempts each)");
   submit->add_flag("--dry-run", a->slurm.dry_run, "Print the batch script; submit nothing");
+  add_sets(submit);
   submit->callback([a] {
-    auto spec = sweeps::load_spec(a->spec);
+    auto spec = sweeps::load_spec(a->spec, a->sets);
     auto db = storage::open_central(a->db);
     sweeps::resolve_lr_from(spec, db);
     const auto p = sweeps::plan(spec);
@@ -312,8 +402,14 @@ void add_sweep_commands(CLI::App& app) {
   auto* status = sweep->add_subcommand("status", "Per-run status of a sweep (following its Slurm tasks, if any)");
   status->add_option("name", a->name, "Sweep name")->required();
   status->add_option("--db", a->db, "Central database")->capture_default_str();
-  status->add_flag("--json", a->json, "Machine-readable output");
+  auto* json_flag = status->add_flag("--json", a->json, "Machine-readable output");
+  status->add_flag("--watch", a->watch, "Refresh until no run is pending, running or submitted (reads only)")
+      ->excludes(json_flag);
+  status->add_option("--interval", a->interval, "--watch: seconds between refreshes")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   status->callback([a] {
+    if (a->watch) return watch(a->db, a->name, a->interval);
     const auto obs = observe(a->db, a->name);
     if (a->json) {
       json out = json::array();

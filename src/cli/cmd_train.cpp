@@ -27,12 +27,15 @@ void add_train_commands(CLI::App& app) {
   auto* tr = app.add_subcommand("train", "Train one DLCM or baseline proxy into a run directory");
   struct TrainArgs {
     std::string config;
+    std::vector<std::string> sets;
     train::TrainOptions opt;
     ParallelRequest par;
   };
   auto a = std::make_shared<TrainArgs>();
   tr->add_option("--config", a->config, "Run config (TOML)")->required();
   tr->add_option("--run-dir", a->opt.run_dir, "Run directory (created; resumed if it holds a checkpoint)")->required();
+  tr->add_option("--set", a->sets, "KEY=VALUE: override a config key (TOML value, dotted key; repeatable)")
+      ->allow_extra_args(false);
   tr->add_option("--threads", a->par.threads, "Intra-op threads (default: $SLURM_CPUS_PER_TASK, else all cores)");
   tr->add_option("--device", a->opt.device, "cpu or cuda")->capture_default_str();
   tr->add_flag("--quiet", a->opt.quiet, "No progress output");
@@ -42,7 +45,7 @@ void add_train_commands(CLI::App& app) {
   tr->add_option("--rendezvous", a->par.rendezvous,
                  "Where the ranks meet: host:port (rank 0 listens) or a fresh file path on a shared filesystem");
   tr->callback([a] {
-    const RunConfig cfg = load_run_config(a->config);
+    const RunConfig cfg = load_run_config(a->config, a->sets);  // run dir's config.toml is this, overrides included
     a->par.run_dir = a->opt.run_dir;
     a->opt.parallel = resolve_parallel(a->par, process_environment());
     a->opt.threads = a->opt.parallel.threads;

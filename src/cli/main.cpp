@@ -3,10 +3,13 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "train/train.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"dlcm: compression-aware scaling-law studies for Dynamic Large Concept Models"};
   app.require_subcommand(1);
+  // Which dlcm, LibTorch, CUDA and BLAS: the block every run directory records too.
+  app.set_version_flag("--version", [] { return dlcm::to_text(dlcm::train::build_info()); });
   dlcm::cli::add_data_command(app);
   dlcm::cli::add_train_commands(app);
   dlcm::cli::add_sweep_commands(app);

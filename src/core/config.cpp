@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/overrides.hpp"
 #include "core/toml_parse.hpp"
 
 namespace dlcm {
@@ -127,9 +128,10 @@ toml::table parse_toml(const std::string& text, const std::string& source) {
   }
 }
 
-RunConfig parse_run_config(const std::string& text, const std::string& source, const std::string& pre,
-                           bool check) {
-  const toml::table root = parse_toml(text, source);
+namespace {
+
+// The four tables of a parsed config file (or of a sweep spec's `base`).
+RunConfig from_table(const toml::table& root, const std::string& source, const std::string& pre, bool check) {
   for (auto& [k, _] : root) {
     std::string key(k.str());
     if (key != "model" && key != "boundary" && key != "train" && key != "data")
@@ -215,6 +217,13 @@ RunConfig parse_run_config(const std::string& text, const std::string& source, c
   return c;
 }
 
+}  // namespace
+
+RunConfig parse_run_config(const std::string& text, const std::string& source, const std::string& pre,
+                           bool check) {
+  return from_table(parse_toml(text, source), source, pre, check);
+}
+
 void validate(const RunConfig& c, const std::string& src) {
   auto positive = [&](const char* key, double v) {
     if (!(v > 0)) fail(src, key, fmt::format("must be positive (got {})", v));
@@ -288,7 +297,15 @@ void validate(const RunConfig& c, const std::string& src) {
   }
 }
 
-RunConfig load_run_config(const std::string& path) { return parse_run_config(read_file(path, "config file"), path); }
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  toml::table root = parse_toml(read_file(path, "config file"), path);
+  apply_overrides(root, overrides, path);
+  try {
+    return from_table(root, path, "", true);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(note_overrides(e.what(), path, overrides));
+  }
+}
 
 std::string to_toml(const RunConfig& c) {
   const auto& m = c.model;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace dlcm {
 
@@ -90,8 +91,9 @@ struct RunConfig {
   DataConfig data;
 };
 
-// Reads and validates a run config; throws std::runtime_error naming the file and key.
-RunConfig load_run_config(const std::string& path);
+// Reads and validates a run config, with `--set KEY=VALUE` overrides applied to it first
+// (core/overrides.hpp); throws std::runtime_error naming the file and key.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // key_prefix names where the tables sit in a larger file ("base." in a sweep spec); with
 // check = false the result is not validated (a sweep validates each expanded grid point).
 RunConfig parse_run_config(const std::string& toml_text, const std::string& source_name,

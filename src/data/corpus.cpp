@@ -202,9 +202,26 @@ std::vector<uint16_t> load_token_file(const std::string& path, int vocab_size) {
   return tokens;
 }
 
+void require_corpus(const DataConfig& cfg) {
+  if (cfg.dir.empty()) return;
+  const auto meta = fs::path(cfg.dir) / "meta.json";
+  if (fs::exists(meta)) return;
+  // The directory as a shell word, so the command can be pasted as it is.
+  std::string dir = cfg.dir;
+  if (dir.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./+-") != std::string::npos) {
+    dir = "'";
+    for (char c : cfg.dir) dir += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    dir += "'";
+  }
+  throw std::runtime_error(fmt::format("{}: cannot open corpus description: no corpus prepared in {} (data.dir); "
+                                       "run `dlcm data prepare --out {}` to build it",
+                                       meta.string(), cfg.dir, dir));
+}
+
 Corpus load_corpus(const DataConfig& cfg, int model_vocab_size) {
   Corpus c;
   if (!cfg.dir.empty()) {
+    require_corpus(cfg);
     const fs::path dir(cfg.dir);
     const auto meta_path = (dir / "meta.json").string();
     nlohmann::json meta;

@@ -45,6 +45,10 @@ std::vector<DomainSummary> prepare_corpus(const PrepareOptions& opt);
 // Loads what the data config points at: a prepared corpus directory or a pair of uint16 token
 // files. Throws with the file and the problem (missing, odd size, empty, token out of range).
 Corpus load_corpus(const DataConfig& cfg, int model_vocab_size);
+// Throws when data.dir names a directory with no prepared corpus, saying what to run (`dlcm data
+// prepare --out DIR`): a fresh checkout has none, and nothing is downloaded. Cheap, so launchers
+// check before starting any run instead of failing every run.
+void require_corpus(const DataConfig& cfg);
 std::vector<uint16_t> load_token_file(const std::string& path, int vocab_size);
 void write_token_file(const std::string& path, const std::vector<uint16_t>& tokens);
 

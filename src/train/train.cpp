@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <torch/version.h>
 
 #include "core/files.hpp"
 #include "core/flops.hpp"
@@ -330,6 +331,18 @@ std::string blas_in_use() {
   return found.empty() ? "none loaded" : found;
 }
 
+BuildInfo build_info() {
+  BuildInfo b = compiled_build_info();
+#ifdef TORCH_VERSION
+  b.torch = TORCH_VERSION;
+#else
+  b.torch = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
+#endif
+  b.cuda = torch::cuda::is_available();
+  b.blas = blas_in_use();
+  return b;
+}
+
 TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const auto t_start = Clock::now();
   // Keep large activation buffers in the heap instead of fresh mmaps each step: the C++ binary
@@ -424,7 +437,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   say(fmt::format("dlcm train: {} {} params ({} backbone), {} steps x {} x {} tokens, {} threads, device {}",
                   name(cfg.model.arch), counts.total(), counts.backbone, cfg.train.steps, cfg.train.batch_size, T,
                   threads, opt.device));
-  say(fmt::format("BLAS: {}", blas_in_use()));
+  const BuildInfo build = build_info();
+  say(fmt::format("BLAS: {}", build.blas));
+  say(fmt::format("build: {}", one_line(build)));
   if (comm.size > 1)
     say(fmt::format("data-parallel: {} ranks ({}), rendezvous {}, {} rows per rank per micro-batch", comm.size,
                     par.source, par.rendezvous, cfg.train.batch_size / cfg.train.micro_batches / comm.size));
@@ -556,7 +571,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
                  {"world_size", comm.size},
                  {"device", opt.device},
                  {"wall_seconds", seconds_since(t_start)},
-                 {"tokens_per_second", (pr.step - first_step) * tokens_per_step / std::max(seconds_since(t_loop), 1e-9)}};
+                 {"tokens_per_second", (pr.step - first_step) * tokens_per_step / std::max(seconds_since(t_loop), 1e-9)},
+                 {"build", to_json(build)}};  // the binary that trained it (its last session, when resumed)
   if (root) write_file_atomic((dir / "result.json").string(), result.dump(2) + "\n");
   say(fmt::format("{}: {} steps, train loss {:.4f}, val loss {:.4f}, result in {}", name(summary.status), pr.step,
                   summary.final_train_loss, summary.final_val_loss, (dir / "result.json").string()));

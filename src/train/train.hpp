@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/build_info.hpp"
 #include "core/config.hpp"
 #include "core/parallel.hpp"
 
@@ -54,6 +55,8 @@ double measure_train_flops_per_second(const RunConfig& cfg, int threads, int ste
 
 // Which BLAS library LibTorch is calling, read from the process's mapped libraries.
 std::string blas_in_use();
+// This binary: compiled_build_info() with LibTorch's version, CUDA's availability and blas_in_use().
+BuildInfo build_info();
 
 const char* name(RunStatus s);
 

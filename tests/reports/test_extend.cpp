@@ -54,6 +54,20 @@ struct Filled {
   double baseline_N_min = 0;  // at the low budget
 };
 
+// A completed run directory with this final loss, ingested as the trainer's would be.
+void ingest(storage::Database& db, const sweeps::SweepSpec& spec, const sweeps::PlannedRun& r, double loss) {
+  const fs::path run = fs::path(spec.runs_dir) / r.hash;
+  fs::create_directories(run);
+  {
+    auto m = storage::open_run_metrics((run / "metrics.sqlite").string());
+    storage::write_metrics(m, {{r.steps, "train", "all", "loss", loss}, {r.steps, "val", "all", "loss", loss}});
+  }
+  nlohmann::json res = {{"status", "completed"}, {"steps", r.steps}, {"final_val_loss", loss},
+                        {"run_mean_ratio", r.R}, {"realised_ratio", r.R}, {"tokens", r.D}};
+  std::ofstream(run / "result.json") << res.dump();
+  storage::ingest_run_dir(db, r.hash, run.string());
+}
+
 // Plans the spec, registers it and ingests a completed run per planned run.
 Filled fill(storage::Database& db, const fs::path& dir) {
   const auto spec = sweeps::parse_spec(spec_text(dir / "runs"), "ext.toml");
@@ -78,17 +92,7 @@ Filled fill(storage::Database& db, const fs::path& dir) {
     const double n_opt = !dlcm && r.budget == kLowBudget ? 0.4 * lo : std::sqrt(lo * hi);
     if (!dlcm && r.budget == kLowBudget) f.baseline_N_min = lo;
     const double u = std::log(r.N / n_opt);
-    const double loss = (dlcm ? 2.1 : 2.0) - 0.1 * std::log10(r.budget) + 0.08 * u * u;
-    const fs::path run = fs::path(spec.runs_dir) / r.hash;
-    fs::create_directories(run);
-    {
-      auto m = storage::open_run_metrics((run / "metrics.sqlite").string());
-      storage::write_metrics(m, {{r.steps, "train", "all", "loss", loss}, {r.steps, "val", "all", "loss", loss}});
-    }
-    nlohmann::json res = {{"status", "completed"}, {"steps", r.steps}, {"final_val_loss", loss},
-                          {"run_mean_ratio", r.R}, {"realised_ratio", r.R}, {"tokens", r.D}};
-    std::ofstream(run / "result.json") << res.dump();
-    storage::ingest_run_dir(db, r.hash, run.string());
+    ingest(db, spec, r, (dlcm ? 2.1 : 2.0) - 0.1 * std::log10(r.budget) + 0.08 * u * u);
   }
   return f;
 }
@@ -144,6 +148,31 @@ TEST_F(ExtendTest, ProposesSmallerBaselinesWhereTheMinimumIsBelowTheRange) {
   // The sizes span roughly one log-step each (the existing 5 sizes span d32..d128).
   EXPECT_GT(f.baseline_N_min / ext.proposals.back().N, 1.5);
   EXPECT_EQ(reports::to_json(ext)["proposals"].size(), 2u);
+}
+
+TEST_F(ExtendTest, AProbeAtOneSizePerBudgetIsNotAnIsoflopCurveToExtend) {
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  fill(db, dir);
+  // An R = 8 probe at one size per budget, as a study moves R at its middle size.
+  const auto spec = sweeps::parse_spec(spec_text(dir / "runs"), "ext.toml");
+  for (const auto& r : sweeps::plan(spec).runs) {
+    if (r.cfg.model.arch != Arch::dlcm || r.cfg.model.d_token != 64) continue;
+    RunConfig c = r.cfg;
+    c.boundary.ratio = 8;
+    ASSERT_EQ(sweeps::set_budget_steps(spec, c, r.budget), "");
+    const auto probe = sweeps::planned_run(c, r.label + " R8", r.budget);
+    storage::register_sweep(db, "ext", spec.text,
+                            {{probe.hash, probe.label, to_toml(c), (fs::path(spec.runs_dir) / probe.hash).string(),
+                              "dlcm", probe.budget, probe.N, probe.P, probe.R, probe.D, probe.C,
+                              probe.flops_per_token, probe.steps}});
+    ingest(db, spec, probe, 1.0);
+  }
+  const auto ext = reports::plan_extension(db, "ext");
+  for (const auto& c : ext.checks) EXPECT_NE(c.family, "dlcm R8") << c.budget;
+  for (const auto& p : ext.proposals) EXPECT_NE(p.family, "dlcm R8") << p.label;
+  EXPECT_EQ(ext.proposals.size(), 2u);  // the baseline's, as without the probe
+  ASSERT_EQ(ext.notes.size(), 1u);
+  EXPECT_NE(ext.notes[0].find("dlcm R8 is a probe"), std::string::npos) << ext.notes[0];
 }
 
 TEST_F(ExtendTest, ApplyRegistersTheProposalsAsPending) {

@@ -207,6 +207,10 @@ TEST(Recommend, FromAnIngestedSweepRecoversTheLawsAndPricesTheBaseline) {
   EXPECT_GT(r["baseline"]["n_eff"].get<double>(), r["baseline"]["N"].get<double>());
   EXPECT_LT(laws.baseline_map.max_rel_error, 0.2);
   ASSERT_TRUE(r["interval"]["compute_multiplier"].is_array());
+  // The point and its replicates price the same model (the snapped architecture): on clean data the
+  // interval holds the point.
+  EXPECT_LE(r["interval"]["compute_multiplier"][0].get<double>(), r["compute_multiplier"].get<double>() * (1 + 1e-6));
+  EXPECT_GE(r["interval"]["compute_multiplier"][1].get<double>(), r["compute_multiplier"].get<double>() * (1 - 1e-6));
   // 2e15 is 20x the largest fitted budget.
   ASSERT_FALSE(r["warnings"].empty());
   EXPECT_NE(r["warnings"][0].get<std::string>().find("extrapolation"), std::string::npos);

@@ -116,10 +116,11 @@ TEST(Report, HasEverySectionAndEscapesDatabaseText) {
   // The run table shows planned and realised compute side by side, each run its own (one label
   // stands at every budget): the fixture's DLCM runs spend less than planned at 1.1·R.
   EXPECT_NE(html.find("<th>planned C</th><th>realised C</th>"), std::string::npos);
+  // (The fixture's runs record no epochs: "–".)
   for (const char* row : {"<td>1e+13</td><td>1.44e+05</td><td>0.742</td><td>4</td><td>4.2</td><td>1.779e+07</td>"
-                          "<td>1e+13</td><td>9.689e+12</td>",
+                          "<td>–</td><td>1e+13</td><td>9.689e+12</td>",
                           "<td>1e+14</td><td>1.44e+05</td><td>0.742</td><td>4</td><td>4.2</td><td>1.779e+08</td>"
-                          "<td>1e+14</td><td>9.689e+13</td>"})
+                          "<td>–</td><td>1e+14</td><td>9.689e+13</td>"})
     EXPECT_NE(html.find(row), std::string::npos) << row;
   // One plot per family, each with both parametrisations (and the stored slope where there is one).
   // The summary's recommendation (100× the largest fitted budget) carries its warnings with it.

@@ -172,7 +172,13 @@ TEST_F(SlurmSweep, ARequeuedTaskResumesFromItsCheckpointWithNoDuplicateRows) {
   for (int i = 0; i < 1200 && !fs::exists(run_dir / "checkpoint.pt"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(fs::exists(run_dir / "checkpoint.pt")) << "the task never checkpointed";
-  const auto sig = dlcm::test::run_command("scancel --signal=USR1 --batch " + task + " 2>&1");
+  // Under load the controller can lag the task it launched ("Invalid job id specified" for a task
+  // already training): retry until it knows the task, for up to 20 s.
+  auto sig = dlcm::test::run_command("scancel --signal=USR1 --batch " + task + " 2>&1");
+  for (int i = 0; i < 80 && sig.code != 0 && sig.out.find("Invalid job id") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    sig = dlcm::test::run_command("scancel --signal=USR1 --batch " + task + " 2>&1");
+  }
   ASSERT_EQ(sig.code, 0) << sig.out;
   s = wait_until(db, "requeue", {"completed", "diverged", "failed"});
   for (const auto& r : s) {

@@ -126,6 +126,10 @@ TEST(SlurmSubmit, FailedRunsAtTheAttemptLimitAndBadDirectivesSubmitNothing) {
   const fs::path run_dir = dir / "runs" / plan[0]["hash"].get<std::string>();
   fs::create_directories(run_dir);
   std::ofstream(run_dir / "config.toml") << "not = [toml\n";
+  // A corpus to pass the launcher's check (a missing one stops the sweep before any run starts);
+  // the worker fails on the config before reading it.
+  fs::create_directories(dir / "corpus");
+  std::ofstream(dir / "corpus" / "meta.json") << "{}\n";
   EXPECT_EQ(run_command(bin + " sweep run --quiet --db " + db + " " + spec.string() + " 2>&1").code, 2);
   const auto r = run_command(bin + " sweep submit --resubmit-failed --db " + db + " " + spec.string() + " 2>&1");
   EXPECT_EQ(r.code, 0) << r.out;

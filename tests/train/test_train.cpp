@@ -114,6 +114,9 @@ TEST_F(TrainTest, RunDirectoryHoldsTheContractedFiles) {
     EXPECT_TRUE(r.contains(k)) << k;
   EXPECT_EQ(r["status"], "completed");
   EXPECT_EQ(r["tokens"].get<double>(), 6.0 * 8 * 128);
+  // Passes over the training split: tokens over the corpus's training tokens (2 bytes each).
+  const double train_tokens = static_cast<double>(fs::file_size(g_root / "corpus" / "train.bin")) / 2;
+  EXPECT_DOUBLE_EQ(r["epochs"].get<double>(), 6.0 * 8 * 128 / train_tokens);
   EXPECT_EQ(r["val_bpb"], r["domains"]["all"]["val_bpb"]);  // bits per byte of text (eval.hpp)
   EXPECT_TRUE(r["domains"].contains("casual-zh"));
   // A different config in the same directory is refused, not mixed in.
