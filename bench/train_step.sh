@@ -5,8 +5,12 @@
 #   bench/train_step.sh                      # tiny + small, 3 reps each, 2 threads
 #   REPS=5 THREADS=2 bench/train_step.sh
 #   CONFIGS="configs/tiny-dlcm.toml" bench/train_step.sh
+#   # the demo study's shapes at one thread, against an earlier build of the trainer (bench/build_at.sh):
+#   THREADS=1 STEPS=60 WARMUP=30 CONFIGS="bench/configs/demo-baseline.toml bench/configs/demo-dlcm.toml" \
+#     BEFORE=/tmp/dlcm-before/build/bench/dlcm_bench_step bench/train_step.sh
 #
-# Env: REPS (3), THREADS (2), TINY_STEPS (30), SMALL_STEPS (12), TINY_WARMUP (20), SMALL_WARMUP (40):
+# Env: REPS (3), THREADS (2), TINY_STEPS (30), SMALL_STEPS (12), TINY_WARMUP (20), SMALL_WARMUP (40),
+# STEPS / WARMUP (for every config, overriding those four):
 # untimed steps first, because the boundary detector starts collapsed (1-3 concepts per row) and
 # swings up to ~240 before settling near T/R, and step time follows the concept count;
 # MAX_FOREIGN (0.1): a rep whose C++ or Python run saw more than this share of the cores taken by
@@ -15,6 +19,8 @@
 # wait for an idle moment before it starts; see bench/run_one.py, which also records the CPU share
 # other processes took during each run as foreign_cpu). Prints one line per run and a table:
 # config, C++ tok/s, Py tok/s, C++/Py, C++ MFU vs matmul (medians over the reps, with min–max).
+# BEFORE: another dlcm_bench_step (an earlier commit's); each rep then also runs it, adjacent to the
+# current one, and the table gains its tok/s and the ratio now/before per rep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,8 +70,8 @@ if [[ -z "${CONFIGS:-}" ]]; then
   CONFIGS="configs/tiny-dlcm.toml $small"
 fi
 
-steps_for() { case "$1" in *tiny*) echo "$TINY_STEPS" ;; *) echo "$SMALL_STEPS" ;; esac; }
-warmup_for() { case "$1" in *tiny*) echo "$TINY_WARMUP" ;; *) echo "$SMALL_WARMUP" ;; esac; }
+steps_for() { [[ -n "${STEPS:-}" ]] && { echo "$STEPS"; return; }; case "$1" in *tiny*) echo "$TINY_STEPS" ;; *) echo "$SMALL_STEPS" ;; esac; }
+warmup_for() { [[ -n "${WARMUP:-}" ]] && { echo "$WARMUP"; return; }; case "$1" in *tiny*) echo "$TINY_WARMUP" ;; *) echo "$SMALL_WARMUP" ;; esac; }
 RUN=("$PY" bench/run_one.py --wait-idle "$WAIT_IDLE")
 
 echo "# $(date -Is) $(nproc) cores, $THREADS threads, $REPS reps; results in $OUT" >&2
@@ -78,6 +84,11 @@ for rep in $(seq 1 "$REPS"); do
     "${RUN[@]}" --tag rep="$rep" --tag cfg="$cfg" -- \
       "$BENCH" --config "$cfg" --steps "$steps" --warmup "$warmup" --threads "$THREADS" --json >>"$OUT"
     NPARAMS[$cfg]=$(tail -n 1 "$OUT" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["n_params"])')
+    if [[ -n "${BEFORE:-}" ]]; then
+      "${RUN[@]}" --tag rep="$rep" --tag cfg="$cfg" -- \
+        "$BEFORE" --config "$cfg" --steps "$steps" --warmup "$warmup" --threads "$THREADS" --json |
+        "$PY" -c 'import json,sys; r=json.load(sys.stdin); r["impl"]="before"; print(json.dumps(r))' >>"$OUT"
+    fi
     "${RUN[@]}" --tag rep="$rep" --tag cfg="$cfg" -- \
       "$PY" bench/py_dlcm.py --config "$cfg" --steps "$steps" --warmup "$warmup" --threads "$THREADS" \
       --expect-params "${NPARAMS[$cfg]}" --json >>"$OUT"
@@ -100,8 +111,10 @@ col = lambda cfg, impl, key: [r[key] for r in rows if r["cfg"] == cfg and r["imp
 rng = lambda v, f: f"{f(statistics.median(v))} ({f(min(v))}–{f(max(v))})"
 i0 = lambda x: f"{x:.0f}"
 print("medians over reps (min–max); C++/Py is taken per rep, from adjacent runs")
-print("| config | params | C++ tok/s | Py tok/s | C++/Py | C++ MFU vs matmul | matmul GFLOP/s | ratio C++, Py | foreign CPU | faults/step C++, Py |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+before = any(r["impl"] == "before" for r in rows)
+print("| config | params | C++ tok/s | Py tok/s | C++/Py | C++ MFU vs matmul | matmul GFLOP/s | ratio C++, Py | foreign CPU | faults/step C++, Py |"
+      + (" before tok/s | now/before |" if before else ""))
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if before else ""))
 for c in cfgs:
     cpp, py = col(c, "cpp", "tokens_per_second"), col(c, "python", "tokens_per_second")
     ratios = [a / b for a, b in zip(cpp, py)]
@@ -112,5 +125,8 @@ for c in cfgs:
     print(f"| {c.split('/')[-1]} | {col(c, 'cpp', 'n_params')[0]} | {rng(cpp, i0)} | {rng(py, i0)} "
           f"| {rng(ratios, lambda x: f'{x:.2f}')} | {rng(mfu, lambda x: f'{x:.3f}')} | {statistics.median(mm) / 1e9:.0f} "
           f"| {statistics.median(col(c, 'cpp', 'timed_realised_ratio')):.2f}, {statistics.median(col(c, 'python', 'timed_realised_ratio')):.2f} "
-          f"| {statistics.median(foreign):.2f} (max {max(foreign):.2f}) | {faults('cpp'):.0f}, {faults('python'):.0f} |")
+          f"| {statistics.median(foreign):.2f} (max {max(foreign):.2f}) | {faults('cpp'):.0f}, {faults('python'):.0f} |"
+          + (f" {rng(col(c, 'before', 'tokens_per_second'), i0)} "
+             f"| {rng([a / b for a, b in zip(cpp, col(c, 'before', 'tokens_per_second'))], lambda x: f'{x:.2f}')} |"
+             if before else ""))
 EOF

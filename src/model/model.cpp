@@ -1,5 +1,7 @@
 #include "model/model.hpp"
 
+#include "model/kernels.hpp"
+
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
@@ -32,14 +34,6 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
   return x.transpose(1, 2).contiguous().view({x.size(0), x.size(2), -1});
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const RopeCache& rope) {
-  // x: [B, H, T, dh], rotate-half layout.
-  const int64_t T = x.size(2), half = x.size(3) / 2;
-  auto cos = rope.cos.slice(0, 0, T), sin = rope.sin.slice(0, 0, T);
-  auto x1 = x.slice(3, 0, half), x2 = x.slice(3, half);
-  return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, 3);
-}
-
 // Model FLOPs of causal attention (DESIGN §2): QK^T and AV over the causal triangle, T(T+1)/2
 // entries each, per head dimension. Cross-attention counts the same whichever kernel computes it.
 void count_causal_attention(MacCounter* mc, const torch::Tensor& q, double positions_per_seq) {
@@ -56,10 +50,14 @@ torch::Tensor expand_kv(const torch::Tensor& kv, int64_t heads) {
   return kv.size(1) == heads ? kv : kv.repeat_interleave(heads / kv.size(1), 1);
 }
 
-// Causal attention over [B, H, T, dh] with grouped KV heads; `scale` applied to the scores.
+// Causal attention over [B, H, T, dh] with grouped KV heads; `scale` applied to the scores. The CPU
+// kernel (kernels::attention) on the CPU, LibTorch's fused causal kernel elsewhere.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                               MacCounter* mc, double positions_per_seq) {
-  count_causal_attention(mc, q, positions_per_seq);
+                               MacCounter* mc, const Positions& pos) {
+  const int64_t T = q.size(2);
+  count_causal_attention(mc, q, static_cast<double>(T));
+  if (kernels::fused(q))
+    return kernels::attention(q, expand_kv(k, q.size(1)), expand_kv(v, q.size(1)), pos.causal, scale);
   return sdpa(fold_scale(q, scale), expand_kv(k, q.size(1)), expand_kv(v, q.size(1)), c10::nullopt, true);
 }
 
@@ -114,14 +112,13 @@ Autocast::~Autocast() {
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // In fp32 whatever x is (bf16 under autocast): the mean of squares loses too much in bf16.
-  const auto xf = x.to(torch::kFloat);
-  return xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * weight;
+  return kernels::rms_norm(x, weight, 1e-6);
 }
 
-RopeCache make_rope(int64_t max_len, int64_t d_head, double theta) {
+Positions make_positions(int64_t max_len, int64_t d_head, double theta) {
   auto inv = torch::pow(theta, -torch::arange(0, d_head, 2, torch::kDouble) / d_head);
   auto ang = torch::outer(torch::arange(max_len, torch::kDouble), inv);
-  return {ang.cos().to(torch::kFloat), ang.sin().to(torch::kFloat)};
+  return {ang.cos().to(torch::kFloat), ang.sin().to(torch::kFloat), {}};
 }
 
 AttentionImpl::AttentionImpl(int64_t d_, int64_t heads_, int64_t kv_heads_, double scale_)
@@ -132,12 +129,16 @@ AttentionImpl::AttentionImpl(int64_t d_, int64_t heads_, int64_t kv_heads_, doub
   wo = matrix(*this, "wo", d, d);
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeCache& rope, MacCounter* mc,
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Positions& pos, MacCounter* mc,
                                      bool concept_rate) {
-  auto q = apply_rope(split_heads(linear(x, wq, mc, concept_rate), heads), rope);     // [B, H, T, dh]
-  auto k = apply_rope(split_heads(linear(x, wk, mc, concept_rate), kv_heads), rope);  // [B, Hkv, T, dh]
-  auto v = split_heads(linear(x, wv, mc, concept_rate), kv_heads);
-  auto y = causal_attention(q, k, v, scale, mc, static_cast<double>(x.size(1)));
+  // One projection for Q, K and V: one matmul instead of three (the weights stay three parameters).
+  const int64_t qd = heads * d_head, kvd = kv_heads * d_head;
+  // split, not narrow: its backward is one concatenation, narrow's a zero-filled copy per slice.
+  auto qkv = linear(x, torch::cat({wq, wk, wv}), mc, concept_rate).split_with_sizes({qd, kvd, kvd}, 2);
+  auto q = kernels::heads_rope(qkv[0], heads, pos.cos, pos.sin);     // [B, H, T, dh]
+  auto k = kernels::heads_rope(qkv[1], kv_heads, pos.cos, pos.sin);  // [B, Hkv, T, dh]
+  auto v = split_heads(qkv[2], kv_heads);                             // [B, Hkv, T, dh]
+  auto y = causal_attention(q, k, v, scale, mc, pos);
   return linear(merge_heads(y), wo, mc, concept_rate);
 }
 
@@ -148,8 +149,8 @@ SwiGLUImpl::SwiGLUImpl(int64_t d, int64_t hidden) {
 }
 
 torch::Tensor SwiGLUImpl::forward(const torch::Tensor& x, MacCounter* mc, bool concept_rate) {
-  auto h = torch::silu(linear(x, w_gate, mc, concept_rate)) * linear(x, w_up, mc, concept_rate);
-  return linear(h, w_down, mc, concept_rate);
+  auto gu = linear(x, torch::cat({w_gate, w_up}), mc, concept_rate).chunk(2, -1);  // gate and up in one matmul
+  return linear(torch::silu(gu[0]) * gu[1], w_down, mc, concept_rate);
 }
 
 BlockImpl::BlockImpl(const ModelConfig& m, int64_t d, int64_t heads, int64_t kvh) {
@@ -159,9 +160,9 @@ BlockImpl::BlockImpl(const ModelConfig& m, int64_t d, int64_t heads, int64_t kvh
   ffn = register_module("ffn", SwiGLU(d, ffn_hidden(m, static_cast<int>(d))));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const RopeCache& rope, MacCounter* mc,
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const Positions& pos, MacCounter* mc,
                                  bool concept_rate) {
-  auto h = x + attn->forward(attn_norm->forward(x), rope, mc, concept_rate);
+  auto h = x + attn->forward(attn_norm->forward(x), pos, mc, concept_rate);
   return h + ffn->forward(ffn_norm->forward(h), mc, concept_rate);
 }
 
@@ -185,8 +186,9 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_norm->forward(split_heads(linear(x, wq, mc, false), heads));  // [B, H, T, dh]
   // Project each concept once (null concept included): [B, K+1, Hkv, dh].
-  auto kc = k_norm->forward(linear(concepts, wk, mc, true, n_real_concepts + B).view({B, -1, kv_heads, d_head}));
-  auto vc = linear(concepts, wv, mc, true, n_real_concepts + B).view({B, -1, kv_heads, d_head});
+  auto kv = linear(concepts, torch::cat({wk, wv}), mc, true, n_real_concepts + B).chunk(2, 2);  // [B, K+1, kvd] each
+  auto kc = k_norm->forward(kv[0].view({B, -1, kv_heads, d_head}));
+  auto vc = kv[1].view({B, -1, kv_heads, d_head});
   count_causal_attention(mc, q, static_cast<double>(T));
   torch::Tensor y;
   const bool replicate = kernel == CrossKernel::replicated ||
@@ -199,12 +201,14 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
   } else {
     // The same function over the K+1 concepts: under replication token t sees concept j once per
     // position s <= t that carries it, so its score gains log(multiplicity); -inf where unseen.
+    const bool cpu = kernels::fused(q);
     if (!concept_bias.defined()) {
       torch::NoGradGuard no_grad;
       concept_bias = torch::one_hot(src, kc.size(1)).to(q.scalar_type()).cumsum(1).log().unsqueeze(1);  // [B, 1, T, K+1]
+      if (cpu) concept_bias = concept_bias.expand({B, heads, T, -1}).reshape({B * heads, T, -1});  // kernels::attention's
     }
-    y = sdpa(fold_scale(q, scale), expand_kv(kc.transpose(1, 2), heads), expand_kv(vc.transpose(1, 2), heads),
-             concept_bias, false);
+    auto k = expand_kv(kc.transpose(1, 2), heads), v = expand_kv(vc.transpose(1, 2), heads);
+    y = cpu ? kernels::attention(q, k, v, concept_bias, scale) : sdpa(fold_scale(q, scale), k, v, concept_bias, false);
   }
   return linear(merge_heads(y), wo, mc, false);
 }
@@ -221,9 +225,9 @@ DecoderBlockImpl::DecoderBlockImpl(const ModelConfig& m) {
 
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& concepts,
                                         const torch::Tensor& src, int64_t n_real_concepts,
-                                        const RopeCache& rope, MacCounter* mc, torch::Tensor& concept_bias,
+                                        const Positions& pos, MacCounter* mc, torch::Tensor& concept_bias,
                                         ActivationStats* stats) {
-  auto h = x + attn->forward(attn_norm->forward(x), rope, mc, false);
+  auto h = x + attn->forward(attn_norm->forward(x), pos, mc, false);
   auto c = cross->forward(cross_norm->forward(h), concepts, src, n_real_concepts, mc, concept_bias);
   if (stats) stats->record("cross_attention", c);
   h = h + c;
@@ -250,7 +254,7 @@ torch::Tensor segment_ids(const torch::Tensor& boundaries) {
 LanguageModelImpl::LanguageModelImpl(const ModelConfig& m, const BoundaryConfig& b) : cfg(m), bcfg(b) {
   const int64_t d = m.d_token, V = m.vocab_size;
   tok_emb = register_parameter("tok_emb", torch::empty({V, d}));
-  rope_tok = make_rope(m.seq_len, d / m.n_heads_token, m.rope_theta);
+  pos_tok = make_positions(m.seq_len, d / m.n_heads_token, m.rope_theta);
   if (m.arch == Arch::baseline) {
     layers = register_module("layers", torch::nn::ModuleList());
     for (int i = 0; i < m.n_layers; ++i) layers->push_back(Block(m, d, m.n_heads_token, kv_heads_of(m)));
@@ -267,7 +271,7 @@ LanguageModelImpl::LanguageModelImpl(const ModelConfig& m, const BoundaryConfig&
       backbone->push_back(Block(m, m.d_concept, m.n_heads_concept, kv_heads(m.n_heads_concept, m.n_kv_heads_concept)));
     backbone_norm = register_module("backbone_norm", RMSNorm(m.d_concept));
     null_concept = register_parameter("null_concept", torch::empty({m.d_concept}));
-    rope_con = make_rope(m.seq_len, m.d_concept / m.n_heads_concept, m.rope_theta);
+    pos_con = make_positions(m.seq_len, m.d_concept / m.n_heads_concept, m.rope_theta);
     decoder = register_module("decoder", torch::nn::ModuleList());
     for (int i = 0; i < m.decoder_layers; ++i) decoder->push_back(DecoderBlock(m));
   }
@@ -324,10 +328,14 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
   ForwardOut out;
   auto x = torch::embedding(tok_emb, tokens);  // [B, T, d]
   record("embedding", x);
+  // The CPU attention kernel takes the causal bias for this length, built once per forward.
+  const bool cpu = kernels::fused(x);
+  Positions pos_t = pos_tok;
+  if (cpu) pos_t.causal = kernels::causal_bias(T);
   if (cfg.arch == Arch::baseline) {
-    for (auto& l : *layers) record("blocks", x = l->as<Block>()->forward(x, rope_tok, mc, false));
+    for (auto& l : *layers) record("blocks", x = l->as<Block>()->forward(x, pos_t, mc, false));
   } else {
-    for (auto& l : *encoder) record("encoder", x = l->as<Block>()->forward(x, rope_tok, mc, false));
+    for (auto& l : *encoder) record("encoder", x = l->as<Block>()->forward(x, pos_t, mc, false));
     auto h = enc_norm->forward(x);  // H: [B, T, d]
 
     // Φ: boundaries from adjacent-state dissimilarity, then mean pooling per segment.
@@ -349,7 +357,9 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
     record("pooling", c, real);
 
     // M: causal backbone over concepts; padded tail positions never reach real ones.
-    for (auto& l : *backbone) record("backbone", c = l->as<Block>()->forward(c, rope_con, mc, true), real);
+    Positions pos_c = pos_con;
+    if (cpu) pos_c.causal = kernels::causal_bias(K);
+    for (auto& l : *backbone) record("backbone", c = l->as<Block>()->forward(c, pos_c, mc, true), real);
     auto z = backbone_norm->forward(c);  // Z: [B, K, dc]
     if (bcfg.smoothing == Smoothing::ema) {
       // P_k: the boundary probability at the token that opened concept k.
@@ -362,7 +372,7 @@ ForwardOut LanguageModelImpl::forward(const torch::Tensor& tokens, MacCounter* m
     torch::Tensor concept_bias;  // one segmentation: the masked kernel's bias is shared by every block
     for (auto& l : *decoder)
       record("decoder",
-             h = l->as<DecoderBlock>()->forward(h, concepts, seg, n_real, rope_tok, mc, concept_bias, stats));
+             h = l->as<DecoderBlock>()->forward(h, concepts, seg, n_real, pos_t, mc, concept_bias, stats));
     x = h;
   }
   auto y = final_norm->forward(x);

@@ -69,15 +69,18 @@ struct RMSNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-struct RopeCache {
+// What a causal stack needs per position: RoPE tables (built once per model) and, for the CPU
+// attention kernel, the additive causal bias of this forward's length (built once per forward).
+struct Positions {
   torch::Tensor cos, sin;  // [T_max, d_head / 2]
+  torch::Tensor causal;    // [T, T]: 0 on and below the diagonal, -inf above (undefined off the CPU)
 };
-RopeCache make_rope(int64_t max_len, int64_t d_head, double theta);
+Positions make_positions(int64_t max_len, int64_t d_head, double theta);
 
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(int64_t d, int64_t heads, int64_t kv_heads, double scale);
   // x: [B, T, d] -> [B, T, d], causal, RoPE on q and k.
-  torch::Tensor forward(const torch::Tensor& x, const RopeCache& rope, MacCounter* mc, bool concept_rate);
+  torch::Tensor forward(const torch::Tensor& x, const Positions& pos, MacCounter* mc, bool concept_rate);
   int64_t d, heads, kv_heads, d_head;
   double scale;
   torch::Tensor wq, wk, wv, wo;
@@ -93,7 +96,7 @@ TORCH_MODULE(SwiGLU);
 
 struct BlockImpl : torch::nn::Module {
   BlockImpl(const ModelConfig& m, int64_t d, int64_t heads, int64_t kv_heads);
-  torch::Tensor forward(const torch::Tensor& x, const RopeCache& rope, MacCounter* mc, bool concept_rate);
+  torch::Tensor forward(const torch::Tensor& x, const Positions& pos, MacCounter* mc, bool concept_rate);
   RMSNorm attn_norm{nullptr}, ffn_norm{nullptr};
   Attention attn{nullptr};
   SwiGLU ffn{nullptr};
@@ -128,7 +131,7 @@ TORCH_MODULE(CrossAttention);
 struct DecoderBlockImpl : torch::nn::Module {
   explicit DecoderBlockImpl(const ModelConfig& m);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& concepts, const torch::Tensor& src,
-                        int64_t n_real_concepts, const RopeCache& rope, MacCounter* mc,
+                        int64_t n_real_concepts, const Positions& pos, MacCounter* mc,
                         torch::Tensor& concept_bias, ActivationStats* stats = nullptr);
   RMSNorm attn_norm{nullptr}, cross_norm{nullptr}, ffn_norm{nullptr};
   Attention attn{nullptr};
@@ -163,7 +166,7 @@ struct LanguageModelImpl : torch::nn::Module {
   torch::nn::ModuleList encoder, backbone, decoder, layers;  // layers: baseline stack
   RMSNorm enc_norm{nullptr}, backbone_norm{nullptr}, final_norm{nullptr};
   torch::Tensor w_scan_q, w_scan_k, w_up;
-  RopeCache rope_tok, rope_con;
+  Positions pos_tok, pos_con;
 };
 TORCH_MODULE(LanguageModel);
 

@@ -7,7 +7,7 @@ namespace dlcm::train {
 
 std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data::Corpus& corpus, int64_t T,
                                            int windows, int batch, torch::Device dev, const Comm& comm) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all, not just no gradients
   net->eval();
   std::vector<data::DomainSpan> spans = corpus.val_domains;
   if (spans.empty()) spans.push_back({"all", 0, static_cast<int64_t>(corpus.val.size())});
