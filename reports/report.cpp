@@ -575,7 +575,11 @@ std::string answer_box(const Context& c, const std::vector<json>& computed, cons
                               "× the baseline&#39;s compute for the same predicted loss"
                         : "none: the baseline law cannot price it (see the warnings)"});
   }
-  if (v)
+  if (v && v->diverged)
+    rows.push_back({"verification", fmt::format("<span class=warn>diverged</span>: the recommended configuration "
+                                                "did not train (run “{}”, {} steps, recommendation {}; predicted {})",
+                                                esc(v->label), v->steps, v->recommendation_id, num(v->predicted_loss))});
+  else if (v)
     rows.push_back({"verification",
                     fmt::format("predicted {} [{}, {}], realised {}: relative error {:+.1f}%, <b>{}</b> the {:.0f}% "
                                 "interval (run “{}”, {} steps, recommendation {})",

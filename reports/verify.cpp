@@ -125,7 +125,8 @@ std::optional<storage::RunRow> verification_run(storage::Database& db, const Ver
 }
 
 Verification record_verification(storage::Database& db, const VerifyPlan& plan, const storage::RunRow& run) {
-  if (run.status != "completed" || !run.final_val_loss || !std::isfinite(*run.final_val_loss))
+  const bool diverged = run.status == "diverged";
+  if (!diverged && (run.status != "completed" || !run.final_val_loss || !std::isfinite(*run.final_val_loss)))
     throw std::runtime_error(fmt::format("verification run {} ({}) is {}: nothing to check against", run.label,
                                          run.hash, run.status));
   const int64_t rec_id = plan.recommendation["recommendation_id"].get<int64_t>();
@@ -154,9 +155,10 @@ Verification record_verification(storage::Database& db, const VerifyPlan& plan, 
   v.realised_C = o.C;
   v.N = o.N, v.P = o.P, v.R = o.R, v.D = o.D;
   v.law_at_realised = fitting::dlcm_loss(*recommended_law(plan.recommendation), o.N, o.P, o.R, o.D);
-  v.realised_loss = *run.final_val_loss;
+  v.diverged = diverged;
+  v.realised_loss = diverged ? NAN : *run.final_val_loss;
   v.relative_error = (v.realised_loss - v.predicted_loss) / v.predicted_loss;
-  v.inside_interval = v.realised_loss >= v.interval_low && v.realised_loss <= v.interval_high;
+  v.inside_interval = !diverged && v.realised_loss >= v.interval_low && v.realised_loss <= v.interval_high;
   v.id = storage::store_verification(db, v.sweep, v.budget, v.hash, to_json(v).dump());
   for (const auto& s : storage::verifications(db, v.sweep))
     if (s.id == v.id) v.created_at = s.created_at;
@@ -187,8 +189,9 @@ json to_json(const Verification& v) {
             {"predicted_loss", v.predicted_loss},
             {"interval", {v.interval_low, v.interval_high}},
             {"level", v.level},
-            {"realised_loss", v.realised_loss},
-            {"relative_error", v.relative_error},
+            {"outcome", v.diverged ? "diverged" : "completed"},
+            {"realised_loss", num(v.realised_loss)},
+            {"relative_error", num(v.relative_error)},
             {"inside_interval", v.inside_interval},
             {"law_at_realised", num(v.law_at_realised)},
             {"hash", v.hash},
@@ -225,6 +228,7 @@ Verification verification_from_json(const json& j) {
   v.realised_loss = num("realised_loss");
   v.relative_error = num("relative_error");
   v.inside_interval = j.at("inside_interval").get<bool>();
+  v.diverged = j.value("outcome", "completed") == "diverged";
   v.law_at_realised = num("law_at_realised");
   v.hash = j.at("hash").get<std::string>();
   v.label = j.at("label").get<std::string>();

@@ -64,13 +64,15 @@ struct Verification {
   double planned_C = 0, realised_C = 0;
   double N = 0, P = 0, R = 1, D = 0;  // as the fits read a run (observe): accounted N, P, D; realised R
   double law_at_realised = 0;         // the recommendation's law at that (N, P, R, D): a secondary figure
-  double realised_loss = 0;           // final validation loss
-  double relative_error = 0;          // (realised − predicted) / predicted
+  double realised_loss = 0;           // final validation loss (NaN when the run diverged)
+  double relative_error = 0;          // (realised − predicted) / predicted (NaN when the run diverged)
   bool inside_interval = false;
+  bool diverged = false;              // the recommendation did not train: recorded, not dropped
 };
 
-// The verification of a completed run: the one stored for this run and recommendation, else
-// computed and stored now. Throws when the run has not completed with a finite validation loss.
+// The verification of a finished run: the one stored for this run and recommendation, else computed
+// and stored now; a diverged run is stored as a failed verification. Throws when the run has not
+// finished, or completed without a finite validation loss.
 Verification record_verification(storage::Database& db, const VerifyPlan& plan, const storage::RunRow& run);
 // The sweep's stored verifications, newest first (rows that do not parse are left out).
 std::vector<Verification> stored_verifications(storage::Database& db, const std::string& sweep);

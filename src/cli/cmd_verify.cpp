@@ -27,8 +27,11 @@ void print_text(const reports::Verification& v) {
              v.recommendation_id);
   fmt::print("  predicted loss {} [{}, {}] ({:.0f}% bootstrap interval, registered at recommend time)\n",
              g(v.predicted_loss), g(v.interval_low), g(v.interval_high), 100 * v.level);
-  fmt::print("  realised  loss {}  relative error {:+.2f}%  {} the interval\n", g(v.realised_loss),
-             100 * v.relative_error, v.inside_interval ? "inside" : "OUTSIDE");
+  if (v.diverged)
+    fmt::print("  realised  loss: none, the run DIVERGED (the recommended configuration did not train)\n");
+  else
+    fmt::print("  realised  loss {}  relative error {:+.2f}%  {} the interval\n", g(v.realised_loss),
+               100 * v.relative_error, v.inside_interval ? "inside" : "OUTSIDE");
   fmt::print("  the law at the realised run (N {}, P {}, R {}, D {}): {}\n", g(v.N), g(v.P), g(v.R), g(v.D),
              g(v.law_at_realised));
   fmt::print("  run {} ({}): {} steps, {} tokens, {} s; compute planned {}, realised {}\n", v.label, v.hash, v.steps,
@@ -82,11 +85,7 @@ void run_verify(const VerifyArgs& a) {
   }
   const auto row = reports::verification_run(db, plan);
   if (!row) throw std::runtime_error(fmt::format("verification run {} is not in {}", run.hash, a.db));
-  if (row->status == "diverged")
-    throw std::runtime_error(fmt::format("verification run {} ({}) diverged: the recommended configuration did not "
-                                         "train (see {}/worker.log)",
-                                         row->label, row->hash, row->run_dir));
-  if (row->status != "completed") {
+  if (row->status != "completed" && row->status != "diverged") {
     fmt::print(stderr, "dlcm: error: verification run {} ({}) is {} (see {}/worker.log); `{}` resumes it\n", row->label,
                row->hash, row->status, row->run_dir, again);
     std::exit(2);
@@ -94,6 +93,10 @@ void run_verify(const VerifyArgs& a) {
   const auto v = reports::record_verification(db, plan, *row);
   if (a.json) fmt::print("{}\n", reports::to_json(v).dump());
   else print_text(v);
+  if (v.diverged)
+    throw std::runtime_error(fmt::format("verification run {} ({}) diverged: the recommended configuration did not "
+                                         "train (see {}/worker.log); stored as verification {}",
+                                         row->label, row->hash, row->run_dir, v.id));
 }
 
 }  // namespace

@@ -154,6 +154,49 @@ TEST(Verify, TrainsTheRecommendationOnceAndChecksItsRegisteredPrediction) {
   fs::remove_all(root);
 }
 
+// A recommendation that diverges when trained is a failed verification: stored as such (no realised
+// loss, outside its interval), read back as diverged, not dropped and not redone.
+TEST(Verify, ADivergedRunIsStoredAsAFailedVerification) {
+  const auto root = test::root_with_corpus("verify-diverged");
+  const auto db_path = (root / "dlcm.db").string();
+  const std::string db = test::shell_quote(db_path);
+  {
+    auto d = storage::open_central(db_path);
+    test::fill_study(d, root / "runs", "tiny", tiny_study(root));
+  }
+  const auto rec = test::run_command(
+      cli("recommend --sweep tiny --budget 1.2e9 --bootstrap 4 --zero-offsets --threads 2 --json --db " + db +
+          " 2>/dev/null"));
+  ASSERT_EQ(rec.code, 0) << rec.out;
+  ASSERT_EQ(json::parse(rec.out)["status"], "interior");
+
+  auto d = storage::open_central(db_path);
+  const auto plan = reports::plan_verification(d, {.sweep = "tiny", .budget = 1.2e9, .bootstrap = 4});
+  storage::RunRow run;
+  run.hash = plan.plan.runs.front().hash;
+  run.label = plan.plan.runs.front().label;
+  run.status = "diverged";
+  run.config = to_toml(plan.plan.runs.front().cfg);
+  run.steps_done = 3;
+  const auto v = reports::record_verification(d, plan, run);
+  EXPECT_TRUE(v.diverged);
+  EXPECT_TRUE(std::isnan(v.realised_loss));
+  EXPECT_FALSE(v.inside_interval);
+  EXPECT_GT(v.id, 0);
+  const auto j = reports::to_json(v);
+  EXPECT_EQ(j["outcome"], "diverged");
+  EXPECT_TRUE(j["realised_loss"].is_null());
+  const auto stored = reports::stored_verifications(d, "tiny");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_TRUE(stored[0].diverged);
+  EXPECT_EQ(stored[0].steps, 3);
+  EXPECT_EQ(reports::record_verification(d, plan, run).id, v.id);  // recorded once
+  // Unfinished is still no evidence.
+  run.status = "running";
+  EXPECT_THROW(reports::record_verification(d, plan, run), std::runtime_error);
+  fs::remove_all(root);
+}
+
 // One target ratio cannot separate A_con from R^gamma: the recommendation is no answer, and verify
 // says so on one line, with what to run, training nothing.
 TEST(VerifyCli, RefusesARecommendationThatIsNoAnswer) {
