@@ -50,12 +50,17 @@ void on_stop_signal(int sig) { g_stop_signal = sig; }
 template <class F>
 void agree(const Comm& comm, F&& step) {
   std::string error;
+  bool busy = false;
   try {
     step();
+  } catch (const RunDirectoryBusy& e) {
+    error = e.what(), busy = true;
   } catch (const std::exception& e) {
     error = e.what();
   }
-  if (any_rank(comm, !error.empty()))
+  const bool failed = any_rank(comm, !error.empty());
+  if (busy) throw RunDirectoryBusy(error);  // its own exit status: a launcher does not count it as a try
+  if (failed)
     throw std::runtime_error(!error.empty() ? error
                                             : fmt::format("rank {}: stopping, another rank failed to set up the run "
                                                           "(its error says why)", comm.rank));
@@ -74,6 +79,27 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
+
+// The worker's heartbeat, <run dir>/heartbeat.json: its pid, step and the longest gap between two
+// beats so far (a step, with any evaluation and checkpoint in it). The local orchestrator kills a
+// worker whose heartbeat stops for far longer than that (sweeps/launcher.cpp). Written at most once
+// a second, so tiny steps do not turn into a file write each.
+struct Heartbeat {
+  fs::path file;
+  bool on = false;
+  std::optional<Clock::time_point> last_beat;
+  Clock::time_point last_write{};
+  double max_gap = 0;
+  void beat(int64_t step) {
+    const auto now = Clock::now();
+    if (last_beat) max_gap = std::max(max_gap, std::chrono::duration<double>(now - *last_beat).count());
+    last_beat = now;
+    if (!on || (now - last_write < std::chrono::seconds(1) && last_write != Clock::time_point{})) return;
+    last_write = now;
+    const double unix_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    write_file_atomic(file.string(), json({{"pid", getpid()}, {"step", step}, {"unix", unix_now}, {"max_gap", max_gap}}).dump() + "\n");
+  }
+};
 
 // --- checkpoints ---------------------------------------------------------------------------
 
@@ -387,7 +413,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     // The lock is on the directory itself: no lock file to go stale or to add to a directory.
     lock_guard.fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock_guard.fd < 0 || flock(lock_guard.fd, LOCK_EX | LOCK_NB) != 0)
-      throw std::runtime_error(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
+      throw RunDirectoryBusy(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
     remove_stale_rendezvous(dir, par.rendezvous);
     const std::string config_text = to_toml(cfg);
     if (fs::exists(config_path)) {
@@ -454,6 +480,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const double tokens_per_step = static_cast<double>(cfg.train.batch_size) * T;
   const int64_t first_step = pr.step;
   const auto t_loop = Clock::now();
+  Heartbeat heartbeat;
+  heartbeat.file = dir / "heartbeat.json", heartbeat.on = root;
+  heartbeat.beat(pr.step);
   std::map<std::string, DomainEval> last_eval;
   auto run_eval = [&](int64_t step) {
     last_eval = evaluate(net, corpus, T, cfg.train.eval_windows, cfg.train.batch_size, dev, comm);
@@ -523,6 +552,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
       run_eval(pr.step);
     }
     if (pr.step % cfg.train.checkpoint_every == 0 || pr.step == cfg.train.steps) checkpoint();
+    heartbeat.beat(pr.step);
   }
   if (summary.status != RunStatus::diverged) checkpoint();
   if (last_eval.empty() && summary.status != RunStatus::diverged) run_eval(pr.step);
