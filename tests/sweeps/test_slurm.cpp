@@ -79,17 +79,19 @@ class SlurmSweep : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.out;
     return json::parse(r.out.substr(r.out.find('[')));
   }
-  // Polls `sweep collect` (which stores what is final) and `sweep status` until every run is in
-  // one of `states` (or two minutes pass).
+  // Polls `sweep status` until every run is in one of `states` (or two minutes pass), then
+  // `sweep collect`s, which stores what status only showed, and returns the stored statuses.
   static json wait_until(const std::string& db, const std::string& name, const std::set<std::string>& states) {
     json s;
     for (int i = 0; i < 240; ++i) {
-      const auto c = dlcm("sweep collect --db " + shell_quote(db) + " " + shell_quote(name));
-      EXPECT_EQ(c.code, 0) << c.out;
       s = status(db, name);
       bool all = true;
       for (const auto& r : s) all = all && states.count(r["status"].get<std::string>());
-      if (all) return s;
+      if (all) {
+        const auto c = dlcm("sweep collect --db " + shell_quote(db) + " " + shell_quote(name));
+        EXPECT_EQ(c.code, 0) << c.out;
+        return status(db, name);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     ADD_FAILURE() << "runs never settled: " << s.dump(1);
@@ -301,7 +303,8 @@ TEST_F(SlurmSweep, LocalAndSlurmTogetherTrainEachRunOnce) {
     EXPECT_EQ(sessions, 1u) << hash;
     const auto history = dlcm::storage::attempt_history(central, hash);
     ASSERT_EQ(history.size(), 1u) << hash;
-    EXPECT_EQ(history[0].reason, "completed");
+    EXPECT_EQ(history[0].reason, "completed")
+        << dlcm("sweep status --db " + shell_quote(db) + " mixed --run " + hash).out << read(g_root / "mixed-local.log");
     (history[0].holder.launcher == "slurm" ? by_slurm : by_local) += 1;
   }
   EXPECT_EQ(by_slurm, submitted);
