@@ -257,7 +257,8 @@ void set_status(Database& db, const std::string& hash, const std::string& status
 }
 
 std::string describe(const Holder& h) {
-  if (h.launcher == "slurm" && !h.slurm_task.empty()) return "slurm task " + h.slurm_task;
+  if (h.launcher == "slurm")  // a task, or a submission between its claim and sbatch's answer
+    return h.slurm_task.empty() ? fmt::format("slurm submission {}:{}", h.host, h.pid) : "slurm task " + h.slurm_task;
   return fmt::format("{} {}:{}", h.launcher, h.host, h.pid);
 }
 

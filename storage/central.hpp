@@ -69,7 +69,8 @@ struct Holder {
   std::string slurm_task;          // slurm: JOBID_INDEX once sbatch accepted it
   bool operator==(const Holder&) const = default;
 };
-// "local HOST:PID" or "slurm task JOBID_INDEX": how status and progress lines name a holder.
+// "local HOST:PID", "slurm task JOBID_INDEX" or "slurm submission HOST:PID": how status and
+// progress lines name a holder.
 std::string describe(const Holder& h);
 
 struct Claim {

@@ -173,7 +173,7 @@ bool claim(storage::Database& db, const storage::RunRow& run, const std::optiona
   if (current->attempt > 0) {  // the gone holder's attempt: finished before it went, or orphaned
     const std::string found = result_status(run.run_dir);
     const auto why = holder_gone(*current, me.host, unix_now());
-    if (found == "completed" || found == "diverged")
+    if (is_final(found))
       storage::end_attempt(db, run.hash, current->attempt, std::nullopt, found, "", true, "");
     else
       storage::end_attempt(db, run.hash, current->attempt, std::nullopt, "orphaned",
@@ -181,6 +181,8 @@ bool claim(storage::Database& db, const storage::RunRow& run, const std::optiona
   }
   return true;
 }
+
+bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
 
 std::string result_status(const std::string& run_dir) {
   std::ifstream in(fs::path(run_dir) / "result.json");
@@ -203,8 +205,6 @@ std::optional<Beat> read_beat(const fs::path& dir, pid_t worker) {
   if (!j.is_object() || j.value("pid", -1) != worker) return std::nullopt;  // an earlier attempt's
   return Beat{j.value("unix", 0.0), j.value("max_gap", 0.0), j.value("step", int64_t{0})};
 }
-
-bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
 
 }  // namespace
 

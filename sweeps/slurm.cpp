@@ -119,8 +119,6 @@ std::string utc_stamp() {
   return buf;
 }
 
-bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
-
 std::optional<int> read_exit_record(const storage::SlurmTask& t) {
   std::ifstream in(fs::path(t.submission_dir) / "exit" / std::to_string(t.array_index));
   int code = 0;

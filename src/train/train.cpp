@@ -66,13 +66,18 @@ void agree(const Comm& comm, F&& step) {
                                                           "(its error says why)", comm.rank));
 }
 
-// Store files of earlier Slurm attempts (killed, requeued) in the run directory: never read again
-// since each attempt's name differs, removed once this attempt holds the run directory's lock.
-void remove_stale_rendezvous(const fs::path& dir, const std::string& current) {
+// What earlier trainers of the run directory left when killed, removed once this one holds its
+// lock: store files of earlier Slurm attempts (each attempt's name differs, so never read again),
+// and the private temporaries (core/files.hpp) of files only the lock holder writes.
+void remove_stale_files(const fs::path& dir, const std::string& rendezvous) {
+  static const char* const kOwnTemporaries[] = {"checkpoint.pt.new.tmp.", "result.json.tmp.", "heartbeat.json.tmp."};
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().filename().string().rfind(kRendezvousPrefix, 0) == 0 && e.path() != fs::path(current))
-      fs::remove(e.path(), ec);
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    bool stale = name.rfind(kRendezvousPrefix, 0) == 0 && e.path() != fs::path(rendezvous);
+    for (const char* t : kOwnTemporaries) stale = stale || name.rfind(t, 0) == 0;
+    if (stale) fs::remove(e.path(), ec);
+  }
 }
 
 using Clock = std::chrono::steady_clock;
@@ -414,7 +419,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     lock_guard.fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock_guard.fd < 0 || flock(lock_guard.fd, LOCK_EX | LOCK_NB) != 0)
       throw RunDirectoryBusy(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
-    remove_stale_rendezvous(dir, par.rendezvous);
+    remove_stale_files(dir, par.rendezvous);
     const std::string config_text = to_toml(cfg);
     if (fs::exists(config_path)) {
       if (read_file(config_path.string(), "run config") != config_text)

@@ -2,7 +2,8 @@
 // orchestrators share a sweep (each run claimed once, trained once, one attempt each); `sweep
 // status` and `sweep collect` polled meanwhile never move a run backwards; an orchestrator
 // SIGKILLed mid-sweep has its claims taken over without spending attempts; a worker that stops
-// (SIGSTOP) is killed as hung and its run finished from its checkpoint.
+// (SIGSTOP) is killed as hung and its run finished from its checkpoint; a trainer started by hand
+// on a run's directory is waited for, and a second one on it exits 5 having tried nothing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -20,6 +21,8 @@
 
 #include "corpus_fixture.hpp"
 #include "storage/central.hpp"
+#include "sweeps/launcher.hpp"
+#include "sweeps/spec.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -289,4 +292,35 @@ TEST_F(ManyHands, AStoppedWorkerIsKilledAsHungAndItsRunFinishedFromItsCheckpoint
   EXPECT_EQ(j["history"][0]["reason"], "hung");
   std::printf("worker SIGSTOPped at step >= 10: killed as hung after 4 s without a heartbeat, run resumed and "
               "completed (attempts 2: hung, completed)\n");
+}
+
+TEST_F(ManyHands, ATrainerStartedByHandIsLeftAloneAndASecondOneExitsFive) {
+  const auto spec_path = write_spec("byhand", "[3e10]");
+  const auto db = (g_root / "byhand.db").string();
+  const auto spec = dlcm::sweeps::load_spec(spec_path);
+  const auto plan = dlcm::sweeps::plan(spec);
+  ASSERT_EQ(plan.runs.size(), 2u);
+  const auto& run = plan.runs.back();
+  const auto dir = g_root / "byhand" / run.hash;
+  dlcm::sweeps::prepare_run_dir(dir.string(), run.cfg);
+  const std::vector<std::string> train = {"train", "--quiet", "--threads", "1", "--config", (dir / "config.toml").string(),
+                                          "--run-dir", dir.string()};
+  const pid_t hand = start(train, g_root / "byhand-train.log");
+  for (int i = 0; i < 2400 && !fs::exists(dir / "heartbeat.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_TRUE(fs::exists(dir / "heartbeat.json"));
+  // A second trainer on that directory tries nothing and says so with its own exit status.
+  const pid_t second = start(train, g_root / "byhand-second.log");
+  EXPECT_EQ(wait_exit(second), 5);
+  EXPECT_NE(read_text(g_root / "byhand-second.log").find("run directory is in use"), std::string::npos);
+  // The sweep trains the other run, waits for the hand-started one and takes its result.
+  const pid_t o = start(sweep_run(db, spec_path), g_root / "byhand.log");
+  EXPECT_EQ(wait_exit(hand), 0) << read_text(g_root / "byhand-train.log");
+  EXPECT_EQ(wait_exit(o), 0) << read_text(g_root / "byhand.log");
+  auto central = dlcm::storage::open_central_readonly(db);
+  for (const auto& r : dlcm::storage::sweep_runs(central, "byhand")) {
+    EXPECT_EQ(r.status, "completed") << r.hash;
+    EXPECT_EQ(r.attempts, r.hash == run.hash ? 0 : 1) << r.hash;  // trained by hand: no launcher's attempt
+    EXPECT_EQ(count(read_text(fs::path(r.run_dir) / "log.txt"), "dlcm train:"), 1) << r.hash;
+  }
 }
