@@ -482,7 +482,7 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   return out;
 }
 
-json recommend_and_store(storage::Database& db, const RecommendRequest& req) {
+json recommend_and_store(storage::Database& db, storage::Database& store, const RecommendRequest& req) {
   std::optional<storage::StoredFit> stored;
   std::string sweep = req.sweep;
   if (req.fit_id) {
@@ -494,7 +494,7 @@ json recommend_and_store(storage::Database& db, const RecommendRequest& req) {
   const auto study = load_study(db, sweep);
   const auto laws = stored ? laws_from_stored_fit(*stored, study, req.fit) : fit_laws(study, req.fit);
   auto r = recommend(laws, study, base_learning_rate(db, study), req.options);
-  r["recommendation_id"] = storage::store_recommendation(db, sweep, laws.fit_id, req.options.budget, r.dump());
+  r["recommendation_id"] = storage::store_recommendation(store, sweep, laws.fit_id, req.options.budget, r.dump());
   return r;
 }
 

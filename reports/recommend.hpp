@@ -127,7 +127,8 @@ struct RecommendRequest {
 };
 // `dlcm recommend`: laws (fitted now or stored), base learning rate, recommendation, stored in the
 // recommendations table; the result carries its `recommendation_id`. Throws naming the database for
-// an unknown fit or sweep.
-json recommend_and_store(storage::Database& db, const RecommendRequest& req);
+// an unknown fit or sweep. Everything is read through `read` (a read-only handle will do) and only
+// the recommendation row is written, through `store` (the same database opened for writing).
+json recommend_and_store(storage::Database& read, storage::Database& store, const RecommendRequest& req);
 
 }  // namespace dlcm::reports

@@ -163,6 +163,11 @@ struct Context {
   std::vector<FamilyIsoflop> isoflop;
 };
 
+// A run's real tries, with how the last one ended (recorded since schema 6).
+std::string attempts_cell(const storage::RunRow& r) {
+  return std::to_string(r.attempts) + (r.last_reason.empty() ? "" : " (last: " + esc(r.last_reason) + ")");
+}
+
 std::string sweep_table(const Context& c) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> classes;
@@ -175,7 +180,7 @@ std::string sweep_table(const Context& c) {
                     esc(r.status) + (diverged ? " (excluded from fits)" : ""), num(r.budget, 3),
                     num(o ? o->N : r.N), num(o ? o->P : r.P, 3), num(r.R, 3), o ? num(o->R, 3) : "–",
                     num(o ? o->D : r.D), r.epochs ? num(*r.epochs, 2) : "–", num(r.C), o ? num(o->C) : "–",
-                    r.final_val_loss ? num(*r.final_val_loss) : "–"});
+                    r.final_val_loss ? num(*r.final_val_loss) : "–", attempts_cell(r)});
     classes.push_back(diverged ? "diverged" : r.status == "completed" ? "" : "pending");
   }
   std::string h = "<h2 id=runs>Runs</h2>\n";
@@ -185,7 +190,7 @@ std::string sweep_table(const Context& c) {
   h += "<p>N counts every parameter but the embedding and the LM head; compute is 6·N_eff·D at the ratio the "
        "run realised in training; realised R is that of the boundaries its validation loss was measured with.</p>\n";
   return h + table({"label", "arch", "status", "budget", "N", "P", "target R", "realised R (val)", "D", "epochs",
-                    "planned C", "realised C", "final val loss"},
+                    "planned C", "realised C", "final val loss", "attempts"},
                    rows, classes);
 }
 

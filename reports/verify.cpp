@@ -88,7 +88,7 @@ VerifyPlan plan_verification(storage::Database& db, const VerifyRequest& req) {
     rr.options.budget = req.budget;
     rr.options.replicates = req.bootstrap;
     rr.fit.threads = req.fit_threads;
-    p.recommendation = recommend_and_store(db, rr);
+    p.recommendation = recommend_and_store(db, db, rr);
     p.recommended_now = true;
   }
   if (const auto why = unverifiable(p.recommendation, req.sweep, req.budget); !why.empty())

@@ -47,6 +47,21 @@ const char* const kMigrations[] = {
     R"(ALTER TABLE sweep_runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'plan';
        CREATE TABLE verifications(id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT NOT NULL, budget REAL NOT NULL,
          hash TEXT NOT NULL, created_at TEXT NOT NULL, result TEXT NOT NULL);)",
+    // claims: who trains a run right now (one row per run at most), refreshed by its holder; runs
+    // Slurm still has are claimed by their tasks. attempts: every try, with how it ended. Runs tried
+    // before this version keep their count in runs.attempts and have no rows here.
+    R"(CREATE TABLE claims(hash TEXT PRIMARY KEY, launcher TEXT NOT NULL, host TEXT NOT NULL DEFAULT '',
+         pid INTEGER NOT NULL DEFAULT 0, slurm_task TEXT NOT NULL DEFAULT '', claimed_at TEXT NOT NULL,
+         heartbeat REAL NOT NULL, attempt INTEGER NOT NULL DEFAULT 0);
+       CREATE TABLE attempts(hash TEXT NOT NULL, n INTEGER NOT NULL, launcher TEXT NOT NULL,
+         host TEXT NOT NULL DEFAULT '', pid INTEGER NOT NULL DEFAULT 0, slurm_task TEXT NOT NULL DEFAULT '',
+         started_at TEXT NOT NULL, ended_at TEXT, exit_code INTEGER, reason TEXT, detail TEXT,
+         counted INTEGER NOT NULL DEFAULT 1, PRIMARY KEY(hash, n));
+       INSERT INTO claims(hash, launcher, slurm_task, claimed_at, heartbeat, attempt)
+         SELECT t.hash, 'slurm', t.job_id || '_' || t.array_index, t.submitted_at, 0, t.attempt
+         FROM slurm_tasks t JOIN runs r ON r.hash = t.hash
+         WHERE r.status IN ('submitted', 'queued', 'running')
+           AND t.rowid = (SELECT max(x.rowid) FROM slurm_tasks x WHERE x.hash = t.hash);)",
 };
 
 std::string now_utc() {
@@ -54,6 +69,10 @@ std::string now_utc() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+double now_unix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::optional<double> opt_double(const Statement& st, int i) {
@@ -174,12 +193,17 @@ void register_sweep(Database& db, const std::string& name, const std::string& sp
 
 std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
   // A database opened read-only is not migrated: before schema 5 every run came from its plan.
-  const std::string origin = db.user_version() >= 5 ? "s.origin" : "'plan'";
+  const int version = db.user_version();
+  const std::string origin = version >= 5 ? "s.origin" : "'plan'";
+  // Before schema 6 no attempt history exists.
+  const std::string reason = version >= 6 ? "coalesce((SELECT a.reason FROM attempts a WHERE a.hash = r.hash AND "
+                                            "a.ended_at IS NOT NULL ORDER BY a.n DESC LIMIT 1), '')"
+                                          : "''";
   Statement st(db.handle(),
                "SELECT r.hash, s.sweep, r.label, r.arch, r.status, r.run_dir, coalesce(r.host, ''), r.config, "
                "s.budget, r.N, r.P, r.R, r.D, r.C, r.flops_per_token, r.steps, r.steps_done, r.attempts, "
                "r.last_loss, r.final_train_loss, r.final_val_loss, r.val_bpb, r.realised_ratio, coalesce(r.result, '{}'), " +
-                   origin + " FROM sweep_runs s JOIN runs r ON r.hash = s.hash WHERE s.sweep = ? ORDER BY s.budget, r.label");
+                   origin + ", " + reason + " FROM sweep_runs s JOIN runs r ON r.hash = s.hash WHERE s.sweep = ? ORDER BY s.budget, r.label");
   st.bind(1, sweep);
   std::vector<RunRow> out;
   while (st.step()) {
@@ -208,6 +232,7 @@ std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
     r.val_bpb = opt_double(st, 21);
     r.realised_ratio = opt_double(st, 22);
     r.origin = st.column_text(24);
+    r.last_reason = st.column_text(25);
     const auto result = nlohmann::json::parse(st.column_text(23), nullptr, false);
     if (result.is_object()) {
       if (result.contains("tokens") && result["tokens"].is_number()) r.tokens = result["tokens"].get<double>();
@@ -223,21 +248,159 @@ std::vector<RunRow> sweep_runs(Database& db, const std::string& sweep) {
   return out;
 }
 
-void mark_started(Database& db, const std::string& hash, const std::string& host) {
-  WriteTransaction tx(db);
-  Statement st(db.handle(),
-               "UPDATE runs SET status = 'running', attempts = attempts + 1, host = ?, started_at = ? WHERE hash = ?");
-  st.bind(1, host).bind(2, now_utc()).bind(3, hash);
-  st.step();
-  tx.commit();
-}
-
 void set_status(Database& db, const std::string& hash, const std::string& status) {
   WriteTransaction tx(db);
   Statement st(db.handle(), "UPDATE runs SET status = ? WHERE hash = ?");
   st.bind(1, status).bind(2, hash);
   st.step();
   tx.commit();
+}
+
+std::string describe(const Holder& h) {
+  if (h.launcher == "slurm")  // a task, or a submission between its claim and sbatch's answer
+    return h.slurm_task.empty() ? fmt::format("slurm submission {}:{}", h.host, h.pid) : "slurm task " + h.slurm_task;
+  return fmt::format("{} {}:{}", h.launcher, h.host, h.pid);
+}
+
+namespace {
+
+Holder holder_of(const Statement& st, int first) {
+  return {st.column_text(first), st.column_text(first + 1), st.column_int(first + 2), st.column_text(first + 3)};
+}
+
+// Attempt n of the run starts (inside the caller's transaction).
+int64_t begin_attempt_in(Database& db, const std::string& hash, const Holder& h, const std::string& status,
+                         const std::string& now) {
+  // Numbered past every earlier attempt, recorded or (before schema 6) only counted.
+  Statement next(db.handle(),
+                 "SELECT max(coalesce((SELECT max(n) FROM attempts WHERE hash = ?1), 0), attempts) + 1 FROM runs "
+                 "WHERE hash = ?1");
+  next.bind(1, hash);
+  if (!next.step()) throw std::runtime_error(fmt::format("run {} is not in the database", hash));
+  const int64_t n = next.column_int(0);
+  Statement run(db.handle(), "UPDATE runs SET status = ?, attempts = attempts + 1, host = ?, started_at = ? WHERE hash = ?");
+  run.bind(1, status).bind(2, h.host.empty() ? Value(nullptr) : Value(h.host)).bind(3, now).bind(4, hash);
+  run.step();
+  Statement add(db.handle(), "INSERT INTO attempts(hash, n, launcher, host, pid, slurm_task, started_at) "
+                             "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  add.bind(1, hash).bind(2, n).bind(3, h.launcher).bind(4, h.host).bind(5, h.pid).bind(6, h.slurm_task).bind(7, now);
+  add.step();
+  Statement claim(db.handle(), "UPDATE claims SET attempt = ? WHERE hash = ?");
+  claim.bind(1, n).bind(2, hash);
+  claim.step();
+  return n;
+}
+
+void end_attempt_in(Database& db, const std::string& hash, int64_t n, std::optional<int64_t> exit_code,
+                    const std::string& reason, const std::string& detail, bool counted, const std::string& status) {
+  // Only an open attempt ends, once: a second report of the same end changes nothing.
+  Statement end(db.handle(), "UPDATE attempts SET ended_at = ?, exit_code = ?, reason = ?, detail = ?, counted = ? "
+                             "WHERE hash = ? AND n = ? AND ended_at IS NULL");
+  end.bind(1, now_utc()).bind(2, exit_code ? Value(*exit_code) : Value(nullptr)).bind(3, reason).bind(4, detail);
+  end.bind(5, int64_t{counted}).bind(6, hash).bind(7, n);
+  end.step();
+  const bool ended = sqlite3_changes(db.handle()) > 0;
+  if (ended && !counted) {
+    Statement back(db.handle(), "UPDATE runs SET attempts = max(attempts - 1, 0) WHERE hash = ?");
+    back.bind(1, hash);
+    back.step();
+  }
+  if (!status.empty()) {
+    Statement st(db.handle(), "UPDATE runs SET status = ? WHERE hash = ? AND status NOT IN ('completed', 'diverged')");
+    st.bind(1, status).bind(2, hash);
+    st.step();
+  }
+}
+
+}  // namespace
+
+bool claim_run(Database& db, const std::string& hash, const Holder& me) {
+  WriteTransaction tx(db);
+  const double now = now_unix();
+  Statement st(db.handle(), "INSERT INTO claims(hash, launcher, host, pid, slurm_task, claimed_at, heartbeat) "
+                            "VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING");
+  st.bind(1, hash).bind(2, me.launcher).bind(3, me.host).bind(4, me.pid).bind(5, me.slurm_task).bind(6, now_utc());
+  st.bind(7, now);
+  st.step();
+  const bool won = sqlite3_changes(db.handle()) > 0;
+  tx.commit();
+  return won;
+}
+
+bool take_over_claim(Database& db, const Claim& stale, const Holder& me) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(), "UPDATE claims SET launcher = ?, host = ?, pid = ?, slurm_task = ?, claimed_at = ?, "
+                            "heartbeat = ?, attempt = 0 WHERE hash = ? AND launcher = ? AND host = ? AND pid = ? AND "
+                            "slurm_task = ? AND claimed_at = ?");
+  st.bind(1, me.launcher).bind(2, me.host).bind(3, me.pid).bind(4, me.slurm_task).bind(5, now_utc());
+  st.bind(6, now_unix()).bind(7, stale.hash).bind(8, stale.holder.launcher).bind(9, stale.holder.host);
+  st.bind(10, stale.holder.pid).bind(11, stale.holder.slurm_task).bind(12, stale.claimed_at);
+  st.step();
+  const bool won = sqlite3_changes(db.handle()) > 0;
+  tx.commit();
+  return won;
+}
+
+void release_claim(Database& db, const std::string& hash, const Holder& me) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(), "DELETE FROM claims WHERE hash = ? AND launcher = ? AND host = ? AND pid = ? AND slurm_task = ?");
+  st.bind(1, hash).bind(2, me.launcher).bind(3, me.host).bind(4, me.pid).bind(5, me.slurm_task);
+  st.step();
+  tx.commit();
+}
+
+void refresh_claims(Database& db, const Holder& me) {
+  WriteTransaction tx(db);
+  Statement st(db.handle(), "UPDATE claims SET heartbeat = ? WHERE launcher = ? AND host = ? AND pid = ? AND slurm_task = ?");
+  st.bind(1, now_unix()).bind(2, me.launcher).bind(3, me.host).bind(4, me.pid).bind(5, me.slurm_task);
+  st.step();
+  tx.commit();
+}
+
+std::map<std::string, Claim> sweep_claims(Database& db, const std::string& sweep) {
+  std::map<std::string, Claim> out;
+  if (db.user_version() < 6) return out;
+  Statement st(db.handle(), "SELECT c.hash, c.launcher, c.host, c.pid, c.slurm_task, c.claimed_at, c.heartbeat, c.attempt "
+                            "FROM claims c JOIN sweep_runs s ON s.hash = c.hash WHERE s.sweep = ?");
+  st.bind(1, sweep);
+  while (st.step())
+    out[st.column_text(0)] = {st.column_text(0), holder_of(st, 1), st.column_text(5), st.column_double(6), st.column_int(7)};
+  return out;
+}
+
+int64_t begin_attempt(Database& db, const std::string& hash, const Holder& holder, const std::string& status) {
+  WriteTransaction tx(db);
+  const int64_t n = begin_attempt_in(db, hash, holder, status, now_utc());
+  tx.commit();
+  return n;
+}
+
+void end_attempt(Database& db, const std::string& hash, int64_t n, std::optional<int64_t> exit_code,
+                 const std::string& reason, const std::string& detail, bool counted, const std::string& status) {
+  WriteTransaction tx(db);
+  end_attempt_in(db, hash, n, exit_code, reason, detail, counted, status);
+  tx.commit();
+}
+
+std::vector<Attempt> attempt_history(Database& db, const std::string& hash) {
+  std::vector<Attempt> out;
+  if (db.user_version() < 6) return out;
+  Statement st(db.handle(), "SELECT n, launcher, host, pid, slurm_task, started_at, coalesce(ended_at, ''), exit_code, "
+                            "coalesce(reason, ''), coalesce(detail, ''), counted FROM attempts WHERE hash = ? ORDER BY n");
+  st.bind(1, hash);
+  while (st.step()) {
+    Attempt a;
+    a.n = st.column_int(0);
+    a.holder = holder_of(st, 1);
+    a.started_at = st.column_text(5);
+    a.ended_at = st.column_text(6);
+    if (!st.column_null(7)) a.exit_code = st.column_int(7);
+    a.reason = st.column_text(8);
+    a.detail = st.column_text(9);
+    a.counted = st.column_int(10) != 0;
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 std::string ingest_run_dir(Database& db, const std::string& hash, const std::string& run_dir) {
@@ -282,9 +445,10 @@ std::string ingest_run_dir(Database& db, const std::string& hash, const std::str
     status = result.value("status", "");
     const bool final = status == "completed" || status == "diverged";
     Statement st(db.handle(),
-                 "UPDATE runs SET status = ?, steps_done = ?, last_loss = ?, final_train_loss = ?, final_val_loss = ?, "
-                 "val_bpb = ?, realised_ratio = ?, result = ?, finished_at = coalesce(?, finished_at) WHERE hash = ?");
-    st.bind(1, final ? status : std::string("pending")).bind(2, result.value("steps", steps_done)).bind(3, last_loss);
+                 "UPDATE runs SET status = coalesce(?, status), steps_done = ?, last_loss = ?, final_train_loss = ?, "
+                 "final_val_loss = ?, val_bpb = ?, realised_ratio = ?, result = ?, finished_at = coalesce(?, finished_at) "
+                 "WHERE hash = ?");
+    st.bind(1, final ? Value(status) : Value(nullptr)).bind(2, result.value("steps", steps_done)).bind(3, last_loss);
     st.bind(4, json_num(result, "final_train_loss")).bind(5, json_num(result, "final_val_loss"));
     st.bind(6, json_num(result, "val_bpb")).bind(7, json_num(result, "realised_ratio")).bind(8, result.dump());
     st.bind(9, final ? Value(now_utc()) : Value(nullptr)).bind(10, hash);
@@ -299,18 +463,21 @@ std::string ingest_run_dir(Database& db, const std::string& hash, const std::str
 }
 
 void record_slurm_submission(Database& db, const std::string& sweep, int64_t job_id,
-                             const std::string& submission_dir, const std::vector<std::string>& hashes) {
+                             const std::string& submission_dir, const std::vector<std::string>& hashes,
+                             const Holder& submitter) {
   WriteTransaction tx(db);
   const std::string now = now_utc();
-  Statement bump(db.handle(), "UPDATE runs SET status = 'submitted', attempts = attempts + 1, host = NULL, "
-                              "started_at = ? WHERE hash = ? RETURNING attempts");
+  Statement pass(db.handle(), "UPDATE claims SET launcher = 'slurm', host = '', pid = 0, slurm_task = ?, heartbeat = ? "
+                              "WHERE hash = ? AND launcher = ? AND host = ? AND pid = ? AND slurm_task = ?");
   Statement add(db.handle(), "INSERT INTO slurm_tasks(job_id, array_index, sweep, hash, attempt, submission_dir, "
                              "submitted_at) VALUES(?, ?, ?, ?, ?, ?, ?)");
   for (size_t i = 0; i < hashes.size(); ++i) {
-    bump.bind(1, now).bind(2, hashes[i]);
-    if (!bump.step()) throw std::runtime_error(fmt::format("run {} is not in the database", hashes[i]));
-    const int64_t attempt = bump.column_int(0);
-    bump.reset();
+    const Holder task{"slurm", "", 0, fmt::format("{}_{}", job_id, i)};
+    pass.bind(1, task.slurm_task).bind(2, now_unix()).bind(3, hashes[i]).bind(4, submitter.launcher);
+    pass.bind(5, submitter.host).bind(6, submitter.pid).bind(7, submitter.slurm_task);
+    pass.step();
+    pass.reset();
+    const int64_t attempt = begin_attempt_in(db, hashes[i], task, "submitted", now);
     add.bind(1, job_id).bind(2, static_cast<int64_t>(i)).bind(3, sweep).bind(4, hashes[i]).bind(5, attempt);
     add.bind(6, submission_dir).bind(7, now);
     add.step();
@@ -320,6 +487,7 @@ void record_slurm_submission(Database& db, const std::string& sweep, int64_t job
 }
 
 std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::string& sweep) {
+  if (db.user_version() < 4) return {};  // read-only on an older schema: no such table yet
   Statement st(db.handle(),
                "SELECT hash, job_id, array_index, attempt, submission_dir FROM slurm_tasks WHERE sweep = ? "
                "ORDER BY rowid");
@@ -355,6 +523,7 @@ int64_t store_mup_study(Database& db, const std::string& kind, const std::string
 }
 
 std::optional<StoredResult> latest_mup_study(Database& db, const std::string& kind, const std::string& name) {
+  if (db.user_version() < 3) return std::nullopt;  // read-only on an older schema: no such table yet
   Statement st(db.handle(),
                "SELECT id, name, created_at, result FROM mup_studies WHERE kind = ?1 AND (?2 = '' OR name = ?2) "
                "ORDER BY id DESC LIMIT 1");
@@ -370,6 +539,7 @@ int64_t store_recommendation(Database& db, const std::string& sweep, std::option
 }
 
 std::vector<StoredResult> mup_studies(Database& db, const std::string& kind) {
+  if (db.user_version() < 3) return {};  // read-only on an older schema: no such table yet
   Statement st(db.handle(), "SELECT id, name, created_at, result FROM mup_studies WHERE kind = ? ORDER BY id DESC");
   st.bind(1, kind);
   std::vector<StoredResult> out;
@@ -378,6 +548,7 @@ std::vector<StoredResult> mup_studies(Database& db, const std::string& kind) {
 }
 
 std::optional<StoredFit> load_fit(Database& db, int64_t id) {
+  if (db.user_version() < 2) return std::nullopt;  // read-only on an older schema: no such table yet
   Statement st(db.handle(), "SELECT id, sweep, law, created_at, result FROM fits WHERE id = ?");
   st.bind(1, id);
   if (!st.step()) return std::nullopt;
@@ -385,6 +556,7 @@ std::optional<StoredFit> load_fit(Database& db, int64_t id) {
 }
 
 std::vector<StoredRecommendation> recommendations(Database& db, const std::string& sweep) {
+  if (db.user_version() < 3) return {};  // read-only on an older schema: no such table yet
   Statement st(db.handle(),
                "SELECT id, coalesce(sweep, ''), fit_id, budget, created_at, result FROM recommendations "
                "WHERE sweep = ? ORDER BY budget, id DESC");
@@ -404,6 +576,7 @@ int64_t store_verification(Database& db, const std::string& sweep, double budget
 }
 
 std::vector<StoredVerification> verifications(Database& db, const std::string& sweep) {
+  if (db.user_version() < 5) return {};  // read-only on an older schema: no such table yet
   Statement st(db.handle(),
                "SELECT id, sweep, budget, hash, created_at, result FROM verifications WHERE sweep = ? ORDER BY id DESC");
   st.bind(1, sweep);

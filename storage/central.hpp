@@ -12,7 +12,7 @@
 
 namespace dlcm::storage {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Opens or creates the database and brings its schema to kSchemaVersion. A file that is not a
 // dlcm database (a foreign SQLite file, a newer schema, not SQLite at all) is refused untouched.
@@ -39,6 +39,7 @@ struct RunRow {
   std::optional<double> tokens, train_ratio, wall_seconds;
   std::optional<double> epochs;  // result.json: tokens / the corpus's training tokens
   std::string build;             // result.json's `build` (JSON text): the binary that trained it; empty if unknown
+  std::string last_reason;       // how its latest ended attempt ended (attempts.reason); empty if none recorded
 };
 
 // Registers the sweep and its runs; runs already known keep their status, results and origin.
@@ -53,13 +54,69 @@ std::string sweep_spec(Database& db, const std::string& sweep);
 // writing; throws naming the file when there is no database or no such sweep.
 Database open_sweep(const std::string& path, const std::string& sweep, bool writable = false);
 
-// A worker is about to train this run: status running, one more attempt, host and start time.
-void mark_started(Database& db, const std::string& hash, const std::string& host);
-// Sets a status without touching results (pending after an interruption, failed on a crash).
+// Sets a status without touching results (tests, and the settling of statuses).
 void set_status(Database& db, const std::string& hash, const std::string& status);
+
+// ---- claims: who trains a run (schema 6) ----
+// A run is claimed before it starts and released when its attempt ends: an orchestrator skips
+// runs another live holder claimed, and takes over (without spending an attempt) a claim whose
+// holder is gone. Deciding whether a holder is gone (its pid, its heartbeat, Slurm) is the
+// launchers' business (sweeps::holder_gone); here claims are rows changed under BEGIN IMMEDIATE.
+struct Holder {
+  std::string launcher = "local";  // local: an orchestrator on `host`; slurm: a submission's array task
+  std::string host;                // local, and a Slurm submission not yet recorded: the submitting host
+  int64_t pid = 0;                 // the orchestrator's (or submitter's) process
+  std::string slurm_task;          // slurm: JOBID_INDEX once sbatch accepted it
+  bool operator==(const Holder&) const = default;
+};
+// "local HOST:PID", "slurm task JOBID_INDEX" or "slurm submission HOST:PID": how status and
+// progress lines name a holder.
+std::string describe(const Holder& h);
+
+struct Claim {
+  std::string hash;
+  Holder holder;
+  std::string claimed_at;  // UTC
+  double heartbeat = 0;    // unix seconds of the holder's last refresh
+  int64_t attempt = 0;     // the attempt it runs (attempts.n); 0 before one started
+};
+// Claims the run for `me` when nobody holds it; false when someone does.
+bool claim_run(Database& db, const std::string& hash, const Holder& me);
+// Takes over `stale` (whose holder is gone) only if it is still that claim (a compare-and-swap:
+// of two orchestrators taking over one claim, one wins). Its open attempt is the taker's to end.
+bool take_over_claim(Database& db, const Claim& stale, const Holder& me);
+// Drops the run's claim if `me` holds it.
+void release_claim(Database& db, const std::string& hash, const Holder& me);
+// The holder is alive: stamps the heartbeat of every claim it holds.
+void refresh_claims(Database& db, const Holder& me);
+// The sweep's claims by run hash (none before schema 6).
+std::map<std::string, Claim> sweep_claims(Database& db, const std::string& sweep);
+
+// ---- attempts: each real try of a run (schema 6) ----
+struct Attempt {
+  int64_t n = 0;  // 1, 2, ... per run
+  Holder holder;
+  std::string started_at, ended_at;  // UTC; ended_at empty while it runs
+  std::optional<int64_t> exit_code;
+  std::string reason, detail;  // reason: completed, diverged, failed, hung, interrupted, orphaned, busy
+  bool counted = true;         // false: not a try of the run (interrupted, holder gone, directory busy)
+};
+// The holder starts training the run: status `status` (running, or submitted to Slurm), one more
+// attempt, an attempt row, the holder's claim pointed at it. Returns the attempt's number.
+int64_t begin_attempt(Database& db, const std::string& hash, const Holder& holder,
+                      const std::string& status = "running");
+// Ends attempt n: its exit, reason and detail; `counted` false gives the attempt back (runs.attempts
+// goes down). `status`, when not empty, becomes the run's status unless it is already final
+// (completed or diverged, from its run directory). One transaction.
+void end_attempt(Database& db, const std::string& hash, int64_t n, std::optional<int64_t> exit_code,
+                 const std::string& reason, const std::string& detail, bool counted, const std::string& status);
+// The run's attempts, oldest first (none before schema 6).
+std::vector<Attempt> attempt_history(Database& db, const std::string& hash);
 
 // Reads a run directory (result.json, metrics.sqlite) into the database. Idempotent: ingesting
 // the same directory twice leaves the same rows. Returns the status found ("" if nothing yet).
+// Only a final result (completed, diverged) changes the run's status: what an unfinished run is
+// (pending, running, failed) is its holder's to say.
 std::string ingest_run_dir(Database& db, const std::string& hash, const std::string& run_dir);
 
 // One array task of a Slurm submission: which run it trains and where its submission lives.
@@ -68,9 +125,11 @@ struct SlurmTask {
   std::string submission_dir;
 };
 // Records an `sbatch --array` submission: task i trains hashes[i]. Each run becomes `submitted`
-// with one more attempt, in the same transaction.
+// with one more attempt, and its claim (taken by `submitter` before sbatch) passes to its task, in
+// the same transaction.
 void record_slurm_submission(Database& db, const std::string& sweep, int64_t job_id,
-                             const std::string& submission_dir, const std::vector<std::string>& hashes);
+                             const std::string& submission_dir, const std::vector<std::string>& hashes,
+                             const Holder& submitter);
 // Each run's most recent task (by run hash); runs never submitted are absent.
 std::map<std::string, SlurmTask> latest_slurm_tasks(Database& db, const std::string& sweep);
 

@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -75,6 +75,10 @@ bool trainer_alive(const fs::path& dir) {
   const bool busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
   close(fd);
   return busy;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string last_line(const fs::path& p) {
@@ -144,12 +148,74 @@ std::vector<PlannedRun> added_runs(storage::Database& db, const SweepSpec& spec)
   return out;
 }
 
+storage::Holder this_process(const std::string& launcher) { return {launcher, hostname(), getpid(), ""}; }
+
+std::optional<std::string> holder_gone(const storage::Claim& c, const std::string& host, double now_unix) {
+  const auto& h = c.holder;
+  if (!h.slurm_task.empty()) return std::nullopt;
+  if (h.host == host && h.pid > 0 && kill(static_cast<pid_t>(h.pid), 0) != 0 && errno == ESRCH)
+    return fmt::format("{} exited", storage::describe(h));
+  if (now_unix - c.heartbeat > kClaimStaleSeconds)
+    return fmt::format("{} silent for {:.0f} s", storage::describe(h), now_unix - c.heartbeat);
+  return std::nullopt;
+}
+
+bool held_by_other(const std::optional<storage::Claim>& c, const storage::Holder& me) {
+  return c && !(c->holder == me) && !holder_gone(*c, me.host, unix_now());
+}
+
+bool claim(storage::Database& db, const storage::RunRow& run, const std::optional<storage::Claim>& current,
+           const storage::Holder& me) {
+  if (held_by_other(current, me)) return false;
+  if (fs::exists(run.run_dir) && trainer_alive(run.run_dir)) return false;
+  if (!current) return storage::claim_run(db, run.hash, me);
+  if (!storage::take_over_claim(db, *current, me)) return false;
+  if (current->attempt > 0) {  // the gone holder's attempt: finished before it went, or orphaned
+    const std::string found = result_status(run.run_dir);
+    const auto why = holder_gone(*current, me.host, unix_now());
+    if (is_final(found))
+      storage::end_attempt(db, run.hash, current->attempt, std::nullopt, found, "", true, "");
+    else
+      storage::end_attempt(db, run.hash, current->attempt, std::nullopt, "orphaned",
+                           why ? *why : "its holder is gone", false, "pending");
+  }
+  return true;
+}
+
+bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
+
+std::string result_status(const std::string& run_dir) {
+  std::ifstream in(fs::path(run_dir) / "result.json");
+  if (!in) return "";
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() ? j.value("status", "") : "";
+}
+
+namespace {
+
+// A worker's heartbeat file (train.cpp): written by that worker process, or none yet.
+struct Beat {
+  double wall = 0, max_gap = 0;  // wall: unix seconds of the beat
+  int64_t step = 0;
+};
+std::optional<Beat> read_beat(const fs::path& dir, pid_t worker) {
+  std::ifstream in(dir / "heartbeat.json");
+  if (!in) return std::nullopt;
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object() || j.value("pid", -1) != worker) return std::nullopt;  // an earlier attempt's
+  return Beat{j.value("unix", 0.0), j.value("max_gap", 0.0), j.value("step", int64_t{0})};
+}
+
+}  // namespace
+
 SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt) {
+  using Clock = std::chrono::steady_clock;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const bool on_gpu = opt.device == "cuda";
   if (opt.device != "cpu" && !on_gpu)
     throw std::runtime_error(fmt::format("--device: unknown device \"{}\" (cpu or cuda)", opt.device));
   if (opt.runs_per_gpu < 1) throw std::runtime_error("--runs-per-gpu: must be at least 1");
+  if (opt.hung_after < 0) throw std::runtime_error("--hung-after: must not be negative");
   const auto gpus = on_gpu ? visible_gpus(std::getenv("CUDA_VISIBLE_DEVICES")) : std::vector<std::string>{};
   if (on_gpu && gpus.empty())
     throw std::runtime_error("--device cuda: no GPU visible (CUDA_VISIBLE_DEVICES, /proc/driver/nvidia/gpus)");
@@ -163,90 +229,138 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   const auto added = added_runs(db, spec);
   const int threads = opt.threads > 0 ? opt.threads : std::max(1, cores / workers);
   const std::string exe = opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary;
-  const std::string host = hostname();
+  const storage::Holder me = this_process("local");
 
   SweepOutcome out;
   std::map<std::string, const PlannedRun*> by_hash;
   for (const auto* runs : {&plan.runs, &added})
     for (const auto& r : *runs) by_hash.emplace(r.hash, &r);
-  std::deque<storage::RunRow> queue;
-  // A previous orchestrator may have died mid-run (SIGKILL, power loss), or the sweep went to
-  // Slurm: each run directory (and Slurm, for runs submitted there) is the truth about its run, and
-  // a local run still marked running with no live trainer is pending again.
-  const auto observed = collect(db, spec.name);
-  std::set<std::string> busy;
-  for (const auto& [row, task, _] : observed.runs) {
-    if (task || !by_hash.count(row.hash) || row.status == "completed" || row.status == "diverged") continue;
-    if (fs::exists(row.run_dir) && trainer_alive(row.run_dir)) busy.insert(row.hash);
-    else if (row.status == "running") storage::set_status(db, row.hash, "pending");
-  }
+  // Each run directory (and Slurm, for runs submitted there) is the truth about its run: results a
+  // dead orchestrator never ingested are ingested, ended Slurm tasks settled, before choosing.
+  int with_slurm = 0, done = 0;
   double remaining_flops = 0, session_flops = 0;
-  int with_slurm = 0;
-  for (const auto& [row, task, _] : observed.runs) {
-    if (!by_hash.count(row.hash)) continue;  // planned by an older version of the spec
+  for (const auto& o : collect(db, spec.name).runs) {
+    if (!by_hash.count(o.run.hash)) continue;  // planned by an older version of the spec
     out.total += 1;
-    if (row.status == "completed" || row.status == "diverged") {
+    if (is_final(o.run.status)) {
       out.skipped += 1;
-      (row.status == "completed" ? out.completed : out.diverged) += 1;
-    } else if (row.status == "failed" && row.attempts >= spec.max_attempts) {
-      out.failed += 1;
-    } else if (task && (row.status == "submitted" || row.status == "queued" || row.status == "running")) {
-      out.pending += 1;  // Slurm has it: never trained twice at once
-      with_slurm += 1;
-    } else if (busy.count(row.hash)) {
-      out.pending += 1;  // another process is training it right now: leave it to that one
-    } else {
-      queue.push_back(row);
-      remaining_flops += row.C;
+      continue;
     }
+    remaining_flops += o.run.C;
+    if (o.claim && !o.claim->holder.slurm_task.empty()) with_slurm += 1;
+    // A missing corpus stops the sweep here, saying what to run, instead of failing every run's attempts.
+    data::require_corpus(by_hash.at(o.run.hash)->cfg.data);
   }
-
-  // A missing corpus stops the sweep here, saying what to run, instead of failing every run's attempts.
-  for (const auto& row : queue) data::require_corpus(by_hash.at(row.hash)->cfg.data);
-
-  // Longest runs first: the last minutes of a sweep are not left to one long run on one core.
-  std::stable_sort(queue.begin(), queue.end(), [](const auto& a, const auto& b) { return a.C > b.C; });
+  done = out.skipped;
 
   struct Running {
     storage::RunRow row;
-    std::chrono::steady_clock::time_point started;
+    int64_t attempt = 0;
+    Clock::time_point started, last_beat;
+    std::optional<Beat> beat;
     int gpu = -1;
+    bool hung = false;
   };
   std::map<pid_t, Running> running;
+  std::set<std::string> failed_here;  // failed in this session: left to the next `sweep run`
+  std::map<std::string, std::string> others;  // runs other live holders have: hash -> holder
   g_interrupt = 0;
   struct sigaction sa {}, old_int{}, old_term{};
   sa.sa_handler = on_interrupt;
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
   const bool tty = !opt.quiet && isatty(STDERR_FILENO);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto last_report = t0;
+  const auto t0 = Clock::now();
+  auto last_report = t0, last_scan = t0 - std::chrono::hours(1), last_refresh = t0;
   auto say = [&](const std::string& s) {
     if (!opt.quiet) fmt::print(stderr, "{}{}\n", tty ? "\r\033[K" : "", s);
   };
-  say(fmt::format("sweep {}: {} runs, {} done, {} to run on {} workers x {} threads", spec.name, out.total,
-                  out.skipped, queue.size(), workers, threads));
+  say(fmt::format("sweep {}: {} runs, {} done, {} to run on {} workers x {} threads ({})", spec.name, out.total,
+                  out.skipped, out.total - out.skipped, workers, threads, storage::describe(me)));
   if (with_slurm > 0) say(fmt::format("{} runs left to their Slurm tasks (`dlcm sweep status` follows them)", with_slurm));
 
-  bool forwarded = false;
-  // After an interrupt nothing new starts: the loop ends once the running workers have stopped.
-  while ((!queue.empty() && !g_interrupt) || !running.empty()) {
+  // Claims and starts runs while worker slots are free. Returns whether anything is left to wait
+  // for: runs still to start here, or runs other local orchestrators hold (they may die, and
+  // their runs are then taken over); runs Slurm holds are not waited for.
+  auto scan = [&]() {
+    bool left = false;
+    std::map<std::string, std::string> held;
+    const auto claims = storage::sweep_claims(db, spec.name);
+    auto rows = storage::sweep_runs(db, spec.name);
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.C > b.C; });  // longest first
+    done = 0;
+    for (const auto& row : rows) {
+      if (!by_hash.count(row.hash)) continue;
+      done += is_final(row.status);
+      if (is_final(row.status) || failed_here.count(row.hash)) continue;
+      if (row.status == "failed" && row.attempts >= spec.max_attempts) continue;
+      const auto c = claims.count(row.hash) ? std::optional(claims.at(row.hash)) : std::nullopt;
+      if (c && c->holder == me) continue;  // a worker of ours
+      if (held_by_other(c, me)) {
+        held[row.hash] = storage::describe(c->holder);
+        left = left || c->holder.slurm_task.empty();
+        continue;
+      }
+      left = true;
+      if (g_interrupt || static_cast<int>(running.size()) >= workers || !claim(db, row, c, me)) continue;
+      // A run taken over may have finished under its last holder: then there is nothing to train.
+      if (is_final(result_status(row.run_dir))) {
+        storage::ingest_run_dir(db, row.hash, row.run_dir);
+        storage::release_claim(db, row.hash, me);
+        continue;
+      }
+      prepare_run_dir(row.run_dir, by_hash.at(row.hash)->cfg);
+      Running r{row, storage::begin_attempt(db, row.hash, me), Clock::now(), Clock::now(), std::nullopt};
+      r.row.attempts += 1;
+      const int gpu = on_gpu ? pick_gpu(per_gpu, opt.runs_per_gpu) : -1;
+      if (gpu >= 0) per_gpu[gpu] += 1;
+      r.gpu = gpu;
+      running[spawn_worker(exe, row.run_dir, threads, gpu >= 0 ? gpus[gpu] : "")] = std::move(r);
+    }
+    if (held != others && !held.empty()) {
+      std::string line = fmt::format("{} runs held by others:", held.size());
+      for (const auto& [hash, who] : held) line += fmt::format(" {} ({})", hash.substr(0, 8), who);
+      say(line);
+    }
+    others = held;
+    return left;
+  };
+
+  // A worker whose heartbeat stops is killed (SIGKILL: a stopped process takes nothing else) and
+  // its run retried from its checkpoint.
+  auto check_hung = [&](Clock::time_point now) {
+    for (auto& [pid, r] : running) {
+      if (r.hung) continue;
+      const auto beat = read_beat(r.row.run_dir, pid);
+      if (beat && (!r.beat || beat->wall != r.beat->wall)) r.beat = beat, r.last_beat = now;
+      const double limit = opt.hung_after > 0 ? opt.hung_after : std::max(kHungFloor, kHungMargin * (r.beat ? r.beat->max_gap : 0));
+      const double silent = std::chrono::duration<double>(now - r.last_beat).count();
+      if (silent <= (r.beat ? limit : std::max(limit, kHungFloor))) continue;  // start-up gets the floor
+      kill(pid, SIGKILL);
+      r.hung = true;
+      say(fmt::format("{} {}: no heartbeat for {:.0f} s (limit {:.0f} s) at step {}: killed as hung", r.row.hash,
+                      r.row.label, silent, limit, r.beat ? r.beat->step : 0));
+    }
+  };
+
+  bool forwarded = false, more = true;
+  while (running.size() > 0 || (more && !g_interrupt)) {
     if (g_interrupt && !forwarded) {
-      // Workers checkpoint and stop on SIGINT; the queue is left for the next invocation.
+      // Workers checkpoint and stop on SIGINT; what is left waits for the next invocation.
       for (auto& [pid, _] : running) kill(pid, SIGINT);
       forwarded = true;
       out.interrupted = true;
       say("interrupted: waiting for workers to checkpoint");
     }
-    while (!g_interrupt && static_cast<int>(running.size()) < workers && !queue.empty()) {
-      auto row = queue.front();
-      queue.pop_front();
-      prepare_run_dir(row.run_dir, by_hash.at(row.hash)->cfg);
-      storage::mark_started(db, row.hash, host);
-      const int gpu = on_gpu ? pick_gpu(per_gpu, opt.runs_per_gpu) : -1;
-      if (gpu >= 0) per_gpu[gpu] += 1;
-      running[spawn_worker(exe, row.run_dir, threads, gpu >= 0 ? gpus[gpu] : "")] = {
-          row, std::chrono::steady_clock::now(), gpu};
+    auto now = Clock::now();
+    if (!g_interrupt && now - last_scan >= std::chrono::seconds(1)) {
+      more = scan();
+      last_scan = now;
+      check_hung(now);
+    }
+    if (!running.empty() && now - last_refresh >= std::chrono::seconds(2)) {
+      storage::refresh_claims(db, me);
+      last_refresh = now;
     }
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -255,23 +369,37 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
       running.erase(pid);
       if (r.gpu >= 0) per_gpu[r.gpu] -= 1;
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      const int64_t exit_code = WIFSIGNALED(status) ? -WTERMSIG(status) : code;
       const std::string found = storage::ingest_run_dir(db, r.row.hash, r.row.run_dir);
       std::string verdict;
-      if (found == "completed" || found == "diverged") {
+      if (is_final(found)) {
         verdict = found;
-        (found == "completed" ? out.completed : out.diverged) += 1;
+        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, found, "", true, "");
         session_flops += r.row.C;
+      } else if (r.hung) {
+        const bool give_up = r.row.attempts >= spec.max_attempts;
+        verdict = give_up ? fmt::format("hung; failed after {} attempts", r.row.attempts) : "hung: retried from its checkpoint";
+        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "hung",
+                             fmt::format("no heartbeat after step {}", r.beat ? r.beat->step : 0), true,
+                             give_up ? "failed" : "pending");
+        out.hung += 1;
+        if (give_up) failed_here.insert(r.row.hash);
+      } else if (code == 5) {
+        verdict = "run directory busy (not an attempt)";
+        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "busy", last_line(fs::path(r.row.run_dir) / "worker.log"),
+                             false, "pending");
       } else if (code == 4 || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))) {
         verdict = "interrupted (resumable)";
-        storage::set_status(db, r.row.hash, "pending");
-        out.pending += 1;
+        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "interrupted", "", false, "pending");
       } else {
-        verdict = fmt::format("failed (exit {}): {}", WIFSIGNALED(status) ? -WTERMSIG(status) : code,
-                              last_line(fs::path(r.row.run_dir) / "worker.log"));
-        storage::set_status(db, r.row.hash, "failed");
-        out.failed += 1;
+        const std::string why = last_line(fs::path(r.row.run_dir) / "worker.log");
+        verdict = fmt::format("failed (exit {}): {}", exit_code, why);
+        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "failed", why, true, "failed");
+        failed_here.insert(r.row.hash);
       }
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
+      storage::release_claim(db, r.row.hash, me);
+      last_scan = Clock::time_point{};  // a slot is free: look for work at once
+      const double secs = std::chrono::duration<double>(Clock::now() - r.started).count();
       // The trainer's own wall time, to show what the orchestration around it costs.
       double train_secs = 0;
       try {
@@ -279,19 +407,21 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
         train_secs = nlohmann::json::parse(res).value("wall_seconds", 0.0);
       } catch (const std::exception&) {
       }
-      say(fmt::format("[{}/{}] {} {} {} in {:.1f}s (trainer {:.1f}s)", out.completed + out.diverged, out.total,
-                      r.row.hash, r.row.label, verdict, secs, train_secs));
+      done += is_final(found);
+      say(fmt::format("[{}/{}] {} {} {} in {:.1f}s (trainer {:.1f}s)", done, out.total, r.row.hash, r.row.label, verdict, secs,
+                      train_secs));
       continue;
     }
-    const auto now = std::chrono::steady_clock::now();
+    now = Clock::now();
     if (!opt.quiet && now - last_report > std::chrono::seconds(tty ? 2 : 30) && !running.empty()) {
       last_report = now;
-      std::string line = fmt::format("[{}/{}]", out.completed + out.diverged, out.total);
+      std::string line = fmt::format("[{}/{}]", done, out.total);
       for (auto& [_, r] : running) {
         const auto loss = storage::latest_train_loss((fs::path(r.row.run_dir) / "metrics.sqlite").string());
         line += fmt::format(" | {} {}", r.row.hash.substr(0, 8),
                             loss ? fmt::format("step {} loss {:.3f}", loss->step, loss->value) : "-");
       }
+      if (!others.empty()) line += fmt::format(" | {} held by others", others.size());
       const double elapsed = std::chrono::duration<double>(now - t0).count();
       if (session_flops > 0)  // compute done so far in this invocation sets the pace
         line += fmt::format(" | ETA {:.0f}s", elapsed * (remaining_flops - session_flops) / session_flops);
@@ -302,9 +432,18 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
   }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
-  out.pending += static_cast<int>(queue.size());
-  say(fmt::format("sweep {}: {} completed, {} diverged, {} failed, {} pending", spec.name, out.completed,
-                  out.diverged, out.failed, out.pending));
+  // The sweep as the database has it now, whoever trained what.
+  out.completed = out.diverged = out.failed = out.pending = 0;
+  for (const auto& r : storage::sweep_runs(db, spec.name)) {
+    if (!by_hash.count(r.hash)) continue;
+    if (r.status == "completed") out.completed += 1;
+    else if (r.status == "diverged") out.diverged += 1;
+    else if (r.status == "failed") out.failed += 1;
+    else out.pending += 1;
+  }
+  say(fmt::format("sweep {}: {} completed, {} diverged, {} failed, {} pending{}", spec.name, out.completed,
+                  out.diverged, out.failed, out.pending,
+                  others.empty() ? "" : fmt::format(" ({} held by others)", others.size())));
   return out;
 }
 

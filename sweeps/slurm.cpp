@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -118,8 +119,6 @@ std::string utc_stamp() {
   return buf;
 }
 
-bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
-
 std::optional<int> read_exit_record(const storage::SlurmTask& t) {
   std::ifstream in(fs::path(t.submission_dir) / "exit" / std::to_string(t.array_index));
   int code = 0;
@@ -185,7 +184,9 @@ echo "$(date -u +%FT%TZ) worker exited with $code"
 if [ "$requeue" = 1 ] && [ "$code" = 4 ]; then
   scontrol requeue "${SLURM_ARRAY_JOB_ID}_$task" && exit 0
 fi
-echo "$code" >"$sub/exit/$task.tmp" && mv -f "$sub/exit/$task.tmp" "$sub/exit/$task"
+# A temporary of this shell's own (pid + random), renamed over the record: never half a record.
+tmp="$sub/exit/$task.tmp.$$.$RANDOM"
+echo "$code" >"$tmp" && mv -f "$tmp" "$sub/exit/$task"
 exit "$code"
 )";
   return s;
@@ -248,34 +249,76 @@ std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids)
   return states;
 }
 
-Observation collect(storage::Database& db, const std::string& sweep) {
+namespace {
+
+std::string task_name(const storage::SlurmTask& t) { return fmt::format("{}_{}", t.job_id, t.array_index); }
+
+// The observation of collect (write: settle what is final) and observe (write nothing).
+Observation settle(storage::Database& db, const std::string& sweep, bool write) {
   const auto tasks = storage::latest_slurm_tasks(db, sweep);
-  auto rows = storage::sweep_runs(db, sweep);
+  const auto claims = storage::sweep_claims(db, sweep);
+  // A run Slurm has: claimed by its latest task.
+  auto slurm_task = [&](const std::string& hash) -> const storage::SlurmTask* {
+    const auto t = tasks.find(hash);
+    const auto c = claims.find(hash);
+    if (t == tasks.end() || c == claims.end() || c->second.holder.slurm_task != task_name(t->second)) return nullptr;
+    return &t->second;
+  };
   std::set<int64_t> jobs;
-  for (const auto& r : rows)
-    if (!is_final(r.status) && tasks.count(r.hash)) jobs.insert(tasks.at(r.hash).job_id);
+  for (const auto& r : storage::sweep_runs(db, sweep))
+    if (!is_final(r.status))
+      if (const auto* t = slurm_task(r.hash)) jobs.insert(t->job_id);
   Observation obs;
   const auto states = query_task_states({jobs.begin(), jobs.end()});
   obs.slurm_unreachable = !states;
-  std::map<std::string, std::string> slurm_state;
-  for (const auto& r : rows) {
+  std::map<std::string, std::string> slurm_state, shown;  // Slurm's word, and statuses shown but not stored
+  for (const auto& r : storage::sweep_runs(db, sweep)) {
     if (is_final(r.status)) continue;
-    const std::string found = fs::exists(r.run_dir) ? storage::ingest_run_dir(db, r.hash, r.run_dir) : "";
-    const auto t = tasks.find(r.hash);
-    if (t == tasks.end() || is_final(found) || !states) continue;
-    const auto s = states->find({t->second.job_id, t->second.array_index});
+    const std::string found = result_status(r.run_dir);
+    const auto* t = slurm_task(r.hash);
+    const storage::Holder task_holder{"slurm", "", 0, t ? task_name(*t) : ""};
+    if (is_final(found)) {  // the run's own final word
+      shown[r.hash] = found;
+      if (!write) continue;
+      storage::ingest_run_dir(db, r.hash, r.run_dir);
+      if (t) {
+        storage::end_attempt(db, r.hash, t->attempt, read_exit_record(*t), found, "", true, "");
+        storage::release_claim(db, r.hash, task_holder);
+      }
+      continue;
+    }
+    if (!t || !states) continue;
+    const auto s = states->find({t->job_id, t->array_index});
     std::optional<std::string> state;
     if (s != states->end()) state = slurm_state[r.hash] = s->second;
-    storage::set_status(db, r.hash, resolve_state(found, state, read_exit_record(t->second)));
+    const auto exit_code = read_exit_record(*t);
+    const std::string settled = resolve_state(found, state, exit_code);
+    shown[r.hash] = settled;
+    if (!write || settled == "queued" || settled == "running") continue;  // Slurm's word: shown, never stored
+    // The task has ended for good: its exit record (or Slurm's end of it) is final evidence.
+    if (fs::exists(r.run_dir)) storage::ingest_run_dir(db, r.hash, r.run_dir);
+    const bool resumable = settled == "pending";  // checkpointed and stopped, or cancelled: not a try
+    storage::end_attempt(db, r.hash, t->attempt, exit_code, resumable ? "interrupted" : "failed",
+                         fmt::format("Slurm task {} {}", task_name(*t), state ? *state : "forgotten by Slurm"),
+                         !resumable, settled);
+    storage::release_claim(db, r.hash, task_holder);
   }
+  const auto now_claims = write ? storage::sweep_claims(db, sweep) : claims;
   for (auto& r : storage::sweep_runs(db, sweep)) {
-    ObservedRun o{r, std::nullopt, ""};
+    ObservedRun o{r, std::nullopt, "", std::nullopt};
     if (tasks.count(r.hash)) o.task = tasks.at(r.hash);
     if (slurm_state.count(r.hash)) o.slurm_state = slurm_state.at(r.hash);
+    if (shown.count(r.hash) && !is_final(o.run.status)) o.run.status = shown.at(r.hash);
+    if (now_claims.count(r.hash)) o.claim = now_claims.at(r.hash);
     obs.runs.push_back(std::move(o));
   }
   return obs;
 }
+
+}  // namespace
+
+Observation collect(storage::Database& db, const std::string& sweep) { return settle(db, sweep, true); }
+Observation observe(storage::Database& db, const std::string& sweep) { return settle(db, sweep, false); }
 
 Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Database& db, const SlurmOptions& opt) {
   check_directive(opt.partition, "--partition", std::regex(R"([A-Za-z0-9_.,+\-]+)"));
@@ -295,6 +338,10 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
     for (const auto& r : *runs) planned.emplace(r.hash, &r);
 
   Submission sub;
+  // Claimed before sbatch, as a local launcher claims before it starts a worker: a run a live
+  // orchestrator holds is not sent, and none sent here is started locally meanwhile. A dry run
+  // claims nothing and shows what would be sent now.
+  const storage::Holder submitter = this_process("slurm");
   for (const auto& o : obs.runs) {
     const auto& r = o.run;
     if (!planned.count(r.hash)) continue;  // planned by an older version of the spec
@@ -303,11 +350,22 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
       sub.at_attempt_limit += 1;
       continue;
     }
-    if (opt.resubmit_failed ? failed : failed || r.status == "pending") sub.hashes.push_back(r.hash);
+    // "running" with no live holder: an orchestrator of an older dlcm died training it.
+    if (!(opt.resubmit_failed ? failed : failed || r.status == "pending" || r.status == "running")) continue;
+    if (opt.dry_run ? !held_by_other(o.claim, submitter) : claim(db, r, o.claim, submitter))
+      sub.hashes.push_back(r.hash);
   }
   if (sub.hashes.empty()) return sub;
-  // The tasks read the corpus from this working directory: missing here, every task would fail.
-  for (const auto& h : sub.hashes) data::require_corpus(planned.at(h)->cfg.data);
+  auto release_all = [&] {
+    for (const auto& h : sub.hashes) storage::release_claim(db, h, submitter);
+  };
+  try {
+    // The tasks read the corpus from this working directory: missing here, every task would fail.
+    for (const auto& h : sub.hashes) data::require_corpus(planned.at(h)->cfg.data);
+  } catch (const std::exception&) {
+    if (!opt.dry_run) release_all();
+    throw;
+  }
 
   const fs::path runs_dir = fs::absolute(spec.runs_dir);
   fs::path dir = runs_dir / "slurm" / utc_stamp();
@@ -323,31 +381,38 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
     sub.script = batch_script(b);
     return sub;
   }
-  fs::create_directories(dir.parent_path());
-  for (int n = 1; !fs::create_directory(dir); ++n) dir = runs_dir / "slurm" / fmt::format("{}-{}", utc_stamp(), n);
-  b.submission_dir = sub.dir = dir.string();
-  sub.script = batch_script(b);
-  fs::create_directories(dir / "logs");
-  fs::create_directories(dir / "exit");
-  std::string manifest;
-  for (size_t i = 0; i < sub.hashes.size(); ++i) {
-    prepare_run_dir((runs_dir / sub.hashes[i]).string(), planned.at(sub.hashes[i])->cfg);
-    manifest += fmt::format("{}\t{}\n", i, sub.hashes[i]);
+  try {
+    fs::create_directories(dir.parent_path());
+    for (int n = 1; !fs::create_directory(dir); ++n) dir = runs_dir / "slurm" / fmt::format("{}-{}", utc_stamp(), n);
+    b.submission_dir = sub.dir = dir.string();
+    sub.script = batch_script(b);
+    fs::create_directories(dir / "logs");
+    fs::create_directories(dir / "exit");
+    std::string manifest;
+    for (size_t i = 0; i < sub.hashes.size(); ++i) {
+      prepare_run_dir((runs_dir / sub.hashes[i]).string(), planned.at(sub.hashes[i])->cfg);
+      manifest += fmt::format("{}\t{}\n", i, sub.hashes[i]);
+    }
+    write_file_atomic((dir / "manifest.tsv").string(), manifest);
+    write_file_atomic((dir / "submit.sh").string(), sub.script);
+  } catch (const std::exception&) {
+    release_all();
+    throw;
   }
-  write_file_atomic((dir / "manifest.tsv").string(), manifest);
-  write_file_atomic((dir / "submit.sh").string(), sub.script);
   const auto r = run_program({"sbatch", "--parsable", (dir / "submit.sh").string()});
   std::smatch m;
   const std::string out = first_line(r.out);
   if (r.code != 0 || !std::regex_match(out, m, std::regex(R"((\d+)(;.*)?)"))) {
     fs::remove_all(dir);  // nothing was submitted: no folder claims otherwise
+    release_all();
     throw std::runtime_error(fmt::format("sbatch refused the sweep's array: {}", first_line(r.err.empty() ? r.out : r.err)));
   }
   sub.job_id = std::stoll(m[1]);
   try {
-    storage::record_slurm_submission(db, spec.name, sub.job_id, sub.dir, sub.hashes);
+    storage::record_slurm_submission(db, spec.name, sub.job_id, sub.dir, sub.hashes, submitter);
   } catch (const std::exception&) {
     run_program({"scancel", std::to_string(sub.job_id)});  // an array nobody tracks would run unobserved
+    release_all();
     throw;
   }
   return sub;

@@ -48,16 +48,20 @@ struct ObservedRun {
   storage::RunRow run;
   std::optional<storage::SlurmTask> task;  // its latest Slurm task, if ever submitted
   std::string slurm_state;                 // what Slurm says of that task ("" when it does not know it)
+  std::optional<storage::Claim> claim;     // who holds it now, if anyone
 };
 struct Observation {
   std::vector<ObservedRun> runs;
   bool slurm_unreachable = false;  // Slurm did not answer: submitted runs keep their recorded status
 };
 
-// Ingests the run directory of every unfinished run and settles each submitted run's status from
-// its run directory, its task's exit record and Slurm (one batched query). Terminal states come
-// only from the run directory or the exit record; Slurm's word only says queued or running.
+// Ingests every unfinished run whose evidence is final (a completed or diverged result.json; a
+// Slurm task that has ended: its exit record, or Slurm's last word on it) and settles those runs,
+// ending their Slurm attempts and claims; nothing else is written. Slurm is asked about all live
+// tasks in one query; its word (queued, running) is shown in the observation, never stored.
 Observation collect(storage::Database& db, const std::string& sweep);
+// The same observation, written nowhere: what `sweep status` shows (db may be read-only).
+Observation observe(storage::Database& db, const std::string& sweep);
 
 // ---- parts, exposed for tests ----
 

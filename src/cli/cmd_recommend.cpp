@@ -89,7 +89,8 @@ void print_text(const reports::json& r) {
 
 void run_recommend(const RecommendArgs& a) {
   if (!std::filesystem::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
-  auto db = storage::open_central(a.db);
+  // Reads through a read-only handle; only the recommendation is written, through its own.
+  auto db = storage::open_central_readonly(a.db);
   reports::RecommendRequest req;
   req.sweep = a.sweep;
   if (a.fit_id >= 0) req.fit_id = a.fit_id;
@@ -105,7 +106,8 @@ void run_recommend(const RecommendArgs& a) {
   }
   req.fit.offsets = !a.zero_offsets;
   req.fit.threads = a.threads;
-  const auto r = reports::recommend_and_store(db, req);
+  auto store = storage::open_central(a.db);
+  const auto r = reports::recommend_and_store(db, store, req);
   for (const auto& w : r["warnings"]) fmt::print(stderr, "dlcm: warning: {}\n", w.get<std::string>());
   if (a.json) fmt::print("{}\n", r.dump());
   else print_text(r);

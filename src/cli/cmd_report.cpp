@@ -48,7 +48,7 @@ void add_segmentations(storage::Database& db, const std::string& sweep, reports:
 
 void run_report(const ReportArgs& a) {
   if (!fs::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
-  auto db = storage::open_central(a.db);
+  auto db = storage::open_central_readonly(a.db);  // a report reads; it never changes the study
   reports::ReportOptions opt;
   opt.budgets = a.budgets;
   opt.replicates = a.bootstrap;

@@ -118,21 +118,55 @@ std::vector<storage::RunRow> rows_of(const std::string& db_path, const std::stri
   return storage::sweep_runs(db, sweep);
 }
 
-// A sweep's runs now: a sweep with Slurm submissions is collected first (run directories, exit
-// records, one Slurm query), so what is shown is what the runs and Slurm say, not what was hoped.
+// A sweep's runs now, read-only: the database as last collected, with what Slurm says of its live
+// tasks and what finished runs' directories say (`sweep collect` stores those).
 sweeps::Observation observe(const std::string& db_path, const std::string& sweep) {
-  {
-    auto db = storage::open_sweep(db_path, sweep);
-    if (storage::latest_slurm_tasks(db, sweep).empty()) {
-      sweeps::Observation obs;
-      for (auto& r : storage::sweep_runs(db, sweep)) obs.runs.push_back({r, std::nullopt, ""});
-      return obs;
-    }
-  }  // the read-only handle closes before the writable one opens
-  auto db = storage::open_central(db_path);
-  auto obs = sweeps::collect(db, sweep);
+  auto db = storage::open_sweep(db_path, sweep);
+  auto obs = sweeps::observe(db, sweep);
   if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs show their last known status\n");
   return obs;
+}
+
+// Who holds an unfinished run now ("" for none).
+std::string held_by(const sweeps::ObservedRun& o) {
+  if (!o.claim || o.run.status == "completed" || o.run.status == "diverged") return "";
+  return storage::describe(o.claim->holder);
+}
+
+// dlcm sweep status NAME --run HASH: one run and each of its attempts.
+void print_attempts(const std::string& db_path, const std::string& sweep, const std::string& hash, bool as_json) {
+  auto db = storage::open_sweep(db_path, sweep);
+  const auto obs = sweeps::observe(db, sweep);
+  const auto it = std::find_if(obs.runs.begin(), obs.runs.end(), [&](const auto& o) { return o.run.hash.rfind(hash, 0) == 0; });
+  if (hash.empty() || it == obs.runs.end())
+    throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no run {}", db_path, sweep, hash));
+  const auto& r = it->run;
+  const auto history = storage::attempt_history(db, r.hash);
+  if (as_json) {
+    json attempts = json::array();
+    for (const auto& a : history)
+      attempts.push_back({{"n", a.n}, {"launcher", a.holder.launcher}, {"holder", storage::describe(a.holder)},
+                          {"started_at", a.started_at}, {"ended_at", a.ended_at.empty() ? json(nullptr) : json(a.ended_at)},
+                          {"exit_code", a.exit_code ? json(*a.exit_code) : json(nullptr)}, {"reason", a.reason},
+                          {"detail", a.detail}, {"counted", a.counted}});
+    fmt::print("{}\n", json({{"hash", r.hash}, {"label", r.label}, {"status", r.status}, {"attempts", r.attempts},
+                             {"held_by", held_by(*it)}, {"history", attempts}})
+                           .dump(2));
+    return;
+  }
+  fmt::print("run {} {}: {}, {} attempts{}\n", r.hash, r.label, r.status, r.attempts,
+             held_by(*it).empty() ? "" : ", held by " + held_by(*it));
+  if (history.empty()) {
+    fmt::print("no attempt history recorded{}\n", r.attempts > 0 ? " (attempts made before dlcm recorded them)" : "");
+    return;
+  }
+  fmt::print("{:>3} {:<28} {:<20} {:<20} {:>5} {:<12} {}\n", "n", "holder", "started", "ended", "exit", "reason", "detail");
+  for (const auto& a : history)
+    fmt::print("{:>3} {:<28} {:<20} {:<20} {:>5} {:<12} {}\n", a.n, storage::describe(a.holder), a.started_at,
+               a.ended_at.empty() ? "-" : a.ended_at, a.exit_code ? std::to_string(*a.exit_code) : "-",
+               a.reason.empty() ? "(running)" : a.reason + (a.counted ? "" : "*"), a.detail);
+  if (std::any_of(history.begin(), history.end(), [](const auto& a) { return !a.counted; }))
+    fmt::print("* not counted as an attempt: the run did not fail (stopped, its holder went away, or its directory was busy)\n");
 }
 
 std::string task_name(const sweeps::ObservedRun& o) {
@@ -275,10 +309,10 @@ void add_sweep_commands(CLI::App& app) {
   sweep->require_subcommand(1);
 
   struct Args {
-    std::string spec, db = "dlcm.db", name, format = "csv", out, launcher = "slurm", device = "cpu";
+    std::string spec, db = "dlcm.db", name, format = "csv", out, launcher = "slurm", device = "cpu", run;
     bool json = false, no_calibrate = false, quiet = false, watch = false;
     int workers = 0, threads = 0, runs_per_gpu = 1;
-    double interval = 5;
+    double interval = 5, hung_after = 0;
     std::vector<std::string> sets;  // --set KEY=VALUE on the spec
     sweeps::SlurmOptions slurm;
   };
@@ -337,6 +371,9 @@ void add_sweep_commands(CLI::App& app) {
   run->add_flag("--quiet", a->quiet, "No progress output");
   run->add_option("--device", a->device, "cpu or cuda (one worker per GPU slot)")->capture_default_str();
   run->add_option("--runs-per-gpu", a->runs_per_gpu, "cuda: runs that share one GPU at a time")->capture_default_str();
+  run->add_option("--hung-after", a->hung_after,
+                  "Seconds without a worker heartbeat before it is killed as hung and retried (default: 20x the "
+                  "run's slowest step, at least 60)");
   add_sets(run);
   run->callback([a] {
     auto spec = sweeps::load_spec(a->spec, a->sets);
@@ -349,6 +386,7 @@ void add_sweep_commands(CLI::App& app) {
     opt.quiet = a->quiet;
     opt.device = a->device;
     opt.runs_per_gpu = a->runs_per_gpu;
+    opt.hung_after = a->hung_after;
     const auto o = sweeps::run_local(spec, p, db, opt);
     if (o.interrupted) std::exit(130);
     if (o.failed > 0) std::exit(2);
@@ -408,15 +446,19 @@ void add_sweep_commands(CLI::App& app) {
   status->add_option("--interval", a->interval, "--watch: seconds between refreshes")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  status->add_option("--run", a->run, "One run (its hash, or a prefix of it): its attempts, who holds it")
+      ->excludes("--watch");
   status->callback([a] {
     if (a->watch) return watch(a->db, a->name, a->interval);
+    if (!a->run.empty()) return print_attempts(a->db, a->name, a->run, a->json);
     const auto obs = observe(a->db, a->name);
     if (a->json) {
       json out = json::array();
       for (const auto& o : obs.runs) {
         const auto& r = o.run;
         json j = {{"hash", r.hash}, {"label", r.label}, {"origin", r.origin}, {"status", r.status}, {"steps", r.steps},
-                  {"steps_done", r.steps_done}, {"attempts", r.attempts},
+                  {"steps_done", r.steps_done}, {"attempts", r.attempts}, {"last_reason", r.last_reason},
+                  {"held_by", held_by(o)},
                   {"last_loss", r.last_loss ? json(*r.last_loss) : json(nullptr)},
                   {"final_val_loss", r.final_val_loss ? json(*r.final_val_loss) : json(nullptr)}};
         if (o.task) j["slurm"] = {{"task", task_name(o)}, {"state", o.slurm_state}, {"submission", o.task->submission_dir}};
@@ -426,14 +468,17 @@ void add_sweep_commands(CLI::App& app) {
       return;
     }
     fmt::print("{:<16} {:<36} {:<11} {:>11} {:>9} {:>9}  {}\n", "hash", "run", "status", "steps", "last loss",
-               "val loss", "slurm task");
+               "val loss", "slurm task / held by");
     for (const auto& o : obs.runs) {
       const auto& r = o.run;
       // "+": added by `sweep extend`, not generated by the spec.
-      fmt::print("{:<16} {:<36} {:<11} {:>5}/{:<5} {:>9} {:>9}  {} {}\n", r.hash,
+      const std::string where = o.task && o.claim && !o.claim->holder.slurm_task.empty()
+                                    ? fmt::format("{} {}", task_name(o), o.slurm_state)
+                                    : held_by(o);
+      fmt::print("{:<16} {:<36} {:<11} {:>5}/{:<5} {:>9} {:>9}  {}\n", r.hash,
                  r.origin == "extend" ? "+" + r.label : r.label, r.status, r.steps_done,
                  r.steps, r.last_loss ? fmt::format("{:.4f}", *r.last_loss) : "-",
-                 r.final_val_loss ? fmt::format("{:.4f}", *r.final_val_loss) : "-", task_name(o), o.slurm_state);
+                 r.final_val_loss ? fmt::format("{:.4f}", *r.final_val_loss) : "-", where);
     }
     const auto added = std::count_if(obs.runs.begin(), obs.runs.end(), [](const auto& o) { return o.run.origin == "extend"; });
     fmt::print("{} runs: {}{}\n", obs.runs.size(), summary(count_states(obs)),

@@ -1,6 +1,7 @@
 // dlcm train / dlcm inspect.
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -50,7 +51,13 @@ void add_train_commands(CLI::App& app) {
     a->opt.parallel = resolve_parallel(a->par, process_environment());
     a->opt.threads = a->opt.parallel.threads;
     check_batch_split(cfg.train.batch_size, cfg.train.micro_batches, a->opt.parallel.world_size, a->config);
-    const auto s = train::train(cfg, a->opt);
+    train::TrainSummary s;
+    try {
+      s = train::train(cfg, a->opt);
+    } catch (const train::RunDirectoryBusy& e) {
+      std::fprintf(stderr, "dlcm: error: %s\n", e.what());
+      std::exit(5);  // nothing tried: a launcher does not count it as an attempt
+    }
     if (s.status == train::RunStatus::diverged) std::exit(3);
     if (s.status == train::RunStatus::interrupted) std::exit(4);
   });

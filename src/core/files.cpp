@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -26,6 +27,15 @@ uint32_t crc32_of(const std::string& s) {
   }
   return static_cast<uint32_t>(crc);
 }
+
+std::string private_temp_name(const std::string& path) {
+  // pid + random: two writers (processes or threads) of one target never share a temporary, and a
+  // crashed writer's leftover never collides with the next one's.
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^ (static_cast<uint64_t>(getpid()) << 32) ^
+                                          reinterpret_cast<uintptr_t>(&rng));
+  return fmt::format("{}.tmp.{}.{:016x}", path, getpid(), rng());
+}
+
 }  // namespace
 
 std::string read_file(const std::string& path, const std::string& what) {
@@ -44,26 +54,32 @@ void sync_directory(const std::string& dir) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const std::string tmp = private_temp_name(path);
+  // O_EXCL: the name is ours alone, or the write fails rather than sharing it.
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
+  auto fail = [&](const std::string& what) {
+    const std::string why = std::strerror(errno);
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw std::runtime_error(fmt::format("{}: {}: {}", tmp, what, why));
+  };
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string why = std::strerror(errno);
       close(fd);
-      std::filesystem::remove(tmp);
-      throw std::runtime_error(fmt::format("{}: write failed: {}", tmp, why));
+      fail("write failed");
     }
     done += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    std::filesystem::remove(tmp);
-    throw std::runtime_error(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
+  if (fsync(fd) != 0) {
+    close(fd);
+    fail("write failed");
   }
-  std::filesystem::rename(tmp, path);
+  if (close(fd) != 0) fail("write failed");
+  if (rename(tmp.c_str(), path.c_str()) != 0) fail(fmt::format("cannot rename to {}", path));
   sync_directory(std::filesystem::path(path).parent_path().string());
 }
 

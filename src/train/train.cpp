@@ -50,30 +50,61 @@ void on_stop_signal(int sig) { g_stop_signal = sig; }
 template <class F>
 void agree(const Comm& comm, F&& step) {
   std::string error;
+  bool busy = false;
   try {
     step();
+  } catch (const RunDirectoryBusy& e) {
+    error = e.what(), busy = true;
   } catch (const std::exception& e) {
     error = e.what();
   }
-  if (any_rank(comm, !error.empty()))
+  const bool failed = any_rank(comm, !error.empty());
+  if (busy) throw RunDirectoryBusy(error);  // its own exit status: a launcher does not count it as a try
+  if (failed)
     throw std::runtime_error(!error.empty() ? error
                                             : fmt::format("rank {}: stopping, another rank failed to set up the run "
                                                           "(its error says why)", comm.rank));
 }
 
-// Store files of earlier Slurm attempts (killed, requeued) in the run directory: never read again
-// since each attempt's name differs, removed once this attempt holds the run directory's lock.
-void remove_stale_rendezvous(const fs::path& dir, const std::string& current) {
+// What earlier trainers of the run directory left when killed, removed once this one holds its
+// lock: store files of earlier Slurm attempts (each attempt's name differs, so never read again),
+// and the private temporaries (core/files.hpp) of files only the lock holder writes.
+void remove_stale_files(const fs::path& dir, const std::string& rendezvous) {
+  static const char* const kOwnTemporaries[] = {"checkpoint.pt.new.tmp.", "result.json.tmp.", "heartbeat.json.tmp."};
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().filename().string().rfind(kRendezvousPrefix, 0) == 0 && e.path() != fs::path(current))
-      fs::remove(e.path(), ec);
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    bool stale = name.rfind(kRendezvousPrefix, 0) == 0 && e.path() != fs::path(rendezvous);
+    for (const char* t : kOwnTemporaries) stale = stale || name.rfind(t, 0) == 0;
+    if (stale) fs::remove(e.path(), ec);
+  }
 }
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
+
+// The worker's heartbeat, <run dir>/heartbeat.json: its pid, step and the longest gap between two
+// beats so far (a step, with any evaluation and checkpoint in it). The local orchestrator kills a
+// worker whose heartbeat stops for far longer than that (sweeps/launcher.cpp). Written at most once
+// a second, so tiny steps do not turn into a file write each.
+struct Heartbeat {
+  fs::path file;
+  bool on = false;
+  std::optional<Clock::time_point> last_beat;
+  Clock::time_point last_write{};
+  double max_gap = 0;
+  void beat(int64_t step) {
+    const auto now = Clock::now();
+    if (last_beat) max_gap = std::max(max_gap, std::chrono::duration<double>(now - *last_beat).count());
+    last_beat = now;
+    if (!on || (now - last_write < std::chrono::seconds(1) && last_write != Clock::time_point{})) return;
+    last_write = now;
+    const double unix_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    write_file_atomic(file.string(), json({{"pid", getpid()}, {"step", step}, {"unix", unix_now}, {"max_gap", max_gap}}).dump() + "\n");
+  }
+};
 
 // --- checkpoints ---------------------------------------------------------------------------
 
@@ -387,8 +418,8 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
     // The lock is on the directory itself: no lock file to go stale or to add to a directory.
     lock_guard.fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock_guard.fd < 0 || flock(lock_guard.fd, LOCK_EX | LOCK_NB) != 0)
-      throw std::runtime_error(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
-    remove_stale_rendezvous(dir, par.rendezvous);
+      throw RunDirectoryBusy(fmt::format("{}: run directory is in use by another dlcm process", dir.string()));
+    remove_stale_files(dir, par.rendezvous);
     const std::string config_text = to_toml(cfg);
     if (fs::exists(config_path)) {
       if (read_file(config_path.string(), "run config") != config_text)
@@ -454,6 +485,9 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const double tokens_per_step = static_cast<double>(cfg.train.batch_size) * T;
   const int64_t first_step = pr.step;
   const auto t_loop = Clock::now();
+  Heartbeat heartbeat;
+  heartbeat.file = dir / "heartbeat.json", heartbeat.on = root;
+  heartbeat.beat(pr.step);
   std::map<std::string, DomainEval> last_eval;
   auto run_eval = [&](int64_t step) {
     last_eval = evaluate(net, corpus, T, cfg.train.eval_windows, cfg.train.batch_size, dev, comm);
@@ -523,6 +557,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
       run_eval(pr.step);
     }
     if (pr.step % cfg.train.checkpoint_every == 0 || pr.step == cfg.train.steps) checkpoint();
+    heartbeat.beat(pr.step);
   }
   if (summary.status != RunStatus::diverged) checkpoint();
   if (last_eval.empty() && summary.status != RunStatus::diverged) run_eval(pr.step);

@@ -1,6 +1,7 @@
 #pragma once
 // `dlcm train` and `dlcm inspect`, behind a plain-C++ interface so the CLI never includes LibTorch.
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,11 @@ struct TrainOptions {
 };
 
 enum class RunStatus { completed, diverged, interrupted };
+
+// Another process holds the run directory's lock (`dlcm train` exits 5): nothing was tried.
+struct RunDirectoryBusy : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct TrainSummary {
   RunStatus status = RunStatus::completed;

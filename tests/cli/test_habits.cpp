@@ -208,7 +208,7 @@ TEST_F(Habits, WatchFollowsASweepAndExitsWhenItEnds) {
                        {{"aaaa", "run a", "cfg", (dir / "a").string(), "dlcm", 1e9, 1, 0, 1, 1, 1e9, 1, 10},
                         {"bbbb", "run b", "cfg", live.string(), "dlcm", 3e9, 1, 0, 1, 1, 3e9, 1, 10}});
     st::set_status(db, "aaaa", "completed");
-    st::mark_started(db, "bbbb", "here");
+    st::begin_attempt(db, "bbbb", st::Holder{"local", "here", 1, ""});
     // The running run's latest loss comes from its own metrics file, as the launcher reads it.
     auto m = st::open_run_metrics((live / "metrics.sqlite").string());
     st::write_metrics(m, {{2, "train", "all", "loss", 3.25}, {3, "train", "all", "loss", 2.5}});

@@ -2,9 +2,11 @@
 // array runs to completion and is collected, whatever the sweep's name and runs directory hold; a
 // task requeued mid-run resumes from its checkpoint; a failing task is resubmitted alone.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -77,14 +79,19 @@ class SlurmSweep : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.out;
     return json::parse(r.out.substr(r.out.find('[')));
   }
-  // Polls `sweep status` until every run is in one of `states` (or two minutes pass).
+  // Polls `sweep status` until every run is in one of `states` (or two minutes pass), then
+  // `sweep collect`s, which stores what status only showed, and returns the stored statuses.
   static json wait_until(const std::string& db, const std::string& name, const std::set<std::string>& states) {
     json s;
     for (int i = 0; i < 240; ++i) {
       s = status(db, name);
       bool all = true;
       for (const auto& r : s) all = all && states.count(r["status"].get<std::string>());
-      if (all) return s;
+      if (all) {
+        const auto c = dlcm("sweep collect --db " + shell_quote(db) + " " + shell_quote(name));
+        EXPECT_EQ(c.code, 0) << c.out;
+        return status(db, name);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     ADD_FAILURE() << "runs never settled: " << s.dump(1);
@@ -246,4 +253,63 @@ TEST_F(SlurmSweep, AFailingTaskShowsFailedAndOnlyItIsResubmitted) {
     }
   }
   EXPECT_NE(dlcm("sweep submit --db " + db + " " + spec).out.find("nothing to submit"), std::string::npos);
+}
+
+TEST_F(SlurmSweep, LocalAndSlurmTogetherTrainEachRunOnce) {
+  const auto runs = g_root / "mixed";
+  const auto spec = write_spec("mixed", "mixed", runs, "[1e10, 2e10]");
+  const auto db = (g_root / "mixed.db").string();
+  // A local orchestrator with one worker starts first; a submission follows while it trains.
+  const std::string local_cmd = std::string(DLCM_BIN) + " sweep run --workers 1 --threads 1 --db " + shell_quote(db) +
+                                " " + shell_quote(spec) + " 2>" + shell_quote((g_root / "mixed-local.log").string());
+  FILE* local = popen(local_cmd.c_str(), "r");
+  ASSERT_NE(local, nullptr);
+  bool claimed = false;
+  for (int i = 0; i < 2400 && !claimed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    try {
+      auto central = dlcm::storage::open_central_readonly(db);
+      for (const auto& [hash, c] : dlcm::storage::sweep_claims(central, "mixed"))
+        claimed = claimed || (c.holder.launcher == "local" && c.attempt > 0);
+    } catch (const std::exception&) {  // not yet a dlcm database with this sweep
+    }
+  }
+  ASSERT_TRUE(claimed) << "the local orchestrator never claimed a run";
+  const auto sub = dlcm("sweep submit --db " + shell_quote(db) + " " + shell_quote(spec));
+  ASSERT_EQ(sub.code, 0) << sub.out;
+  int submitted = 0;
+  if (sub.out.find("submitted ") != std::string::npos)
+    submitted = std::stoi(sub.out.substr(sub.out.find("submitted ") + 10));
+  EXPECT_GE(submitted, 1) << sub.out;
+  EXPECT_LE(submitted, 3) << "a run the local orchestrator held was submitted too: " << sub.out;
+  // The local orchestrator leaves Slurm's runs to Slurm and exits once its own are done.
+  char buf[256];
+  while (fread(buf, 1, sizeof buf, local) > 0) {
+  }
+  const int code = pclose(local);
+  EXPECT_EQ(WEXITSTATUS(code), 0) << read(g_root / "mixed-local.log");
+  const auto s = wait_until(db, "mixed", {"completed", "diverged", "failed"});
+  ASSERT_EQ(s.size(), 4u);
+  auto central = dlcm::storage::open_central_readonly(db);
+  int by_slurm = 0, by_local = 0;
+  for (const auto& r : s) {
+    const std::string hash = r["hash"];
+    EXPECT_EQ(r["status"], "completed") << r.dump();
+    EXPECT_EQ(r["attempts"], 1) << r.dump();
+    // Trained in one trainer session, by one launcher.
+    const auto log = read(runs / hash / "log.txt");
+    size_t sessions = 0;
+    for (size_t at = log.find("dlcm train:"); at != std::string::npos; at = log.find("dlcm train:", at + 1)) ++sessions;
+    EXPECT_EQ(sessions, 1u) << hash;
+    const auto history = dlcm::storage::attempt_history(central, hash);
+    ASSERT_EQ(history.size(), 1u) << hash;
+    EXPECT_EQ(history[0].reason, "completed")
+        << dlcm("sweep status --db " + shell_quote(db) + " mixed --run " + hash).out << read(g_root / "mixed-local.log");
+    (history[0].holder.launcher == "slurm" ? by_slurm : by_local) += 1;
+  }
+  EXPECT_EQ(by_slurm, submitted);
+  EXPECT_EQ(by_slurm + by_local, 4);
+  EXPECT_TRUE(dlcm::storage::sweep_claims(central, "mixed").empty());
+  std::printf("local and Slurm on one sweep: %d runs trained locally, %d by Slurm tasks, each once (attempts 1)\n",
+              by_local, by_slurm);
 }

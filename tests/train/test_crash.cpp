@@ -176,11 +176,13 @@ TEST_F(Crash, SigkillDuringACheckpointWriteLosesNothing) {
       if (n <= 0) break;
       for (char* p = buf; p < buf + n;) {
         auto* ev = reinterpret_cast<inotify_event*>(p);
-        if (ev->len && std::string(ev->name) == "checkpoint.pt.new.tmp") {
+        // The writer's private temporary, checkpoint.pt.new.tmp.<pid>.<random> (core/files.hpp).
+        const std::string name = ev->len ? std::string(ev->name) : "";
+        if (name.rfind("checkpoint.pt.new.tmp.", 0) == 0) {
           kill(pid, SIGSTOP);
           stopped = true;
           // Skip the first checkpoint sometimes, so kills land at several steps.
-          if (fs::exists(dir / "checkpoint.pt.new.tmp") && (attempt % 2 == 0 || fs::exists(dir / "checkpoint.pt"))) {
+          if (fs::exists(dir / name) && (attempt % 2 == 0 || fs::exists(dir / "checkpoint.pt"))) {
             kill(pid, SIGKILL);
             torn += 1;
           } else {
@@ -201,6 +203,8 @@ TEST_F(Crash, SigkillDuringACheckpointWriteLosesNothing) {
   close(in);
   EXPECT_GE(torn, 1) << "no kill landed inside a checkpoint write";
   resume_to_end(dir);
+  for (const auto& e : fs::directory_iterator(dir))  // the killed writers' temporaries went with the resume
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   std::printf("kills during a checkpoint write: %d\n", torn);
   expect_identical(*reference_, outcome(dir), "mid-write");
 }
