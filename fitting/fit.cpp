@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "fitting/parallel.hpp"
+#include "fitting/profile.hpp"
 
 namespace dlcm::fitting {
 namespace {
@@ -297,9 +298,10 @@ int Fit::converged_starts() const {
                                         [](const StartOutcome& s) { return converged(s.termination); }));
 }
 
-Fit fit_law(Law law, std::span<const Observation> obs, const FitOptions& opt) {
-  check_input(law, obs);
-  const auto starts = opt.starts.empty() ? default_starts(law, obs) : opt.starts;
+namespace {
+
+Fit fit_starts(Law law, std::span<const Observation> obs, const FitOptions& opt,
+               const std::vector<std::vector<double>>& starts) {
   if (starts.empty()) throw std::invalid_argument(fmt::format("{} fit: no starts", law_name(law)));
   const std::size_t k = param_names(law).size();
   for (const auto& s : starts)
@@ -328,6 +330,38 @@ Fit fit_law(Law law, std::span<const Observation> obs, const FitOptions& opt) {
   fit.best = static_cast<std::size_t>(best);
   fit.active_bounds = active_bounds(fit.model);
   return fit;
+}
+
+// Whether a chinchilla fit is an optimum the profile search can vouch for: reached by BFGS, both
+// exponents at least half a profile step inside their bounds, and every term at least 1e-3 of the
+// loss of some run. At a bound, or with a term switched off (its exponent then free), the local
+// fits stop short on a flat face and the grid's many starts did better (fitting/README.md).
+bool interior_optimum(const Fit& fit, std::span<const Observation> obs) {
+  if (fit.outcomes[fit.best].bounded) return false;
+  for (int i : {3, 4}) {
+    const auto [lo, hi] = param_bounds(Law::chinchilla, i);
+    const double x = fit.model.theta[i];
+    if (x < lo + kProfileStep / 2 || x > hi - kProfileStep / 2) return false;
+  }
+  std::array<double, 3> largest{};
+  std::array<double, 5> share;  // ∂log L/∂(e, a, b) are the terms' shares of L
+  for (const auto& o : obs) {
+    chinchilla_log_loss(fit.model.theta.data(), chinchilla_inputs(o), share.data());
+    for (int t = 0; t < 3; ++t) largest[t] = std::max(largest[t], share[t]);
+  }
+  return *std::min_element(largest.begin(), largest.end()) >= 1e-3;
+}
+
+}  // namespace
+
+Fit fit_law(Law law, std::span<const Observation> obs, const FitOptions& opt) {
+  check_input(law, obs);
+  if (!opt.starts.empty()) return fit_starts(law, obs, opt, opt.starts);
+  if (opt.search == Search::grid || law != Law::chinchilla) return fit_starts(law, obs, opt, default_starts(law, obs));
+  Fit fit = fit_starts(law, obs, opt, profile_starts(obs, opt));
+  if (interior_optimum(fit, obs)) return fit;
+  Fit grid = fit_starts(law, obs, opt, default_starts(law, obs));
+  return grid.objective <= fit.objective ? grid : fit;
 }
 
 StartOutcome refine(Model& model, std::span<const Observation> obs, const FitOptions& opt) {

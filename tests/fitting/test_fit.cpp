@@ -1,6 +1,10 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "fitting/fit.hpp"
+#include "fitting/profile.hpp"
 #include "helpers.hpp"
 
 namespace dlcm::fitting {
@@ -13,6 +17,8 @@ using test::rel_error;
 
 using test::kBudgets;
 using test::small_grid;
+
+std::string fmt_double(double x) { return fmt::format("{:.17g}", x); }
 
 void expect_params_near(const Model& got, const Model& want, double tol) {
   const auto g = natural_params(got), w = natural_params(want);
@@ -165,6 +171,100 @@ TEST(Fit, IdentifiedFitInsideTheBoundsHasNoActiveBound) {
   const Fit fit = fit_law(Law::chinchilla, obs, small_grid());
   EXPECT_TRUE(fit.active_bounds.empty());
   EXPECT_FALSE(fit.outcomes[fit.best].bounded);
+}
+
+// The profile search (the default) against Hoffmann's 4500-start grid on the same table: the same
+// optimum, to 1e-9 in objective, or a lower one.
+struct Searches {
+  Fit profile, grid;
+};
+Searches fit_both(const std::vector<Observation>& obs) {
+  FitOptions profile, grid;
+  grid.search = Search::grid;
+  Searches s{fit_law(Law::chinchilla, obs, profile), fit_law(Law::chinchilla, obs, grid)};
+  EXPECT_EQ(s.grid.outcomes.size(), 4500u);
+  EXPECT_LE(s.profile.objective, s.grid.objective * (1 + 1e-9) + 1e-300);
+  EXPECT_EQ(s.profile.active_bounds, s.grid.active_bounds);
+  return s;
+}
+
+TEST(ProfileSearch, NoisyIsoflopTablesReachTheGridOptimum) {
+  // Golden: the grid's optimum on seed 1 (objective and natural parameters), which both must give.
+  const auto obs = test::with_losses(test::isoflop_design(kBudgets, 9), chinchilla_model(kChinchilla), 0.015, 1);
+  const auto s = fit_both(obs);
+  EXPECT_LE(s.profile.outcomes.size(), static_cast<std::size_t>(kProfileStarts));  // no fallback to the grid
+  const std::vector<double> golden{1.6496157496910391, 712.99619948644022, 295.80657697304531, 0.37462406128648851,
+                                   0.26012284507130584};
+  EXPECT_LT(rel_error(s.grid.objective, 0.00052439797926353486), 1e-9) << fmt_double(s.grid.objective);
+  EXPECT_LT(rel_error(s.profile.objective, 0.00052439797926353486), 1e-9) << fmt_double(s.profile.objective);
+  const auto p = natural_params(s.profile.model), g = natural_params(s.grid.model);
+  for (std::size_t k = 0; k < 5; ++k) {
+    EXPECT_LT(rel_error(g[k], golden[k]), 1e-6) << param_names(Law::chinchilla)[k] << " " << fmt_double(g[k]);
+    EXPECT_LT(rel_error(p[k], golden[k]), 1e-5) << param_names(Law::chinchilla)[k] << " " << fmt_double(p[k]);
+  }
+  for (std::uint64_t seed : {2, 3, 4}) {
+    SCOPED_TRACE(seed);
+    fit_both(test::with_losses(test::isoflop_design(kBudgets, 9), chinchilla_model(kChinchilla), 0.03, seed));
+  }
+}
+
+TEST(ProfileSearch, CleanDataGivesTrueParametersWithoutTheGrid) {
+  const Model truth = chinchilla_model(kChinchilla);
+  const auto obs = test::with_losses(test::isoflop_design(kBudgets, 9), truth);
+  const Fit fit = fit_law(Law::chinchilla, obs, FitOptions{});
+  expect_params_near(fit.model, truth, 1e-6);
+  EXPECT_LT(fit.objective, 1e-20);
+  EXPECT_LE(fit.outcomes.size(), static_cast<std::size_t>(kProfileStarts));
+}
+
+TEST(ProfileSearch, ExponentOnItsUpperBoundMatchesTheGrid) {
+  ChinchillaParams steep = kChinchilla;  // beta = 3.5, beyond kMaxExponent
+  steep.beta = 3.5;
+  steep.B = 0.3 * std::pow(1e9, 3.5);
+  std::vector<Observation> runs;
+  for (double N : {1e7, 3e7, 1e8, 3e8, 1e9})
+    for (double D : {1e9, 2e9, 4e9, 8e9}) runs.push_back({.N = N, .D = D, .loss = 0});
+  const auto s = fit_both(test::with_losses(runs, chinchilla_model(steep), 0.01, 5));
+  EXPECT_EQ(natural_params(s.profile.model)[4], kMaxExponent);
+  EXPECT_EQ(s.profile.active_bounds, (std::vector<std::string>{"beta"}));
+  EXPECT_LT(rel_error(s.profile.objective, s.grid.objective), 1e-9);
+}
+
+TEST(ProfileSearch, TermThatRisesWithSizeIsDroppedAsByTheGrid) {
+  ChinchillaParams worse = kChinchilla;  // alpha = -0.1: the size term goes to A -> 0
+  worse.A = 0.01;
+  worse.alpha = -0.1;
+  const auto s = fit_both(test::with_losses(test::isoflop_design(kBudgets, 9), chinchilla_model(worse), 0.01, 6));
+  const auto p = natural_params(s.profile.model);
+  EXPECT_LT(p[1] / std::pow(1e6, p[3]), 1e-6);
+}
+
+TEST(ProfileSearch, RidgeOfOneTokenCountReachesTheGridObjective) {
+  std::vector<Observation> runs;  // E, B, beta not identified: any point of the ridge will do
+  for (int k = 0; k < 12; ++k) runs.push_back({.N = 1e7 * std::pow(10.0, 3.0 * k / 11), .D = 2e10, .loss = 0});
+  fit_both(test::with_losses(runs, chinchilla_model(kChinchilla), 0.01, 3));
+}
+
+TEST(ProfileSearch, AmplitudesSolveTheirNonnegativeProblem) {
+  // Exact data from E = 2, A = 0, B = 3 (features 1, x, y): the solve returns them, A at its bound 0.
+  std::vector<double> z, loss;
+  for (int i = 0; i < 10; ++i) {
+    const double x = 1 + i, y = 1.0 / (1 + i * i);
+    z.insert(z.end(), {1, x, y});
+    loss.push_back(2 + 3 * y);
+  }
+  std::array<double, 3> c{};
+  EXPECT_LT(solve_amplitudes<3>(z, loss, 1e-3, c.data()), 1e-25);
+  EXPECT_NEAR(c[0], 2, 1e-12);
+  EXPECT_GE(c[1], 0);
+  EXPECT_LT(c[1], 1e-12);
+  EXPECT_NEAR(c[2], 3, 1e-12);
+  // Loss falling with x: least squares would take A < 0; the solve holds it at exactly 0.
+  for (int i = 0; i < 10; ++i) loss[i] -= 0.05 * (1 + i);
+  c = {};
+  EXPECT_TRUE(std::isfinite(solve_amplitudes<3>(z, loss, 1e-3, c.data())));
+  EXPECT_EQ(c[1], 0);
+  EXPECT_GT(c[0], 0);
 }
 
 TEST(Fit, BadInputsAreErrors) {
