@@ -94,7 +94,7 @@ struct RecommendOptions {
 // Fills laws.baseline_replicates: the baseline law refitted on resampled baseline runs.
 void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot);
 
-// The recommendation as `dlcm recommend --json` prints it (keys in README "Recommendations"), with
+// The recommendation as `dlcm recommend --json` prints it (keys in docs/recommend.md "JSON output"), with
 // what `dlcm verify` needs to test it without refitting: `config` (recommended_config as TOML) and
 // `law` (the dlcm law's natural parameters that made the prediction).
 // replicates: bootstrap_models of laws.dlcm on study.dlcm with opt.replicates and opt.seed, each

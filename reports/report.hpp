@@ -1,5 +1,5 @@
 #pragma once
-// `dlcm report`: one self-contained HTML file about a sweep (README "The report"). Every string
+// `dlcm report`: one self-contained HTML file about a sweep (docs/recommend.md "The report"). Every string
 // that comes from the database goes through html_escape(); figures are gnuplot SVG, inlined.
 #include <cstdint>
 #include <string>

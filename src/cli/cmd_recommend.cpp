@@ -1,4 +1,4 @@
-// dlcm recommend: the compute-optimal DLCM for a budget (README "Recommendations").
+// dlcm recommend: the compute-optimal DLCM for a budget (docs/recommend.md "Recommendations").
 #include <fmt/format.h>
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// dlcm report: one self-contained HTML file about a sweep (README "The report").
+// dlcm report: one self-contained HTML file about a sweep (docs/recommend.md "The report").
 #include <fmt/format.h>
 
 #include <filesystem>

@@ -72,7 +72,7 @@ const std::vector<std::string> kExportColumns = {
     "train_ratio", "n_eff", "D", "C", "C_planned", "steps", "steps_done", "epochs", "final_train_loss",
     "final_val_loss", "loss", "val_bpb"};
 
-// What the fits see (README "Accounting"): N non-embedding; a trained run's R, D and C realised (R
+// What the fits see (docs/model.md "Accounting"): N non-embedding; a trained run's R, D and C realised (R
 // of its validation boundaries, C at the ratio it trained at), an untrained one's planned.
 json row_json(const storage::RunRow& r) {
   const RunConfig c = parse_run_config(r.config, "database run " + r.hash);

@@ -1,5 +1,5 @@
 // dlcm verify: train the recommendation at a budget and set its realised loss against the
-// prediction registered at recommend time (README "Recommendations").
+// prediction registered at recommend time (docs/recommend.md "Verifying a recommendation").
 #include <fmt/format.h>
 
 #include <cmath>

@@ -37,7 +37,7 @@ struct FlopsPerToken {
 ParamCounts count_params(const ModelConfig& m, const BoundaryConfig& b);
 
 // One run's accounting, the only one there is: the planner, the database, the fits, `recommend`
-// and the report all take N, P and C from here (README "Accounting").
+// and the report all take N, P and C from here (docs/model.md "Accounting").
 struct RunAccounting {
   double N = 0;        // non-embedding parameters (ParamCounts::non_embedding)
   double N_total = 0;  // every parameter, embedding and LM head included
