@@ -82,7 +82,7 @@ std::vector<Observation> read_observations_csv(std::istream& in, const std::stri
     if (fields.size() != header.size())
       throw std::runtime_error(
           fmt::format("{}: {} fields, the header has {}", where, fields.size(), header.size()));
-    auto positive = [&](std::size_t col) {
+    auto number = [&](std::size_t col, bool zero_ok) {
       const std::string& s = fields[col];
       char* end = nullptr;
       const double v = std::strtod(s.c_str(), &end);
@@ -90,10 +90,12 @@ std::vector<Observation> read_observations_csv(std::istream& in, const std::stri
         throw std::runtime_error(fmt::format("{}: {} = '{}' is not a number", where, header[col], s));
       if (!std::isfinite(v))
         throw std::runtime_error(fmt::format("{}: {} = {} is not finite", where, header[col], s));
-      if (v <= 0)
-        throw std::runtime_error(fmt::format("{}: {} = {} must be positive", where, header[col], s));
+      if (v < 0 || (v == 0 && !zero_ok))
+        throw std::runtime_error(fmt::format("{}: {} = {} must be {}", where, header[col], s,
+                                             zero_ok ? "non-negative" : "positive"));
       return v;
     };
+    auto positive = [&](std::size_t col) { return number(col, false); };
     Observation o;
     o.line = line_no;
     o.N = positive(col_n);
@@ -101,7 +103,7 @@ std::vector<Observation> read_observations_csv(std::istream& in, const std::stri
     if (col_c != kAbsent) o.C = positive(col_c);
     o.D = col_d != kAbsent ? positive(col_d) : o.C / (6.0 * o.N);
     if (col_p != kAbsent) {
-      o.P = positive(col_p);
+      o.P = number(col_p, needs.baselines);
       if (o.P >= 1)
         throw std::runtime_error(fmt::format(
             "{}: P = {} must be below 1 (it is the backbone's share of N)", where, fields[col_p]));

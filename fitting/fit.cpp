@@ -23,9 +23,14 @@ struct Centring {
 };
 
 template <typename Inputs>
+// Over finite values only: a baseline's log N·P is -inf (no concept term) and stays so.
 double centre(std::vector<Inputs>& x, double Inputs::*field) {
+  const auto n = static_cast<double>(std::count_if(x.begin(), x.end(), [&](const Inputs& v) {
+    return std::isfinite(v.*field);
+  }));
   double mean = 0;
-  for (const auto& v : x) mean += v.*field / static_cast<double>(x.size());
+  for (const auto& v : x)
+    if (std::isfinite(v.*field)) mean += v.*field / n;
   for (auto& v : x) v.*field -= mean;
   return mean;
 }

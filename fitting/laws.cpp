@@ -82,8 +82,8 @@ ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C, c
 }
 
 double dlcm_loss(const DlcmParams& p, double N, double P, double R, double D) {
-  return p.E0 + p.A_tok / std::pow(N * (1 - P) + p.t_tok, p.delta1) +
-         p.A_con * std::pow(R, p.gamma) / std::pow(N * P + p.t_con, p.delta2) +
+  const double con = P > 0 ? p.A_con * std::pow(R, p.gamma) / std::pow(N * P + p.t_con, p.delta2) : 0;
+  return p.E0 + p.A_tok / std::pow(N * (1 - P) + p.t_tok, p.delta1) + con +
          p.A_data / std::pow(D + p.t_data, p.alpha);
 }
 
@@ -220,10 +220,11 @@ std::vector<std::vector<double>> dlcm_start_grid(std::span<const Observation> ob
   for (const auto& o : obs) {
     const auto x = dlcm_inputs(o);
     ltok.push_back(x.log_ntok);
-    lcon.push_back(x.log_ncon);
+    if (std::isfinite(x.log_ncon)) lcon.push_back(x.log_ncon);  // baselines have no backbone
     lr.push_back(x.log_r);
     ld.push_back(x.log_d);
   }
+  if (lcon.empty()) throw std::invalid_argument("dlcm law: no DLCM run (P > 0) to fit its concept term to");
   auto tau = [](const std::vector<double>& logs) {
     return *std::min_element(logs.begin(), logs.end()) - std::log(10.0);
   };

@@ -57,6 +57,7 @@ ComputeOptimal chinchilla_compute_optimal(const ChinchillaParams& p, double C, c
 // The compression-aware law (DESIGN §3, paper Eq. 22); N total parameters, P the backbone's share,
 // R the compression ratio, D tokens:
 // L = E0 + A_tok/(N(1-P) + t_tok)^delta1 + A_con·R^gamma/(N·P + t_con)^delta2 + A_data/(D + t_data)^alpha
+// P = 0 is a baseline: no backbone and no compression, so no concept term (not its P -> 0 limit).
 struct DlcmParams {
   double E0, A_tok, t_tok, delta1, A_con, gamma, t_con, delta2, A_data, t_data, alpha;
 };
@@ -158,11 +159,14 @@ inline double dlcm_log_loss(const double* th, const DlcmInputs& x, bool offsets,
   };
   double s_tok, s_con, s_data;
   const double l_tok = offset_log(x.log_ntok, th[2], s_tok);
-  const double l_con = offset_log(x.log_ncon, th[6], s_con);
+  // A baseline (P = 0: no backbone, no compression) is the law without its concept term.
+  const bool has_concepts = std::isfinite(x.log_ncon);
+  const double l_con = has_concepts ? offset_log(x.log_ncon, th[6], s_con) : (s_con = 0, 0.0);
   const double l_data = offset_log(x.log_d, th[9], s_data);
   std::array<double, 4> p;
   const double lse = log_sum_exp(std::array{th[0], th[1] - th[3] * l_tok,
-                                            th[4] + th[5] * x.log_r - th[7] * l_con,
+                                            has_concepts ? th[4] + th[5] * x.log_r - th[7] * l_con
+                                                         : -std::numeric_limits<double>::infinity(),
                                             th[8] - th[10] * l_data},
                                  p);
   if (grad) {

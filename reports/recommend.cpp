@@ -11,6 +11,7 @@
 #include "core/flops.hpp"
 #include "core/mup.hpp"
 #include "fitting/identification.hpp"
+#include "sweeps/spec.hpp"
 #include "fitting/uncertainty.hpp"
 
 namespace dlcm::reports {
@@ -34,6 +35,8 @@ Study load_study(storage::Database& db, const std::string& sweep) {
     throw std::runtime_error(fmt::format("{}: no sweep named \"{}\"", db.path(), sweep));
   Study s;
   s.sweep = sweep;
+  s.baselines_in_law = sweeps::spec_baselines_in_law(storage::sweep_spec(db, sweep),
+                                                     fmt::format("{}: spec of sweep \"{}\"", db.path(), sweep));
   s.runs = storage::sweep_runs(db, sweep);
   const storage::RunRow* best = nullptr;
   for (const auto& r : s.runs) {
@@ -87,10 +90,16 @@ void require_dlcm_runs(const Study& study) {
 
 }  // namespace
 
+std::vector<Observation> law_runs(const Study& study) {
+  auto obs = study.dlcm;
+  if (study.baselines_in_law) obs.insert(obs.end(), study.baseline.begin(), study.baseline.end());
+  return obs;
+}
+
 Laws fit_laws(const Study& study, const FitOptions& opt) {
   require_dlcm_runs(study);
   Laws laws;
-  laws.dlcm = fit_law(Law::dlcm, study.dlcm, opt);
+  laws.dlcm = fit_law(Law::dlcm, law_runs(study), opt);
   laws.dlcm_options = opt;
   laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
   laws.baseline_map = fit_compute_map(study.baseline);
@@ -275,7 +284,7 @@ void bootstrap_baseline(Laws& laws, const Study& study, const fitting::Bootstrap
 
 json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt) {
   const BootstrapOptions boot{.replicates = opt.replicates, .seed = opt.seed};
-  const auto replicates = opt.replicates > 0 ? bootstrap_models(laws.dlcm, study.dlcm, laws.dlcm_options, boot)
+  const auto replicates = opt.replicates > 0 ? bootstrap_models(laws.dlcm, law_runs(study), laws.dlcm_options, boot)
                                              : std::vector<std::optional<Model>>{};
   Laws with_baseline = laws;
   if (with_baseline.baseline_replicates.empty()) bootstrap_baseline(with_baseline, study, boot);
@@ -338,7 +347,7 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   std::vector<std::string> missing;
   if (opt.replicates > 0) {
     json ident = json::object();
-    for (const auto& p : identify_replicates(laws.dlcm, replicates, study.dlcm, opt.level)) {
+    for (const auto& p : identify_replicates(laws.dlcm, replicates, law_runs(study), opt.level)) {
       ident[p.name] = {{"identified", p.identified}, {"why", p.why}};
       if (!p.identified) missing.push_back(p.name);
     }

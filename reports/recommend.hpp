@@ -38,6 +38,7 @@ struct Study {
   std::vector<double> dlcm_target_R;                 // the ratio each DLCM run was planned at
   std::map<std::string, fitting::Observation> by_hash;  // every fitted run (labels repeat across budgets)
   std::vector<std::string> excluded;                 // labels of diverged runs (left out of fits)
+  bool baselines_in_law = false;                     // the sweep's spec: see law_runs
   std::optional<RunConfig> proxy;                    // config of the best completed DLCM run
   std::string proxy_label, proxy_run_dir;
   double proxy_loss = 0;
@@ -60,7 +61,12 @@ struct Laws {
   std::vector<std::optional<fitting::Model>> baseline_replicates;
   std::optional<int64_t> fit_id;  // when read from the fits table
 };
-// Fits the dlcm law to the study's DLCM runs and Chinchilla to its baseline runs (when enough).
+// The runs the compression-aware law is fitted to: the DLCM runs and, when the sweep's spec says
+// `baselines_in_law = true`, then the baselines as its P = 0 case (no backbone, no concept term).
+// Those share the law's token and data terms with the DLCM runs (same corpus, same token-level
+// blocks), so they pin E0, A_tok, delta1, A_data and alpha, and the DLCM runs the concept term.
+std::vector<fitting::Observation> law_runs(const Study& study);
+// Fits the dlcm law to law_runs(study) and Chinchilla to its baseline runs (when enough).
 Laws fit_laws(const Study& study, const fitting::FitOptions& opt);
 // The dlcm law of a stored `dlcm fit` result (its params, offsets and Huber delta); the baseline
 // law is fitted to the study as in fit_laws. Throws when the fit is not a dlcm fit.

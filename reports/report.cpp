@@ -194,19 +194,14 @@ std::string sweep_table(const Context& c) {
                    rows, classes);
 }
 
-std::vector<Observation> all_completed(const Study& s) {
-  auto obs = s.dlcm;
-  obs.insert(obs.end(), s.baseline.begin(), s.baseline.end());
-  return obs;
-}
-
 std::string compute_section(const Context& c) {
   std::string h = "<h2 id=compute>Loss against compute</h2>\n";
   // One line per configuration (its label without the budget), across budgets.
   std::map<std::string, Series> by_label;
   std::vector<std::string> labels = c.study.dlcm_labels;
   labels.insert(labels.end(), c.study.baseline_labels.begin(), c.study.baseline_labels.end());
-  const auto obs = all_completed(c.study);
+  auto obs = c.study.dlcm;
+  obs.insert(obs.end(), c.study.baseline.begin(), c.study.baseline.end());
   for (std::size_t i = 0; i < obs.size(); ++i) {
     auto& s = by_label[labels[i]];
     s.title = labels[i];
@@ -301,36 +296,40 @@ std::string fit_section(const Context& c) {
   std::string h = "<h2 id=fit>Fitted law against observed losses</h2>\n";
   if (!c.laws) return h + fmt::format("<p class=note>No fit: {}</p>\n", esc(c.laws_error));
   const auto& m = c.laws->dlcm.model;
-  const auto& obs = c.study.dlcm;
-  h += fmt::format("<p>Compression-aware law (DESIGN §3) fitted to {} completed DLCM runs: R² = {}, Huber "
-                   "objective {}.</p>\n",
-                   obs.size(), num(r_squared(m, obs), 4), num(c.laws->dlcm.objective));
+  const auto obs = law_runs(c.study);
+  h += fmt::format("<p>Compression-aware law (docs/design.md §3) fitted to {} completed DLCM runs{}: R² = {}, "
+                   "Huber objective {}.</p>\n",
+                   c.study.dlcm.size(),
+                   c.study.baselines_in_law
+                       ? fmt::format(" and {} baseline runs as its P = 0 case (no concept term)", c.study.baseline.size())
+                       : "",
+                   num(r_squared(m, obs), 4), num(c.laws->dlcm.objective));
   std::vector<std::vector<std::string>> prow;
   const auto names = param_names(Law::dlcm);
   const auto values = natural_params(m);
   for (std::size_t i = 0; i < names.size(); ++i) prow.push_back({std::string(names[i]), num(values[i])});
   h += table({"parameter", "value"}, prow);
   Plot parity = plot("Parity: predicted against observed loss", "observed loss", "predicted loss");
-  Series dl = series("DLCM runs (dlcm law)", "points");
   double lo = 1e300, hi = 0;
-  for (const auto& o : obs) {
-    dl.x.push_back(o.loss), dl.y.push_back(predict_loss(m, o));
-    lo = std::min({lo, o.loss, dl.y.back()}), hi = std::max({hi, o.loss, dl.y.back()});
-  }
-  parity.series.push_back(dl);
-  if (c.laws->baseline) {
-    Series bl = series("baseline runs (chinchilla)", "points");
-    for (const auto& o : c.study.baseline) {
-      bl.x.push_back(o.loss), bl.y.push_back(predict_loss(c.laws->baseline->model, o));
-      lo = std::min({lo, o.loss, bl.y.back()}), hi = std::max({hi, o.loss, bl.y.back()});
+  // Baselines under the law they were fitted to: the dlcm law as its P = 0 case, else Chinchilla.
+  const Model* base_law = c.study.baselines_in_law ? &m : c.laws->baseline ? &c.laws->baseline->model : nullptr;
+  for (const auto* runs : {&c.study.dlcm, &c.study.baseline}) {
+    const bool dl = runs == &c.study.dlcm;
+    if (runs->empty() || (!dl && !base_law)) continue;
+    Series s = series(dl ? "DLCM runs (dlcm law)"
+                         : c.study.baselines_in_law ? "baseline runs (dlcm law, P = 0)" : "baseline runs (chinchilla)",
+                      "points");
+    for (const auto& o : *runs) {
+      s.x.push_back(o.loss), s.y.push_back(predict_loss(dl ? m : *base_law, o));
+      lo = std::min({lo, o.loss, s.y.back()}), hi = std::max({hi, o.loss, s.y.back()});
     }
-    parity.series.push_back(bl);
+    parity.series.push_back(s);
   }
   Series diag = series("y = x", "lines");
   diag.x = diag.y = {lo, hi};
   parity.series.push_back(diag);
   Plot resid = plot("Residuals: log predicted - log observed", "training compute C (FLOPs)", "log residual", true);
-  Series rs = series("DLCM runs", "points");
+  Series rs = series(c.study.baselines_in_law ? "runs" : "DLCM runs", "points");
   const auto r = log_residuals(m, obs);
   for (std::size_t i = 0; i < obs.size(); ++i) rs.x.push_back(compute(obs[i])), rs.y.push_back(r[i]);
   resid.series.push_back(rs);
@@ -810,7 +809,7 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   try {
     c.laws = fit_laws(study, fit);
     const BootstrapOptions boot{.replicates = opt.replicates, .seed = opt.seed};
-    c.replicates = bootstrap_models(c.laws->dlcm, study.dlcm, c.laws->dlcm_options, boot);
+    c.replicates = bootstrap_models(c.laws->dlcm, law_runs(study), c.laws->dlcm_options, boot);
     bootstrap_baseline(*c.laws, study, boot);
   } catch (const std::exception& e) {
     c.laws_error = e.what();
@@ -830,7 +829,8 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   std::string summary = fmt::format("<div class=summary><p><b>{}</b> runs ({}); {} DLCM and {} baseline runs fitted.</p>\n",
                                     study.runs.size(), counts, study.dlcm.size(), study.baseline.size());
   if (c.laws)
-    summary += fmt::format("<p>dlcm law R² = {}.</p>\n", num(r_squared(c.laws->dlcm.model, study.dlcm), 4));
+    summary += fmt::format("<p>dlcm law R² = {}{}.</p>\n", num(r_squared(c.laws->dlcm.model, law_runs(study)), 4),
+                           study.baselines_in_law ? " (DLCM runs and the baselines as its P = 0 case)" : "");
   summary += "</div>\n";
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>dlcm report: {}</title>\n{}\n</head><body>\n"

@@ -286,13 +286,26 @@ PlannedRun planned_run(const RunConfig& c, std::string label, double budget) {
   return r;
 }
 
+namespace {
+bool read_baselines_in_law(const toml::table& root, const std::string& path) {
+  const auto* n = root.get("baselines_in_law");
+  if (!n) return false;
+  if (!n->is_boolean()) fail(path, "baselines_in_law", "expected true or false");
+  return *n->value<bool>();
+}
+}  // namespace
+
+bool spec_baselines_in_law(const std::string& text, const std::string& path) {
+  return read_baselines_in_law(parse_toml(text, path), path);
+}
+
 SweepSpec parse_spec(const std::string& text, const std::string& path) {
   const toml::table root = parse_toml(text, path);
   SweepSpec s;
   s.path = path;
   s.text = text;
   static const std::set<std::string> known = {"name", "budgets", "grid", "base", "runs_dir", "lr_from", "warmup_fraction",
-                                              "min_steps", "max_steps", "evals", "max_attempts"};
+                                              "min_steps", "max_steps", "evals", "max_attempts", "baselines_in_law"};
   for (auto& [k, _] : root)
     if (!known.count(std::string(k.str()))) fail(path, std::string(k.str()), "unknown key");
 
@@ -319,6 +332,7 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
       out = static_cast<T>(*n->value<int64_t>());
     }
   };
+  s.baselines_in_law = read_baselines_in_law(root, path);
   num("warmup_fraction", s.warmup_fraction);
   num("min_steps", s.min_steps);
   num("max_steps", s.max_steps);

@@ -14,6 +14,7 @@
 //   [base.model] / [base.boundary] / [base.train] / [base.data]   # fixed settings, as in a run config
 //   lr_from = "demo-lr"                  # optional, instead of grid lr: the μP base rate measured by
 //                                        # the stored lr-transfer study of that name (resolve_lr_from)
+//   baselines_in_law = true              # optional: the dlcm law's fits take the baselines as P = 0
 //
 // Plain C++: planning needs no LibTorch.
 #include <cstdint>
@@ -60,6 +61,9 @@ struct SweepSpec {
   // until resolve_lr_from (sweeps/lr_transfer.hpp) has read it from the database into every grid.
   std::string lr_from;
   std::optional<double> lr_measured;
+  // Fit the compression-aware law to the DLCM runs with the baselines as its P = 0 case (no concept
+  // term): the baselines then share, and pin, its token and data terms (docs/fitting.md).
+  bool baselines_in_law = false;
 };
 
 // Throws std::runtime_error naming the file and the key for every kind of bad input. With
@@ -67,6 +71,8 @@ struct SweepSpec {
 // re-serialised, so the sweep stores the study it runs.
 SweepSpec load_spec(const std::string& path, const std::vector<std::string>& overrides = {});
 SweepSpec parse_spec(const std::string& text, const std::string& path);
+// A stored spec's `baselines_in_law` alone (readers of a sweep that need nothing else of its spec).
+bool spec_baselines_in_law(const std::string& text, const std::string& path);
 
 struct PlannedRun {
   std::string hash;  // identity: hash of the canonical config

@@ -35,7 +35,7 @@ struct FitArgs {
 struct Runs {
   std::vector<Observation> obs;
   std::vector<std::string> excluded;  // diverged runs left out of the fit, by label
-  int baselines_excluded = 0;         // dlcm law: P = 0 rows, as the CSV reader refuses them
+  int baselines = 0;                  // dlcm law: baseline runs fitted as its P = 0 case
 };
 
 // Where the runs come from: a CSV table, or a sweep's finished runs in the central database, read
@@ -59,9 +59,18 @@ Runs load_runs(const FitArgs& a, CsvNeeds needs) {
         "{}: sweep \"{}\" holds baseline and DLCM runs; a {} fit describes one architecture: give --runs "
         "baseline or --runs dlcm",
         a.db, a.sweep, a.law));
+  const bool dlcm_law = a.law == "dlcm";
+  if (dlcm_law && a.runs == "baseline")
+    throw std::runtime_error(fmt::format("{}: the dlcm law needs DLCM runs: give --runs dlcm or --runs all", a.db));
+  if (dlcm_law && study.dlcm.empty())
+    throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no completed DLCM runs to fit", a.db, a.sweep));
+  if (dlcm_law && a.runs == "all") {
+    runs.obs = reports::law_runs(study);  // as recommend and the report fit it (the spec's baselines_in_law)
+    runs.baselines = static_cast<int>(runs.obs.size() - study.dlcm.size());
+    return runs;
+  }
   if (a.runs != "dlcm" && !needs.P) runs.obs = study.baseline;
   if (a.runs != "baseline") runs.obs.insert(runs.obs.end(), study.dlcm.begin(), study.dlcm.end());
-  if (needs.P) runs.baselines_excluded = static_cast<int>(study.baseline.size());
   if (runs.obs.empty())
     throw std::runtime_error(fmt::format("{}: sweep \"{}\" has no completed {}runs to fit", a.db, a.sweep,
                                          a.runs == "all" ? "" : a.runs + " "));
@@ -196,6 +205,9 @@ void print_text(const json& r, const FitArgs& a) {
   const std::string law = r["law"];
   fmt::print("{} fit of {} runs from {}\n", law, r["n_points"].get<std::size_t>(),
              a.sweep.empty() ? a.csv : fmt::format("sweep {} in {}", a.sweep, a.db));
+  if (r.contains("source") && r["source"]["baselines"].get<int>() > 0)
+    fmt::print("  {} of them baselines, as the law's P = 0 case (no concept term; --runs dlcm leaves them out)\n",
+               r["source"]["baselines"].get<int>());
   if (r.contains("source") && !r["source"]["excluded_diverged"].empty())
     fmt::print("  excluded {} diverged runs\n", r["source"]["excluded_diverged"].size());
   if (r.contains("fit_id")) fmt::print("  stored as fit {} in {}\n", r["fit_id"].get<int64_t>(), a.db);
@@ -261,6 +273,7 @@ void run_fit(const FitArgs& a) {
   CsvNeeds needs;
   needs.P = a.law == "dlcm" || (isoflop && a.isoflop_x == "P");
   needs.R = a.law == "dlcm" || (isoflop && a.isoflop_x == "R");
+  needs.baselines = a.law == "dlcm";
   const auto runs = load_runs(a, needs);
   json report = isoflop ? fit_isoflop_law(runs.obs, a)
                         : fit_parametric(a.law == "dlcm" ? Law::dlcm : Law::chinchilla, runs.obs, a);
@@ -268,7 +281,7 @@ void run_fit(const FitArgs& a) {
     report["source"] = {{"sweep", a.sweep},
                         {"db", a.db},
                         {"excluded_diverged", runs.excluded},
-                        {"excluded_baselines", runs.baselines_excluded},
+                        {"baselines", runs.baselines},
                         {"runs", a.runs}};
     auto db = storage::open_central(a.db);
     report["fit_id"] = storage::store_fit(db, a.sweep, a.law, report.dump());
@@ -287,7 +300,7 @@ void add_fit_command(CLI::App& app) {
   auto* sweep = fit->add_option("--sweep", a->sweep, "Fit the runs of this sweep from the database");
   csv->excludes(sweep);
   fit->add_option("--db", a->db, "Central database")->needs(sweep)->capture_default_str();
-  fit->add_option("--runs", a->runs, "With --sweep: fit the baseline runs, the DLCM runs, or all")
+  fit->add_option("--runs", a->runs, "With --sweep: fit the baseline runs, the DLCM runs, or all (dlcm law: the DLCM runs, and the baselines as its P = 0 case when the spec says baselines_in_law)")
       ->needs(sweep)
       ->check(CLI::IsMember({"all", "baseline", "dlcm"}))
       ->capture_default_str();

@@ -84,6 +84,12 @@ TEST(Csv, DlcmColumnsAreReadOnlyWhenNeededAndPMustBeAShare) {
             "runs.csv row 1 (line 2): P = 1 must be below 1 (it is the backbone's share of N)");
   EXPECT_EQ(error_of([] { parse("N,D,loss,P,R\n1e8,1e10,3,0.5,0\n", {.P = true, .R = true}); }),
             "runs.csv row 1 (line 2): R = 0 must be positive");
+  // P = 0 is a baseline where the reader is told the law takes baselines (dlcm), else an error.
+  EXPECT_EQ(parse("N,D,loss,P,R\n1e8,1e10,3,0.0,1\n", {.P = true, .R = true, .baselines = true})[0].P, 0.0);
+  EXPECT_EQ(error_of([] { parse("N,D,loss,P,R\n1e8,1e10,3,0,1\n", {.P = true, .R = true}); }),
+            "runs.csv row 1 (line 2): P = 0 must be positive");
+  EXPECT_EQ(error_of([] { parse("N,D,loss,P,R\n1e8,1e10,3,-0.1,1\n", {.P = true, .R = true, .baselines = true}); }),
+            "runs.csv row 1 (line 2): P = -0.1 must be non-negative");
 }
 
 TEST(Csv, EmptyInputsAreErrors) {

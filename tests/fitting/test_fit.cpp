@@ -61,6 +61,23 @@ TEST(Fit, DlcmWithOffsetsFixedAtZeroKeepsThemZero) {
   expect_params_near(fit.model, truth, 1e-6);
 }
 
+TEST(Fit, DlcmLawFitsBaselinesAsItsPZeroCase) {
+  DlcmParams p = kDlcm;
+  p.t_tok = p.t_con = p.t_data = 0;
+  const Model truth = dlcm_model(p, /*offsets=*/false);
+  auto design = test::dlcm_design();
+  for (double N : {1e7, 3e7, 1e8, 3e8, 1e9})
+    for (double D : {1e9, 1e10, 1e11}) design.push_back({.N = N, .D = D, .P = 0, .R = 1});
+  const auto obs = test::with_losses(design, truth);
+  FitOptions opt;
+  opt.offsets = false;
+  const auto grid = dlcm_start_grid(obs);
+  for (std::size_t i = 0; i < grid.size(); i += 6) opt.starts.push_back(grid[i]);
+  const Fit fit = fit_law(Law::dlcm, obs, opt);
+  expect_params_near(fit.model, truth, 1e-6);
+  EXPECT_LT(fit.objective, 1e-20);
+}
+
 TEST(Fit, NoisyDataObjectiveIsNoHigherThanAtTheTrueParameters) {
   const Model truth = chinchilla_model(kChinchilla);
   for (std::uint64_t seed : {1, 2, 3}) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "fitting/laws.hpp"
 #include "helpers.hpp"
 
@@ -83,6 +85,30 @@ TEST(Laws, DlcmGradientMatchesFiniteDifferences) {
   EXPECT_EQ(g[2], 0.0);
   EXPECT_EQ(g[6], 0.0);
   EXPECT_EQ(g[9], 0.0);
+}
+
+TEST(Laws, BaselineIsTheDlcmLawWithoutItsConceptTerm) {
+  // P = 0: all of N is token-level, no backbone, no compression: E0 + A_tok/N^δ1 + A_data/D^α.
+  DlcmParams p = kDlcm;
+  p.t_tok = p.t_con = p.t_data = 0;
+  const double N = 3e7, D = 2e9;
+  const double want = p.E0 + p.A_tok / std::pow(N, p.delta1) + p.A_data / std::pow(D, p.alpha);
+  EXPECT_NEAR(dlcm_loss(p, N, 0, 1, D), want, 1e-13);
+  const Observation base{.N = N, .D = D, .loss = 1, .P = 0, .R = 1};
+  for (bool offsets : {false, true}) {
+    const Model m = dlcm_model(offsets ? kDlcm : p, offsets);
+    EXPECT_NEAR(predict_loss(m, base), dlcm_loss(offsets ? kDlcm : p, N, 0, 1, D), 1e-13);
+    std::vector<double> g(11);
+    dlcm_log_loss(m.theta.data(), dlcm_inputs(base), offsets, g.data());
+    for (int i : {4, 5, 6, 7}) EXPECT_EQ(g[i], 0.0) << "concept parameter " << i;  // no term, no pull
+    for (double v : g) EXPECT_TRUE(std::isfinite(v));
+    expect_gradient_matches_differences(
+        [&](const double* th, double* gr) { return dlcm_log_loss(th, dlcm_inputs(base), offsets, gr); },
+        m.theta);
+  }
+  // A DLCM of the same token-level size pays the concept term on top.
+  EXPECT_NEAR(dlcm_loss(p, N / 0.6, 0.4, 4, D) - want,
+              p.A_con * std::pow(4.0, p.gamma) / std::pow(N / 0.6 * 0.4, p.delta2), 1e-12);
 }
 
 TEST(Laws, ComputeOptimalAllocationOfHoffmannFit) {

@@ -58,7 +58,7 @@ struct SyntheticStudy {
   std::vector<int> d_token{32, 48, 64}, d_concept{64, 128, 256}, baseline_d_token{32, 64, 128};
   std::vector<double> ratios{2, 4};
   std::function<RunConfig(bool dlcm, int d_token, int d_concept, double R)> config = fixture_config;
-  std::string spec = "spec";
+  std::string spec = "# a synthetic study\n";  // stored as the sweep's spec (TOML)
   std::string hostile = "diverged run";  // the label of one diverged run
 };
 

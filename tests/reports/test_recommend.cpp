@@ -6,6 +6,7 @@
 
 #include "core/flops.hpp"
 #include "reports/allocation.hpp"
+#include "fitting/uncertainty.hpp"
 #include "reports/recommend.hpp"
 #include "study_fixture.hpp"
 #include "test_util.hpp"
@@ -166,6 +167,35 @@ TEST(Allocation, BaselineIsPricedAtItsOwnNeff) {
   const auto priced = baseline_compute_for_loss(test::kTrueBaseline, L, C, map);
   ASSERT_TRUE(naive && priced);
   EXPECT_NEAR(*priced / *naive, 1.2, 1e-9);
+}
+
+// Baselines that follow the dlcm law's P = 0 case (Chinchilla with the law's E0, A_tok, delta1,
+// A_data, alpha) join its fit only when the spec says baselines_in_law, and then it recovers the law.
+TEST(Recommend, BaselinesJoinTheDlcmLawWhenTheSpecSaysSo) {
+  const auto& t = test::kTrueDlcm;
+  for (bool joined : {false, true}) {
+    const auto dir = test::temp_dir(joined ? "law-joined" : "law-apart");
+    auto db = storage::open_central((dir / "dlcm.db").string());
+    test::SyntheticStudy s;
+    s.baseline = {t.E0, t.A_tok, t.A_data, t.delta1, t.alpha};
+    if (joined) s.spec = "baselines_in_law = true\n";
+    test::fill_study(db, dir, "s", s);
+    const auto study = load_study(db, "s");
+    EXPECT_EQ(study.baselines_in_law, joined);
+    EXPECT_EQ(law_runs(study).size(), study.dlcm.size() + (joined ? study.baseline.size() : 0));
+    if (!joined) continue;
+    for (std::size_t i = study.dlcm.size(); i < law_runs(study).size(); ++i) EXPECT_EQ(law_runs(study)[i].P, 0.0);
+    fitting::FitOptions fit;
+    fit.offsets = false;
+    const auto laws = fit_laws(study, fit);
+    const auto got = fitting::dlcm_params(laws.dlcm.model);
+    EXPECT_NEAR(got.delta1, t.delta1, 1e-4);
+    EXPECT_NEAR(got.delta2, t.delta2, 1e-4);
+    EXPECT_NEAR(got.alpha, t.alpha, 1e-4);
+    EXPECT_NEAR(got.E0, t.E0, 1e-4);
+    EXPECT_LT(fitting::r_squared(laws.dlcm.model, law_runs(study)), 1.0 + 1e-12);
+    EXPECT_GT(fitting::r_squared(laws.dlcm.model, law_runs(study)), 1.0 - 1e-9);
+  }
 }
 
 TEST(Recommend, FromAnIngestedSweepRecoversTheLawsAndPricesTheBaseline) {

@@ -92,6 +92,7 @@ TEST(Plan, BadSpecsNameTheKey) {
   };
   const Case cases[] = {
       {"name = \"t\"", "name = \"t\"\ncolour = 1", "spec.toml: colour: unknown key"},
+      {"name = \"t\"", "name = \"t\"\nbaselines_in_law = 1", "spec.toml: baselines_in_law: expected true or false"},
       {"budgets = [1e11, 1e12]", "budgets = [1e11, -1e12]", "spec.toml: budgets: budgets must be positive"},
       {"budgets = [1e11, 1e12]", "budgets = [0.0]", "spec.toml: budgets: budgets must be positive"},
       {"budgets = [1e11, 1e12]", "budgets = \"lots\"", "spec.toml: budgets: expected a list"},
