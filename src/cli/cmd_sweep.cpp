@@ -24,7 +24,7 @@
 #include "sweeps/lr_transfer.hpp"
 #include "sweeps/slurm.hpp"
 #include "sweeps/spec.hpp"
-#include "train/train.hpp"
+#include "train/probes.hpp"
 
 namespace fs = std::filesystem;
 
