@@ -38,6 +38,7 @@
 #include "data/corpus.hpp"
 #include "model/model.hpp"
 #include "storage/run_metrics.hpp"
+#include "train/probes.hpp"
 #include "train/train.hpp"
 
 namespace fs = std::filesystem;

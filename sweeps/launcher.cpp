@@ -68,7 +68,7 @@ pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads, con
   return pid;
 }
 
-// A live trainer holds an flock on its run directory (train.cpp); a dead one's lock died with it.
+// A live trainer holds an flock on its run directory (train/run_dir.cpp); a dead one's lock died with it.
 bool trainer_alive(const fs::path& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -193,7 +193,9 @@ std::string result_status(const std::string& run_dir) {
 
 namespace {
 
-// A worker's heartbeat file (train.cpp): written by that worker process, or none yet.
+using Clock = std::chrono::steady_clock;
+
+// A worker's heartbeat file (train/run_dir.cpp): written by that worker process, or none yet.
 struct Beat {
   double wall = 0, max_gap = 0;  // wall: unix seconds of the beat
   int64_t step = 0;
@@ -206,244 +208,320 @@ std::optional<Beat> read_beat(const fs::path& dir, pid_t worker) {
   return Beat{j.value("unix", 0.0), j.value("max_gap", 0.0), j.value("step", int64_t{0})};
 }
 
-}  // namespace
+// --- the worker pool: `dlcm train` child processes, one per run --------------------------------
 
-SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt) {
-  using Clock = std::chrono::steady_clock;
+struct Worker {
+  storage::RunRow row;
+  int64_t attempt = 0;
+  Clock::time_point started, last_beat;
+  std::optional<Beat> beat;
+  int gpu = -1;
+  bool hung = false;
+};
+
+struct Pool {
+  std::string exe;                // the `dlcm` the workers run
+  int workers = 0, threads = 0;   // slots, and threads per worker
+  bool on_gpu = false;
+  int runs_per_gpu = 1;
+  std::vector<std::string> gpus;  // as CUDA_VISIBLE_DEVICES names them
+  std::vector<int> per_gpu;       // workers on each GPU now
+  std::map<pid_t, Worker> running;
+  bool full() const { return static_cast<int>(running.size()) >= workers; }
+};
+
+// The pool the options ask for, checked before anything touches the database.
+Pool make_pool(const LocalOptions& opt) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const bool on_gpu = opt.device == "cuda";
-  if (opt.device != "cpu" && !on_gpu)
+  Pool pool;
+  pool.on_gpu = opt.device == "cuda";
+  if (opt.device != "cpu" && !pool.on_gpu)
     throw std::runtime_error(fmt::format("--device: unknown device \"{}\" (cpu or cuda)", opt.device));
   if (opt.runs_per_gpu < 1) throw std::runtime_error("--runs-per-gpu: must be at least 1");
   if (opt.hung_after < 0) throw std::runtime_error("--hung-after: must not be negative");
-  const auto gpus = on_gpu ? visible_gpus(std::getenv("CUDA_VISIBLE_DEVICES")) : std::vector<std::string>{};
-  if (on_gpu && gpus.empty())
+  if (pool.on_gpu) pool.gpus = visible_gpus(std::getenv("CUDA_VISIBLE_DEVICES"));
+  if (pool.on_gpu && pool.gpus.empty())
     throw std::runtime_error("--device cuda: no GPU visible (CUDA_VISIBLE_DEVICES, /proc/driver/nvidia/gpus)");
-  std::vector<int> per_gpu(gpus.size(), 0);
+  pool.per_gpu.assign(pool.gpus.size(), 0);
+  pool.runs_per_gpu = opt.runs_per_gpu;
   // Proxies are small: one single-threaded worker per core keeps the machine busiest, and avoids
   // OpenMP threads spinning against each other under load. On GPUs, K runs share each GPU.
-  const int gpu_slots = static_cast<int>(gpus.size()) * opt.runs_per_gpu;
-  const int workers = on_gpu ? (opt.workers > 0 ? std::min(opt.workers, gpu_slots) : gpu_slots)
+  const int gpu_slots = static_cast<int>(pool.gpus.size()) * opt.runs_per_gpu;
+  pool.workers = pool.on_gpu ? (opt.workers > 0 ? std::min(opt.workers, gpu_slots) : gpu_slots)
                              : (opt.workers > 0 ? opt.workers : cores);
-  register_plan(db, spec, plan);
-  const auto added = added_runs(db, spec);
-  const int threads = opt.threads > 0 ? opt.threads : std::max(1, cores / workers);
-  const std::string exe = opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary;
-  const storage::Holder me = this_process("local");
+  pool.threads = opt.threads > 0 ? opt.threads : std::max(1, cores / pool.workers);
+  pool.exe = opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary;
+  return pool;
+}
 
-  SweepOutcome out;
-  std::map<std::string, const PlannedRun*> by_hash;
-  for (const auto* runs : {&plan.runs, &added})
-    for (const auto& r : *runs) by_hash.emplace(r.hash, &r);
-  // Each run directory (and Slurm, for runs submitted there) is the truth about its run: results a
-  // dead orchestrator never ingested are ingested, ended Slurm tasks settled, before choosing.
-  int with_slurm = 0, done = 0;
-  double remaining_flops = 0, session_flops = 0;
+// Starts a worker on the run, its attempt already begun, on the least loaded GPU (if on GPUs).
+void start_worker(Pool& pool, const storage::RunRow& row, int64_t attempt) {
+  Worker w{row, attempt, Clock::now(), Clock::now(), std::nullopt};
+  w.row.attempts += 1;
+  const int gpu = pool.on_gpu ? pick_gpu(pool.per_gpu, pool.runs_per_gpu) : -1;
+  if (gpu >= 0) pool.per_gpu[gpu] += 1;
+  w.gpu = gpu;
+  pool.running[spawn_worker(pool.exe, row.run_dir, pool.threads, gpu >= 0 ? pool.gpus[gpu] : "")] = std::move(w);
+}
+
+// A worker that has exited, with its wait status; nothing when none has.
+struct Exited {
+  Worker worker;
+  int status = 0;
+};
+std::optional<Exited> reap(Pool& pool) {
+  int status = 0;
+  const pid_t pid = waitpid(-1, &status, WNOHANG);
+  if (pid <= 0 || !pool.running.count(pid)) return std::nullopt;
+  Exited e{pool.running.at(pid), status};
+  pool.running.erase(pid);
+  if (e.worker.gpu >= 0) pool.per_gpu[e.worker.gpu] -= 1;
+  return e;
+}
+
+// --- the progress reporter ----------------------------------------------------------------------
+
+struct Reporter {
+  bool quiet = false, tty = false;
+  Clock::time_point t0, last_report;
+  double remaining_flops = 0;  // compute of the runs left when the session began
+  double session_flops = 0;    // of those, finished in this session: sets the pace
+  void say(const std::string& s) const {
+    if (!quiet) fmt::print(stderr, "{}{}\n", tty ? "\r\033[K" : "", s);
+  }
+};
+
+// The periodic line: each running run's latest loss, and the ETA (every 2 s on a terminal, where it
+// is redrawn in place; every 30 s otherwise).
+void report_progress(Reporter& rep, const Pool& pool, int done, int total, size_t held_by_others) {
+  const auto now = Clock::now();
+  if (rep.quiet || now - rep.last_report <= std::chrono::seconds(rep.tty ? 2 : 30) || pool.running.empty()) return;
+  rep.last_report = now;
+  std::string line = fmt::format("[{}/{}]", done, total);
+  for (auto& [_, r] : pool.running) {
+    const auto loss = storage::latest_train_loss((fs::path(r.row.run_dir) / "metrics.sqlite").string());
+    line += fmt::format(" | {} {}", r.row.hash.substr(0, 8),
+                        loss ? fmt::format("step {} loss {:.3f}", loss->step, loss->value) : "-");
+  }
+  if (held_by_others) line += fmt::format(" | {} held by others", held_by_others);
+  const double elapsed = std::chrono::duration<double>(now - rep.t0).count();
+  if (rep.session_flops > 0)  // compute done so far in this invocation sets the pace
+    line += fmt::format(" | ETA {:.0f}s", elapsed * (rep.remaining_flops - rep.session_flops) / rep.session_flops);
+  if (rep.tty) fmt::print(stderr, "\r\033[K{}", line);
+  else rep.say(line);
+}
+
+// --- the queue: which runs this orchestrator trains, claimed one at a time -----------------------
+
+struct Queue {
+  std::map<std::string, const PlannedRun*> by_hash;  // the sweep's runs now: its plan's and those added
+  std::set<std::string> failed_here;                 // failed in this session: left to the next `sweep run`
+  std::map<std::string, std::string> others;         // runs other live holders have: hash -> holder
+  int done = 0;                                      // runs completed or diverged, whoever trained them
+};
+
+// Each run directory (and Slurm, for runs submitted there) is the truth about its run: results a
+// dead orchestrator never ingested are ingested, ended Slurm tasks settled, before choosing. Counts
+// the sweep's runs into `out` and the compute left into the reporter; returns the runs left to Slurm.
+int take_stock(storage::Database& db, const SweepSpec& spec, const Queue& q, SweepOutcome& out, Reporter& rep) {
+  int with_slurm = 0;
   for (const auto& o : collect(db, spec.name).runs) {
-    if (!by_hash.count(o.run.hash)) continue;  // planned by an older version of the spec
+    if (!q.by_hash.count(o.run.hash)) continue;  // planned by an older version of the spec
     out.total += 1;
     if (is_final(o.run.status)) {
       out.skipped += 1;
       continue;
     }
-    remaining_flops += o.run.C;
+    rep.remaining_flops += o.run.C;
     if (o.claim && !o.claim->holder.slurm_task.empty()) with_slurm += 1;
     // A missing corpus stops the sweep here, saying what to run, instead of failing every run's attempts.
-    data::require_corpus(by_hash.at(o.run.hash)->cfg.data);
+    data::require_corpus(q.by_hash.at(o.run.hash)->cfg.data);
   }
-  done = out.skipped;
+  return with_slurm;
+}
 
-  struct Running {
-    storage::RunRow row;
-    int64_t attempt = 0;
-    Clock::time_point started, last_beat;
-    std::optional<Beat> beat;
-    int gpu = -1;
-    bool hung = false;
-  };
-  std::map<pid_t, Running> running;
-  std::set<std::string> failed_here;  // failed in this session: left to the next `sweep run`
-  std::map<std::string, std::string> others;  // runs other live holders have: hash -> holder
-  g_interrupt = 0;
-  struct sigaction sa {}, old_int{}, old_term{};
-  sa.sa_handler = on_interrupt;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  const bool tty = !opt.quiet && isatty(STDERR_FILENO);
-  const auto t0 = Clock::now();
-  auto last_report = t0, last_scan = t0 - std::chrono::hours(1), last_refresh = t0;
-  auto say = [&](const std::string& s) {
-    if (!opt.quiet) fmt::print(stderr, "{}{}\n", tty ? "\r\033[K" : "", s);
-  };
-  say(fmt::format("sweep {}: {} runs, {} done, {} to run on {} workers x {} threads ({})", spec.name, out.total,
-                  out.skipped, out.total - out.skipped, workers, threads, storage::describe(me)));
-  if (with_slurm > 0) say(fmt::format("{} runs left to their Slurm tasks (`dlcm sweep status` follows them)", with_slurm));
-
-  // Claims and starts runs while worker slots are free. Returns whether anything is left to wait
-  // for: runs still to start here, or runs other local orchestrators hold (they may die, and
-  // their runs are then taken over); runs Slurm holds are not waited for.
-  auto scan = [&]() {
-    bool left = false;
-    std::map<std::string, std::string> held;
-    const auto claims = storage::sweep_claims(db, spec.name);
-    auto rows = storage::sweep_runs(db, spec.name);
-    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.C > b.C; });  // longest first
-    done = 0;
-    for (const auto& row : rows) {
-      if (!by_hash.count(row.hash)) continue;
-      done += is_final(row.status);
-      if (is_final(row.status) || failed_here.count(row.hash)) continue;
-      if (row.status == "failed" && row.attempts >= spec.max_attempts) continue;
-      const auto c = claims.count(row.hash) ? std::optional(claims.at(row.hash)) : std::nullopt;
-      if (c && c->holder == me) continue;  // a worker of ours
-      if (held_by_other(c, me)) {
-        held[row.hash] = storage::describe(c->holder);
-        left = left || c->holder.slurm_task.empty();
-        continue;
-      }
-      left = true;
-      if (g_interrupt || static_cast<int>(running.size()) >= workers || !claim(db, row, c, me)) continue;
-      // A run taken over may have finished under its last holder: then there is nothing to train.
-      if (is_final(result_status(row.run_dir))) {
-        storage::ingest_run_dir(db, row.hash, row.run_dir);
-        storage::release_claim(db, row.hash, me);
-        continue;
-      }
-      prepare_run_dir(row.run_dir, by_hash.at(row.hash)->cfg);
-      Running r{row, storage::begin_attempt(db, row.hash, me), Clock::now(), Clock::now(), std::nullopt};
-      r.row.attempts += 1;
-      const int gpu = on_gpu ? pick_gpu(per_gpu, opt.runs_per_gpu) : -1;
-      if (gpu >= 0) per_gpu[gpu] += 1;
-      r.gpu = gpu;
-      running[spawn_worker(exe, row.run_dir, threads, gpu >= 0 ? gpus[gpu] : "")] = std::move(r);
-    }
-    if (held != others && !held.empty()) {
-      std::string line = fmt::format("{} runs held by others:", held.size());
-      for (const auto& [hash, who] : held) line += fmt::format(" {} ({})", hash.substr(0, 8), who);
-      say(line);
-    }
-    others = held;
-    return left;
-  };
-
-  // A worker whose heartbeat stops is killed (SIGKILL: a stopped process takes nothing else) and
-  // its run retried from its checkpoint.
-  auto check_hung = [&](Clock::time_point now) {
-    for (auto& [pid, r] : running) {
-      if (r.hung) continue;
-      const auto beat = read_beat(r.row.run_dir, pid);
-      if (beat && (!r.beat || beat->wall != r.beat->wall)) r.beat = beat, r.last_beat = now;
-      const double limit = opt.hung_after > 0 ? opt.hung_after : std::max(kHungFloor, kHungMargin * (r.beat ? r.beat->max_gap : 0));
-      const double silent = std::chrono::duration<double>(now - r.last_beat).count();
-      if (silent <= (r.beat ? limit : std::max(limit, kHungFloor))) continue;  // start-up gets the floor
-      kill(pid, SIGKILL);
-      r.hung = true;
-      say(fmt::format("{} {}: no heartbeat for {:.0f} s (limit {:.0f} s) at step {}: killed as hung", r.row.hash,
-                      r.row.label, silent, limit, r.beat ? r.beat->step : 0));
-    }
-  };
-
-  bool forwarded = false, more = true;
-  while (running.size() > 0 || (more && !g_interrupt)) {
-    if (g_interrupt && !forwarded) {
-      // Workers checkpoint and stop on SIGINT; what is left waits for the next invocation.
-      for (auto& [pid, _] : running) kill(pid, SIGINT);
-      forwarded = true;
-      out.interrupted = true;
-      say("interrupted: waiting for workers to checkpoint");
-    }
-    auto now = Clock::now();
-    if (!g_interrupt && now - last_scan >= std::chrono::seconds(1)) {
-      more = scan();
-      last_scan = now;
-      check_hung(now);
-    }
-    if (!running.empty() && now - last_refresh >= std::chrono::seconds(2)) {
-      storage::refresh_claims(db, me);
-      last_refresh = now;
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0 && running.count(pid)) {
-      auto r = running.at(pid);
-      running.erase(pid);
-      if (r.gpu >= 0) per_gpu[r.gpu] -= 1;
-      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      const int64_t exit_code = WIFSIGNALED(status) ? -WTERMSIG(status) : code;
-      const std::string found = storage::ingest_run_dir(db, r.row.hash, r.row.run_dir);
-      std::string verdict;
-      if (is_final(found)) {
-        verdict = found;
-        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, found, "", true, "");
-        session_flops += r.row.C;
-      } else if (r.hung) {
-        const bool give_up = r.row.attempts >= spec.max_attempts;
-        verdict = give_up ? fmt::format("hung; failed after {} attempts", r.row.attempts) : "hung: retried from its checkpoint";
-        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "hung",
-                             fmt::format("no heartbeat after step {}", r.beat ? r.beat->step : 0), true,
-                             give_up ? "failed" : "pending");
-        out.hung += 1;
-        if (give_up) failed_here.insert(r.row.hash);
-      } else if (code == 5) {
-        verdict = "run directory busy (not an attempt)";
-        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "busy", last_line(fs::path(r.row.run_dir) / "worker.log"),
-                             false, "pending");
-      } else if (code == 4 || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))) {
-        verdict = "interrupted (resumable)";
-        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "interrupted", "", false, "pending");
-      } else {
-        const std::string why = last_line(fs::path(r.row.run_dir) / "worker.log");
-        verdict = fmt::format("failed (exit {}): {}", exit_code, why);
-        storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "failed", why, true, "failed");
-        failed_here.insert(r.row.hash);
-      }
-      storage::release_claim(db, r.row.hash, me);
-      last_scan = Clock::time_point{};  // a slot is free: look for work at once
-      const double secs = std::chrono::duration<double>(Clock::now() - r.started).count();
-      // The trainer's own wall time, to show what the orchestration around it costs.
-      double train_secs = 0;
-      try {
-        std::ifstream res(fs::path(r.row.run_dir) / "result.json");
-        train_secs = nlohmann::json::parse(res).value("wall_seconds", 0.0);
-      } catch (const std::exception&) {
-      }
-      done += is_final(found);
-      say(fmt::format("[{}/{}] {} {} {} in {:.1f}s (trainer {:.1f}s)", done, out.total, r.row.hash, r.row.label, verdict, secs,
-                      train_secs));
+// Claims and starts runs, longest first, while worker slots are free. Returns whether anything is
+// left to wait for: runs still to start here, or runs other local orchestrators hold (they may
+// die, and their runs are then taken over); runs Slurm holds are not waited for.
+bool fill(Queue& q, Pool& pool, storage::Database& db, const SweepSpec& spec, const storage::Holder& me,
+          const Reporter& rep) {
+  bool left = false;
+  std::map<std::string, std::string> held;
+  const auto claims = storage::sweep_claims(db, spec.name);
+  auto rows = storage::sweep_runs(db, spec.name);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.C > b.C; });  // longest first
+  q.done = 0;
+  for (const auto& row : rows) {
+    if (!q.by_hash.count(row.hash)) continue;
+    q.done += is_final(row.status);
+    if (is_final(row.status) || q.failed_here.count(row.hash)) continue;
+    if (row.status == "failed" && row.attempts >= spec.max_attempts) continue;
+    const auto c = claims.count(row.hash) ? std::optional(claims.at(row.hash)) : std::nullopt;
+    if (c && c->holder == me) continue;  // a worker of ours
+    if (held_by_other(c, me)) {
+      held[row.hash] = storage::describe(c->holder);
+      left = left || c->holder.slurm_task.empty();
       continue;
     }
-    now = Clock::now();
-    if (!opt.quiet && now - last_report > std::chrono::seconds(tty ? 2 : 30) && !running.empty()) {
-      last_report = now;
-      std::string line = fmt::format("[{}/{}]", done, out.total);
-      for (auto& [_, r] : running) {
-        const auto loss = storage::latest_train_loss((fs::path(r.row.run_dir) / "metrics.sqlite").string());
-        line += fmt::format(" | {} {}", r.row.hash.substr(0, 8),
-                            loss ? fmt::format("step {} loss {:.3f}", loss->step, loss->value) : "-");
-      }
-      if (!others.empty()) line += fmt::format(" | {} held by others", others.size());
-      const double elapsed = std::chrono::duration<double>(now - t0).count();
-      if (session_flops > 0)  // compute done so far in this invocation sets the pace
-        line += fmt::format(" | ETA {:.0f}s", elapsed * (remaining_flops - session_flops) / session_flops);
-      if (tty) fmt::print(stderr, "\r\033[K{}", line);
-      else say(line);
+    left = true;
+    if (g_interrupt || pool.full() || !claim(db, row, c, me)) continue;
+    // A run taken over may have finished under its last holder: then there is nothing to train.
+    if (is_final(result_status(row.run_dir))) {
+      storage::ingest_run_dir(db, row.hash, row.run_dir);
+      storage::release_claim(db, row.hash, me);
+      continue;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    prepare_run_dir(row.run_dir, q.by_hash.at(row.hash)->cfg);
+    start_worker(pool, row, storage::begin_attempt(db, row.hash, me));
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  // The sweep as the database has it now, whoever trained what.
+  if (held != q.others && !held.empty()) {
+    std::string line = fmt::format("{} runs held by others:", held.size());
+    for (const auto& [hash, who] : held) line += fmt::format(" {} ({})", hash.substr(0, 8), who);
+    rep.say(line);
+  }
+  q.others = held;
+  return left;
+}
+
+// A worker whose heartbeat stops is killed (SIGKILL: a stopped process takes nothing else) and
+// its run retried from its checkpoint.
+void kill_hung(Pool& pool, const LocalOptions& opt, Clock::time_point now, const Reporter& rep) {
+  for (auto& [pid, r] : pool.running) {
+    if (r.hung) continue;
+    const auto beat = read_beat(r.row.run_dir, pid);
+    if (beat && (!r.beat || beat->wall != r.beat->wall)) r.beat = beat, r.last_beat = now;
+    const double limit = opt.hung_after > 0 ? opt.hung_after : std::max(kHungFloor, kHungMargin * (r.beat ? r.beat->max_gap : 0));
+    const double silent = std::chrono::duration<double>(now - r.last_beat).count();
+    if (silent <= (r.beat ? limit : std::max(limit, kHungFloor))) continue;  // start-up gets the floor
+    kill(pid, SIGKILL);
+    r.hung = true;
+    rep.say(fmt::format("{} {}: no heartbeat for {:.0f} s (limit {:.0f} s) at step {}: killed as hung", r.row.hash,
+                        r.row.label, silent, limit, r.beat ? r.beat->step : 0));
+  }
+}
+
+// Records how an exited worker's attempt ended (its run directory says whether it finished), frees
+// its claim and says so.
+void settle(const Exited& e, Queue& q, storage::Database& db, const SweepSpec& spec, const storage::Holder& me,
+            SweepOutcome& out, Reporter& rep) {
+  const Worker& r = e.worker;
+  const int status = e.status;
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const int64_t exit_code = WIFSIGNALED(status) ? -WTERMSIG(status) : code;
+  const std::string found = storage::ingest_run_dir(db, r.row.hash, r.row.run_dir);
+  std::string verdict;
+  if (is_final(found)) {
+    verdict = found;
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, found, "", true, "");
+    rep.session_flops += r.row.C;
+  } else if (r.hung) {
+    const bool give_up = r.row.attempts >= spec.max_attempts;
+    verdict = give_up ? fmt::format("hung; failed after {} attempts", r.row.attempts) : "hung: retried from its checkpoint";
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "hung",
+                         fmt::format("no heartbeat after step {}", r.beat ? r.beat->step : 0), true,
+                         give_up ? "failed" : "pending");
+    out.hung += 1;
+    if (give_up) q.failed_here.insert(r.row.hash);
+  } else if (code == 5) {
+    verdict = "run directory busy (not an attempt)";
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "busy", last_line(fs::path(r.row.run_dir) / "worker.log"),
+                         false, "pending");
+  } else if (code == 4 || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))) {
+    verdict = "interrupted (resumable)";
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "interrupted", "", false, "pending");
+  } else {
+    const std::string why = last_line(fs::path(r.row.run_dir) / "worker.log");
+    verdict = fmt::format("failed (exit {}): {}", exit_code, why);
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "failed", why, true, "failed");
+    q.failed_here.insert(r.row.hash);
+  }
+  storage::release_claim(db, r.row.hash, me);
+  const double secs = std::chrono::duration<double>(Clock::now() - r.started).count();
+  // The trainer's own wall time, to show what the orchestration around it costs.
+  double train_secs = 0;
+  try {
+    std::ifstream res(fs::path(r.row.run_dir) / "result.json");
+    train_secs = nlohmann::json::parse(res).value("wall_seconds", 0.0);
+  } catch (const std::exception&) {
+  }
+  q.done += is_final(found);
+  rep.say(fmt::format("[{}/{}] {} {} {} in {:.1f}s (trainer {:.1f}s)", q.done, out.total, r.row.hash, r.row.label,
+                      verdict, secs, train_secs));
+}
+
+// The sweep's runs as the database has them now, whoever trained what.
+void tally(storage::Database& db, const SweepSpec& spec, const Queue& q, SweepOutcome& out) {
   out.completed = out.diverged = out.failed = out.pending = 0;
   for (const auto& r : storage::sweep_runs(db, spec.name)) {
-    if (!by_hash.count(r.hash)) continue;
+    if (!q.by_hash.count(r.hash)) continue;
     if (r.status == "completed") out.completed += 1;
     else if (r.status == "diverged") out.diverged += 1;
     else if (r.status == "failed") out.failed += 1;
     else out.pending += 1;
   }
-  say(fmt::format("sweep {}: {} completed, {} diverged, {} failed, {} pending{}", spec.name, out.completed,
-                  out.diverged, out.failed, out.pending,
-                  others.empty() ? "" : fmt::format(" ({} held by others)", others.size())));
+}
+
+}  // namespace
+
+SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Database& db, const LocalOptions& opt) {
+  Pool pool = make_pool(opt);
+  register_plan(db, spec, plan);
+  const auto added = added_runs(db, spec);
+  const storage::Holder me = this_process("local");
+
+  SweepOutcome out;
+  Queue q;
+  for (const auto* runs : {&plan.runs, &added})
+    for (const auto& r : *runs) q.by_hash.emplace(r.hash, &r);
+  Reporter rep;
+  const int with_slurm = take_stock(db, spec, q, out, rep);
+  q.done = out.skipped;
+
+  g_interrupt = 0;
+  struct sigaction sa {}, old_int{}, old_term{};
+  sa.sa_handler = on_interrupt;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  rep.quiet = opt.quiet, rep.tty = !opt.quiet && isatty(STDERR_FILENO);
+  rep.t0 = rep.last_report = Clock::now();
+  auto last_scan = rep.t0 - std::chrono::hours(1), last_refresh = rep.t0;
+  rep.say(fmt::format("sweep {}: {} runs, {} done, {} to run on {} workers x {} threads ({})", spec.name, out.total,
+                      out.skipped, out.total - out.skipped, pool.workers, pool.threads, storage::describe(me)));
+  if (with_slurm > 0) rep.say(fmt::format("{} runs left to their Slurm tasks (`dlcm sweep status` follows them)", with_slurm));
+
+  bool forwarded = false, more = true;
+  while (pool.running.size() > 0 || (more && !g_interrupt)) {
+    if (g_interrupt && !forwarded) {
+      // Workers checkpoint and stop on SIGINT; what is left waits for the next invocation.
+      for (auto& [pid, _] : pool.running) kill(pid, SIGINT);
+      forwarded = true;
+      out.interrupted = true;
+      rep.say("interrupted: waiting for workers to checkpoint");
+    }
+    const auto now = Clock::now();
+    if (!g_interrupt && now - last_scan >= std::chrono::seconds(1)) {
+      more = fill(q, pool, db, spec, me, rep);
+      last_scan = now;
+      kill_hung(pool, opt, now, rep);
+    }
+    if (!pool.running.empty() && now - last_refresh >= std::chrono::seconds(2)) {
+      storage::refresh_claims(db, me);
+      last_refresh = now;
+    }
+    if (const auto exited = reap(pool)) {
+      settle(*exited, q, db, spec, me, out, rep);
+      last_scan = Clock::time_point{};  // a slot is free: look for work at once
+      continue;
+    }
+    report_progress(rep, pool, q.done, out.total, q.others.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  tally(db, spec, q, out);
+  rep.say(fmt::format("sweep {}: {} completed, {} diverged, {} failed, {} pending{}", spec.name, out.completed,
+                      out.diverged, out.failed, out.pending,
+                      q.others.empty() ? "" : fmt::format(" ({} held by others)", q.others.size())));
   return out;
 }
 

@@ -8,7 +8,8 @@
 #include "core/files.hpp"
 #include "reports/recommend.hpp"
 #include "reports/report.hpp"
-#include "train/train.hpp"
+#include "train/inspect.hpp"
+#include "train/probes.hpp"
 
 namespace fs = std::filesystem;
 

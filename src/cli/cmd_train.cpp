@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "train/inspect.hpp"
 #include "train/train.hpp"
 
 namespace dlcm::cli {

@@ -3,7 +3,7 @@
 #include <exception>
 
 #include "commands.hpp"
-#include "train/train.hpp"
+#include "train/probes.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"dlcm: compression-aware scaling-law studies for Dynamic Large Concept Models"};

@@ -1,11 +1,11 @@
 #pragma once
-// `dlcm train` and `dlcm inspect`, behind a plain-C++ interface so the CLI never includes LibTorch.
+// `dlcm train`, behind a plain-C++ interface so the CLI never includes LibTorch (inspect.hpp and
+// probes.hpp are the library's other entry points).
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "core/build_info.hpp"
 #include "core/config.hpp"
 #include "core/parallel.hpp"
 
@@ -44,25 +44,6 @@ struct TrainSummary {
 // rank calls this with the same run directory; rank 0 alone writes there, and every rank returns
 // the same summary (global losses).
 TrainSummary train(const RunConfig& cfg, const TrainOptions& opt);
-
-struct Inspection {
-  std::vector<int> tokens;
-  std::vector<int> boundaries;                // 1 where a concept starts
-  std::vector<double> next_token_logprob;     // entry i: log p(token i+1 | tokens 0..i)
-  std::vector<double> boundary_prob;
-};
-
-// Runs a trained model (eval mode, thresholded boundaries) over byte-level text.
-Inspection inspect(const std::string& run_dir, const std::string& text, int threads = 0);
-
-// Training FLOP/s this machine achieves on the config's model: a few optimizer steps on random
-// tokens after one warm-up step (the sweep planner's wall-time estimate).
-double measure_train_flops_per_second(const RunConfig& cfg, int threads, int steps = 2);
-
-// Which BLAS library LibTorch is calling, read from the process's mapped libraries.
-std::string blas_in_use();
-// This binary: compiled_build_info() with LibTorch's version, CUDA's availability and blas_in_use().
-BuildInfo build_info();
 
 const char* name(RunStatus s);
 

@@ -9,6 +9,7 @@
 #include "data/corpus.hpp"
 #include "model/model.hpp"
 #include "train/eval.hpp"
+#include "train/inspect.hpp"
 #include "train/train.hpp"
 
 using namespace dlcm;
