@@ -15,6 +15,7 @@
 
 #include "core/files.hpp"
 #include "core/flops.hpp"
+#include "storage/status.hpp"
 
 namespace dlcm::sweeps {
 namespace {
@@ -214,6 +215,8 @@ fitting::TransferCurves lr_transfer_curves(const LrTransferSpec& spec, const Tra
       out.curves.push_back(r);
     }
   }
+  const std::string completed = to_string(storage::RunStatus::completed);
+  const std::string diverged = to_string(storage::RunStatus::diverged);
   for (auto& r : out.curves) {
     for (double lr : r.lrs) {
       double sum = 0;
@@ -223,11 +226,11 @@ fitting::TransferCurves lr_transfer_curves(const LrTransferSpec& spec, const Tra
         if (!same_point(pt, r) || pt.lr != lr) continue;
         const auto row = by_hash.find(pt.hash);
         const std::string status = row == by_hash.end() ? "missing" : row->second->status;
-        if (status == "completed" && row->second->final_val_loss) {
+        if (status == completed && row->second->final_val_loss) {
           sum += *row->second->final_val_loss;
           n += 1;
         } else if (note.empty()) {
-          note = fmt::format("lr {:g} seed {}: {}", lr, pt.seed, status == "diverged" ? "diverged" : "not finished (" + status + ")");
+          note = fmt::format("lr {:g} seed {}: {}", lr, pt.seed, status == diverged ? status : "not finished (" + status + ")");
         }
       }
       if (note.empty() && n > 0) {
