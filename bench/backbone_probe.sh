@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dlcm=./build/src/cli/dlcm
 OUT=${OUT:-$(mktemp -d /tmp/dlcm-backbone-probe.XXXXXX)}
+mkdir -p "$OUT"
 STEPS=${STEPS:-1500}
 LR=${LR:-0.011}
 train() {  # name arch d_token d_concept concept_layers

@@ -2,12 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 #include <stdexcept>
+
+#include "fitting/quadratic.hpp"
 
 namespace dlcm::fitting {
 namespace {
@@ -80,67 +81,49 @@ Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt)
   std::vector<std::size_t> kept_rows;
 
   for (const auto& g : groups) {
-    const auto n = static_cast<Eigen::Index>(g.size());
     // Geometric mean of the budget's C, relative to its first run so equal C's come back exactly.
     const double c0 = compute(obs[g[0]]);
-    double log_c = 0, u_mean = 0;
-    for (std::size_t i : g) {
-      log_c += std::log(compute(obs[i]) / c0) / static_cast<double>(n);
-      u_mean += std::log(axis_value(obs[i], opt.x)) / static_cast<double>(n);
-    }
+    double log_c = 0;
+    for (std::size_t i : g) log_c += std::log(compute(obs[i]) / c0) / static_cast<double>(g.size());
     const double C = c0 * std::exp(log_c);
     auto skip = [&](std::string reason) { f.skipped.push_back({C, g.size(), std::move(reason)}); };
-    if (n < 3) {
+    if (g.size() < 3) {
       skip("a parabola needs at least 3 runs");
       continue;
     }
-    std::vector<double> us;
-    for (std::size_t i : g) us.push_back(std::log(axis_value(obs[i], opt.x)));
-    std::sort(us.begin(), us.end());
-    if (std::unique(us.begin(), us.end()) - us.begin() < 3) {
+    std::vector<double> us, losses;
+    for (std::size_t i : g) {
+      us.push_back(std::log(axis_value(obs[i], opt.x)));
+      losses.push_back(obs[i].loss);
+    }
+    std::vector<double> sorted = us;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::unique(sorted.begin(), sorted.end()) - sorted.begin() < 3) {
       skip(fmt::format("fewer than 3 distinct values of {}", x));
       continue;
     }
-    // Centred u keeps the normal equations well conditioned (log N is ~20).
-    Eigen::MatrixXd X(n, 3);
-    Eigen::VectorXd y(n);
-    for (Eigen::Index k = 0; k < n; ++k) {
-      const auto& o = obs[g[k]];
-      const double u = std::log(axis_value(o, opt.x)) - u_mean;
-      X.row(k) << u * u, u, 1.0;
-      y(k) = o.loss;
-    }
-    const Eigen::Vector3d q = X.colPivHouseholderQr().solve(y);
-    const double a = q(0), b = q(1), c = q(2);
-    if (!(a > 0)) {
-      skip(fmt::format("loss against log {} has no minimum (parabola curvature {:.3g})", x, a));
+    const Quadratic q = fit_quadratic(us, losses);
+    if (!(q.a > 0)) {
+      skip(fmt::format("loss against log {} has no minimum (parabola curvature {:.3g})", x, q.a));
       continue;
     }
-    const double u_opt = u_mean - b / (2 * a);
-    if (opt.bracketed && (u_opt < us.front() || u_opt > us.back())) {
+    if (opt.bracketed && (q.vertex < sorted.front() || q.vertex > sorted.back())) {
       skip(fmt::format("minimum at {} = {:.3g}, outside the runs' range [{:.3g}, {:.3g}]", x,
-                       std::exp(u_opt), std::exp(us.front()), std::exp(us.back())));
+                       std::exp(q.vertex), std::exp(sorted.front()), std::exp(sorted.back())));
       continue;
     }
-    const Eigen::VectorXd res = X * q - y;
-    for (Eigen::Index k = 0; k < n; ++k) f.residuals[g[k]] = res(k);
-    const double rss = res.squaredNorm();
-    f.rss += rss;
+    for (std::size_t k = 0; k < g.size(); ++k) f.residuals[g[k]] = q.residuals[k];
+    f.rss += q.rss;
     kept_rows.insert(kept_rows.end(), g.begin(), g.end());
 
     BudgetFit bf;
     bf.C = C;
     bf.n_runs = g.size();
     bf.rows = g;
-    bf.curvature = a;
-    bf.x_opt = std::exp(u_opt);
-    bf.loss_opt = c - b * b / (4 * a);
-    bf.log_x_opt_se = NAN;
-    if (n > 3) {
-      const Eigen::Matrix3d cov = (rss / static_cast<double>(n - 3)) * (X.transpose() * X).inverse();
-      const Eigen::Vector3d grad(b / (2 * a * a), -1 / (2 * a), 0);  // ∂u*/∂(a, b, c), u* = -b/2a
-      bf.log_x_opt_se = std::sqrt(grad.dot(cov * grad));
-    }
+    bf.curvature = q.a;
+    bf.x_opt = std::exp(q.vertex);
+    bf.loss_opt = q.extremum;
+    bf.log_x_opt_se = q.vertex_se;
     f.budgets.push_back(bf);
   }
   if (f.budgets.size() < 2) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "reports/recommend.hpp"
+#include "storage/status.hpp"
 
 namespace fs = std::filesystem;
 
@@ -125,8 +126,10 @@ std::optional<storage::RunRow> verification_run(storage::Database& db, const Ver
 }
 
 Verification record_verification(storage::Database& db, const VerifyPlan& plan, const storage::RunRow& run) {
-  const bool diverged = run.status == "diverged";
-  if (!diverged && (run.status != "completed" || !run.final_val_loss || !std::isfinite(*run.final_val_loss)))
+  using storage::RunStatus;
+  const bool diverged = run.status == to_string(RunStatus::diverged);
+  if (!diverged && (run.status != to_string(RunStatus::completed) || !run.final_val_loss ||
+                    !std::isfinite(*run.final_val_loss)))
     throw std::runtime_error(fmt::format("verification run {} ({}) is {}: nothing to check against", run.label,
                                          run.hash, run.status));
   const int64_t rec_id = plan.recommendation["recommendation_id"].get<int64_t>();
@@ -189,7 +192,7 @@ json to_json(const Verification& v) {
             {"predicted_loss", v.predicted_loss},
             {"interval", {v.interval_low, v.interval_high}},
             {"level", v.level},
-            {"outcome", v.diverged ? "diverged" : "completed"},
+            {"outcome", to_string(v.diverged ? storage::RunStatus::diverged : storage::RunStatus::completed)},
             {"realised_loss", num(v.realised_loss)},
             {"relative_error", num(v.relative_error)},
             {"inside_interval", v.inside_interval},
@@ -228,7 +231,7 @@ Verification verification_from_json(const json& j) {
   v.realised_loss = num("realised_loss");
   v.relative_error = num("relative_error");
   v.inside_interval = j.at("inside_interval").get<bool>();
-  v.diverged = j.value("outcome", "completed") == "diverged";
+  v.diverged = j.value("outcome", "") == to_string(storage::RunStatus::diverged);
   v.law_at_realised = num("law_at_realised");
   v.hash = j.at("hash").get<std::string>();
   v.label = j.at("label").get<std::string>();

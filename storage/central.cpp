@@ -269,7 +269,7 @@ Holder holder_of(const Statement& st, int first) {
 }
 
 // Attempt n of the run starts (inside the caller's transaction).
-int64_t begin_attempt_in(Database& db, const std::string& hash, const Holder& h, const std::string& status,
+int64_t begin_attempt_in(Database& db, const std::string& hash, const Holder& h, RunStatus status,
                          const std::string& now) {
   // Numbered past every earlier attempt, recorded or (before schema 6) only counted.
   Statement next(db.handle(),
@@ -279,7 +279,7 @@ int64_t begin_attempt_in(Database& db, const std::string& hash, const Holder& h,
   if (!next.step()) throw std::runtime_error(fmt::format("run {} is not in the database", hash));
   const int64_t n = next.column_int(0);
   Statement run(db.handle(), "UPDATE runs SET status = ?, attempts = attempts + 1, host = ?, started_at = ? WHERE hash = ?");
-  run.bind(1, status).bind(2, h.host.empty() ? Value(nullptr) : Value(h.host)).bind(3, now).bind(4, hash);
+  run.bind(1, to_string(status)).bind(2, h.host.empty() ? Value(nullptr) : Value(h.host)).bind(3, now).bind(4, hash);
   run.step();
   Statement add(db.handle(), "INSERT INTO attempts(hash, n, launcher, host, pid, slurm_task, started_at) "
                              "VALUES(?, ?, ?, ?, ?, ?, ?)");
@@ -306,8 +306,8 @@ void end_attempt_in(Database& db, const std::string& hash, int64_t n, std::optio
     back.step();
   }
   if (!status.empty()) {
-    Statement st(db.handle(), "UPDATE runs SET status = ? WHERE hash = ? AND status NOT IN ('completed', 'diverged')");
-    st.bind(1, status).bind(2, hash);
+    Statement st(db.handle(), "UPDATE runs SET status = ?1 WHERE hash = ?2 AND status NOT IN (?3, ?4)");  // a final one stays
+    st.bind(1, status).bind(2, hash).bind(3, to_string(RunStatus::completed)).bind(4, to_string(RunStatus::diverged));
     st.step();
   }
 }
@@ -368,7 +368,7 @@ std::map<std::string, Claim> sweep_claims(Database& db, const std::string& sweep
   return out;
 }
 
-int64_t begin_attempt(Database& db, const std::string& hash, const Holder& holder, const std::string& status) {
+int64_t begin_attempt(Database& db, const std::string& hash, const Holder& holder, RunStatus status) {
   WriteTransaction tx(db);
   const int64_t n = begin_attempt_in(db, hash, holder, status, now_utc());
   tx.commit();
@@ -443,7 +443,7 @@ std::string ingest_run_dir(Database& db, const std::string& hash, const std::str
   std::string status;
   if (!result.is_null()) {
     status = result.value("status", "");
-    const bool final = status == "completed" || status == "diverged";
+    const bool final = is_final(status);
     Statement st(db.handle(),
                  "UPDATE runs SET status = coalesce(?, status), steps_done = ?, last_loss = ?, final_train_loss = ?, "
                  "final_val_loss = ?, val_bpb = ?, realised_ratio = ?, result = ?, finished_at = coalesce(?, finished_at) "
@@ -477,7 +477,7 @@ void record_slurm_submission(Database& db, const std::string& sweep, int64_t job
     pass.bind(5, submitter.host).bind(6, submitter.pid).bind(7, submitter.slurm_task);
     pass.step();
     pass.reset();
-    const int64_t attempt = begin_attempt_in(db, hashes[i], task, "submitted", now);
+    const int64_t attempt = begin_attempt_in(db, hashes[i], task, RunStatus::submitted, now);
     add.bind(1, job_id).bind(2, static_cast<int64_t>(i)).bind(3, sweep).bind(4, hashes[i]).bind(5, attempt);
     add.bind(6, submission_dir).bind(7, now);
     add.step();

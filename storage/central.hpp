@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "storage/sqlite.hpp"
+#include "storage/status.hpp"
 
 namespace dlcm::storage {
 
@@ -98,13 +99,13 @@ struct Attempt {
   Holder holder;
   std::string started_at, ended_at;  // UTC; ended_at empty while it runs
   std::optional<int64_t> exit_code;
-  std::string reason, detail;  // reason: completed, diverged, failed, hung, interrupted, orphaned, busy
+  std::string reason, detail;  // reason: an AttemptEnd's word (status.hpp)
   bool counted = true;         // false: not a try of the run (interrupted, holder gone, directory busy)
 };
 // The holder starts training the run: status `status` (running, or submitted to Slurm), one more
 // attempt, an attempt row, the holder's claim pointed at it. Returns the attempt's number.
 int64_t begin_attempt(Database& db, const std::string& hash, const Holder& holder,
-                      const std::string& status = "running");
+                      RunStatus status = RunStatus::running);
 // Ends attempt n: its exit, reason and detail; `counted` false gives the attempt back (runs.attempts
 // goes down). `status`, when not empty, becomes the run's status unless it is already final
 // (completed or diverged, from its run directory). One transaction.

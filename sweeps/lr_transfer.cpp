@@ -15,6 +15,7 @@
 
 #include "core/files.hpp"
 #include "core/flops.hpp"
+#include "storage/status.hpp"
 
 namespace dlcm::sweeps {
 namespace {
@@ -54,69 +55,9 @@ std::vector<T> list_of(const toml::table& root, const std::string& key, const st
   return out;
 }
 
-bool same_point(const TransferPoint& a, const TransferResult& r) {
+bool same_point(const TransferPoint& a, const fitting::TransferResult& r) {
   return a.parametrisation == r.parametrisation && a.axis == r.axis && a.width_token == r.width_token &&
          a.width_concept == r.width_concept;
-}
-
-double median_log2_step(std::vector<double> lrs) {
-  std::sort(lrs.begin(), lrs.end());
-  std::vector<double> steps;
-  for (size_t i = 1; i < lrs.size(); ++i) steps.push_back(std::log2(lrs[i] / lrs[i - 1]));
-  if (steps.empty()) return 1.0;
-  std::nth_element(steps.begin(), steps.begin() + steps.size() / 2, steps.end());
-  return steps[steps.size() / 2];
-}
-
-// The optimum of one width's loss curve (lrs ascending).
-void find_optimum(TransferResult& r) {
-  std::vector<size_t> valid;
-  for (size_t i = 0; i < r.losses.size(); ++i)
-    if (r.losses[i]) valid.push_back(i);
-  if (valid.empty()) {
-    r.method = "none";
-    return;
-  }
-  size_t at = 0;  // position of the minimum within `valid`
-  for (size_t j = 1; j < valid.size(); ++j)
-    if (*r.losses[valid[j]] < *r.losses[valid[at]]) at = j;
-  const size_t i = valid[at];
-  const auto bracket = [&] {
-    r.best_lr_lo = r.lrs[i > 0 ? i - 1 : i];
-    r.best_lr_hi = r.lrs[i + 1 < r.lrs.size() ? i + 1 : i];
-  };
-  r.best_lr = r.lrs[i];
-  // Minimum at the edge of what trained: the optimum may lie beyond, bounded by the next grid point.
-  if (at == 0 || at + 1 == valid.size()) {
-    r.method = "grid-edge";
-    r.points_fitted = 1;
-    bracket();
-    return;
-  }
-  std::vector<double> x, y;
-  for (size_t j = at >= 2 ? at - 2 : 0; j < std::min(valid.size(), at + 3); ++j) {
-    x.push_back(std::log2(r.lrs[valid[j]]));
-    y.push_back(*r.losses[valid[j]]);
-  }
-  r.points_fitted = static_cast<int>(x.size());
-  const Parabola p = fit_parabola(x, y);
-  if (!(p.a > 0)) {
-    r.method = "grid-min";
-    bracket();
-    return;
-  }
-  // The vertex stays between the minimum's trained neighbours.
-  const double v = std::clamp(p.vertex, std::log2(r.lrs[valid[at - 1]]), std::log2(r.lrs[valid[at + 1]]));
-  r.best_lr = std::exp2(v);
-  if (std::isfinite(p.vertex_se)) {
-    r.method = "parabola";
-    r.best_lr_lo = std::exp2(v - p.vertex_se);
-    r.best_lr_hi = std::exp2(v + p.vertex_se);
-  } else {
-    r.method = "parabola-bracket";
-    r.best_lr_lo = r.lrs[valid[at - 1]];
-    r.best_lr_hi = r.lrs[valid[at + 1]];
-  }
 }
 
 }  // namespace
@@ -254,74 +195,29 @@ TransferPlan plan_lr_transfer(const LrTransferSpec& s) {
   return out;
 }
 
-Parabola fit_parabola(const std::vector<double>& x, const std::vector<double>& y) {
-  Parabola p;
-  const size_t n = x.size();
-  if (n < 3 || y.size() != n) return p;
-  double mx = 0;
-  for (double v : x) mx += v / static_cast<double>(n);
-  // Normal equations in u = x − mean(x) (better conditioned): [Σu⁴ Σu³ Σu²; Σu³ Σu² Σu; Σu² Σu n].
-  double S[5] = {}, T[3] = {};
-  for (size_t i = 0; i < n; ++i) {
-    const double u = x[i] - mx;
-    double uk = 1;
-    for (int k = 0; k < 5; ++k, uk *= u) S[k] += uk;
-    T[0] += y[i] * u * u, T[1] += y[i] * u, T[2] += y[i];
-  }
-  double A[3][3] = {{S[4], S[3], S[2]}, {S[3], S[2], S[1]}, {S[2], S[1], S[0]}};
-  const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
-                     A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
-  if (!(std::abs(det) > 1e-12)) return p;
-  double inv[3][3];  // (XᵀX)⁻¹ by cofactors (symmetric)
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c) {
-      const int r1 = (c + 1) % 3, r2 = (c + 2) % 3, c1 = (r + 1) % 3, c2 = (r + 2) % 3;
-      inv[r][c] = (A[r1][c1] * A[r2][c2] - A[r1][c2] * A[r2][c1]) / det;
-    }
-  double coef[3];
-  for (int r = 0; r < 3; ++r) coef[r] = inv[r][0] * T[0] + inv[r][1] * T[1] + inv[r][2] * T[2];
-  const double a = coef[0], bu = coef[1], cu = coef[2];
-  // Back to x: a(x − m)² + bu(x − m) + cu.
-  p.a = a;
-  p.b = bu - 2 * a * mx;
-  p.c = a * mx * mx - bu * mx + cu;
-  if (a == 0) return p;
-  p.vertex = mx - bu / (2 * a);
-  if (n > 3) {
-    double rss = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const double u = x[i] - mx, e = y[i] - (a * u * u + bu * u + cu);
-      rss += e * e;
-    }
-    const double s2 = rss / static_cast<double>(n - 3);
-    const double g[2] = {bu / (2 * a * a), -1 / (2 * a)};  // ∂vertex/∂(a, bu)
-    const double var = s2 * (g[0] * g[0] * inv[0][0] + 2 * g[0] * g[1] * inv[0][1] + g[1] * g[1] * inv[1][1]);
-    p.vertex_se = std::sqrt(std::max(0.0, var));
-  }
-  return p;
-}
-
-TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferPlan& plan,
-                                     const std::vector<storage::RunRow>& rows) {
-  TransferAnalysis out;
+fitting::TransferCurves lr_transfer_curves(const LrTransferSpec& spec, const TransferPlan& plan,
+                                           const std::vector<storage::RunRow>& rows) {
+  fitting::TransferCurves out;
   out.name = spec.name;
+  out.rate = spec.rate;
   out.d_token_base = spec.base.model.d_token_base;
   out.d_concept_base = spec.base.model.d_concept_base;
-  out.rate = spec.rate;
   std::map<std::string, const storage::RunRow*> by_hash;
   for (const auto& r : rows) by_hash[r.hash] = &r;
   for (const auto& pt : plan.points) {
-    if (std::none_of(out.results.begin(), out.results.end(), [&](const auto& r) { return same_point(pt, r); })) {
-      TransferResult r;
+    if (std::none_of(out.curves.begin(), out.curves.end(), [&](const auto& r) { return same_point(pt, r); })) {
+      fitting::TransferResult r;
       r.parametrisation = pt.parametrisation;
       r.axis = pt.axis;
       r.width_token = pt.width_token;
       r.width_concept = pt.width_concept;
       r.lrs = spec.lrs;
-      out.results.push_back(r);
+      out.curves.push_back(r);
     }
   }
-  for (auto& r : out.results) {
+  const std::string completed = to_string(storage::RunStatus::completed);
+  const std::string diverged = to_string(storage::RunStatus::diverged);
+  for (auto& r : out.curves) {
     for (double lr : r.lrs) {
       double sum = 0;
       int n = 0;
@@ -330,11 +226,11 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
         if (!same_point(pt, r) || pt.lr != lr) continue;
         const auto row = by_hash.find(pt.hash);
         const std::string status = row == by_hash.end() ? "missing" : row->second->status;
-        if (status == "completed" && row->second->final_val_loss) {
+        if (status == completed && row->second->final_val_loss) {
           sum += *row->second->final_val_loss;
           n += 1;
         } else if (note.empty()) {
-          note = fmt::format("lr {:g} seed {}: {}", lr, pt.seed, status == "diverged" ? "diverged" : "not finished (" + status + ")");
+          note = fmt::format("lr {:g} seed {}: {}", lr, pt.seed, status == diverged ? status : "not finished (" + status + ")");
         }
       }
       if (note.empty() && n > 0) {
@@ -344,80 +240,7 @@ TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferP
         r.notes.push_back(note);
       }
     }
-    find_optimum(r);
   }
-  const double grid_step = median_log2_step(spec.lrs);
-  for (const auto p : spec.parametrisations)
-    for (const auto& axis : spec.axes) {
-      TransferShift sh{p, axis, 0, 0, 0};
-      double lo = INFINITY, hi = -INFINITY;
-      for (const auto& r : out.results)
-        if (r.parametrisation == p && r.axis == axis && r.best_lr) {
-          lo = std::min(lo, std::log2(*r.best_lr));
-          hi = std::max(hi, std::log2(*r.best_lr));
-          sh.widths += 1;
-        }
-      if (sh.widths > 0) sh.log2_shift = hi - lo, sh.grid_steps = sh.log2_shift / grid_step;
-      out.shifts.push_back(sh);
-    }
-  for (const auto& r : out.results)
-    if (r.width_token == spec.base.model.d_token_base && r.width_concept == spec.base.model.d_concept_base && r.best_lr) {
-      (r.parametrisation == Parametrisation::mup ? out.best_base_lr_mup : out.best_base_lr_standard) = r.best_lr;
-      if (r.parametrisation == Parametrisation::mup) out.base_method_mup = r.method;
-    }
-  return out;
-}
-
-std::string to_json(const TransferAnalysis& a) {
-  const auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
-  json results = json::array(), shifts = json::array();
-  for (const auto& r : a.results) {
-    json losses = json::array();
-    for (const auto& l : r.losses) losses.push_back(opt(l));
-    results.push_back({{"parametrisation", name(r.parametrisation)}, {"axis", r.axis}, {"width_token", r.width_token},
-                       {"width_concept", r.width_concept}, {"lrs", r.lrs}, {"losses", losses},
-                       {"best_lr", opt(r.best_lr)}, {"best_lr_lo", opt(r.best_lr_lo)}, {"best_lr_hi", opt(r.best_lr_hi)},
-                       {"method", r.method}, {"points_fitted", r.points_fitted}, {"notes", r.notes}});
-  }
-  for (const auto& s : a.shifts)
-    shifts.push_back({{"parametrisation", name(s.parametrisation)}, {"axis", s.axis}, {"log2_shift", s.log2_shift},
-                      {"grid_steps", s.grid_steps}, {"widths", s.widths}});
-  const json out = {{"name", a.name},
-                    {"rate", a.rate},
-                    {"base_widths", {{"d_token", a.d_token_base}, {"d_concept", a.d_concept_base}}},
-                    {"base_method_mup", a.base_method_mup},
-                    {"results", results},
-                    {"shifts", shifts},
-                    {"best_base_lr", {{"mup", opt(a.best_base_lr_mup)}, {"standard", opt(a.best_base_lr_standard)}}}};
-  return out.dump(2);
-}
-
-std::string format_table(const TransferAnalysis& a) {
-  std::string out = a.rate == "all" ? "" : fmt::format("the grid sets train.lr_{}; the other rates as the base config\n", a.rate);
-  std::string last;
-  for (const auto& r : a.results) {
-    const std::string group = fmt::format("{} / axis {}", name(r.parametrisation), r.axis);
-    if (group != last) {
-      out += fmt::format("\n{}\n{:>7} {:>7}", group, "d_tok", "d_con");
-      for (double lr : r.lrs) out += fmt::format(" {:>8.2g}", lr);
-      out += fmt::format("  {:>9} {:>21}  {}\n", "best lr", "interval", "method");
-      last = group;
-    }
-    out += fmt::format("{:>7} {:>7}", r.width_token, r.width_concept);
-    // An empty loss is a diverged or an unfinished rate: the notes under the row say which.
-    for (const auto& l : r.losses) out += l ? fmt::format(" {:>8.4f}", *l) : fmt::format(" {:>8}", "-");
-    const auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.3g}", *v) : std::string("-"); };
-    out += fmt::format("  {:>9} {:>21}  {}\n", num(r.best_lr), fmt::format("[{}, {}]", num(r.best_lr_lo), num(r.best_lr_hi)),
-                       r.method);
-    for (const auto& note : r.notes) out += fmt::format("{:>15} {}\n", "-", note);
-  }
-  out += "\nshift of the optimum across widths\n";
-  for (const auto& s : a.shifts)
-    out += fmt::format("  {:<8} {:<7} {:.2f} in log2(lr) = {:.2f} grid steps over {} widths\n", name(s.parametrisation),
-                       s.axis, s.log2_shift, s.grid_steps, s.widths);
-  const auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.3g}", *v) : std::string("none"); };
-  out += fmt::format("best base learning rate{}: mup {}, standard {}\n", a.rate == "all" ? "" : " (" + a.rate + ")",
-                     num(a.best_base_lr_mup), num(a.best_base_lr_standard));
   return out;
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // μP learning-rate transfer (DESIGN §5): a grid of learning rates × widths, scaling the token side,
-// the concept side or both, under each parametrisation; each width's optimal rate comes from a
-// parabola in log2(lr). The runs go through the sweep machinery (run identity = config hash, so a
-// re-run trains nothing twice). The spec is TOML:
+// the concept side or both, under each parametrisation, and the loss curves its runs leave; the
+// optimal rate per width is fitted by fitting/lr_transfer.hpp. The runs go through the sweep
+// machinery (run identity = config hash, so a re-run trains nothing twice). The spec is TOML:
 //
 //   name = "mup-transfer"
 //   lrs = [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2]   # the grid (a constant ratio reads best)
@@ -19,12 +19,12 @@
 //                               # widths are base.model.d_token_base and d_concept_base
 //
 // Plain C++.
-#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "fitting/lr_transfer.hpp"
 #include "storage/central.hpp"
 #include "sweeps/spec.hpp"
 
@@ -67,57 +67,16 @@ struct TransferPlan {
 
 TransferPlan plan_lr_transfer(const LrTransferSpec& spec);
 
-// y = a x² + b x + c by least squares; vertex −b/(2a) with its standard error from the fit's
-// covariance (delta method; needs more than three points, else NaN).
-struct Parabola {
-  double a = NAN, b = NAN, c = NAN;
-  double vertex = NAN, vertex_se = NAN;
-};
-Parabola fit_parabola(const std::vector<double>& x, const std::vector<double>& y);
-
-struct TransferResult {
-  Parametrisation parametrisation;
-  std::string axis;
-  int width_token = 0, width_concept = 0;
-  std::vector<double> lrs;
-  std::vector<std::optional<double>> losses;  // mean over seeds of the final validation loss; none:
-                                              // diverged (or not finished) at some seed
-  std::vector<std::string> notes;             // why a point is missing
-  std::optional<double> best_lr, best_lr_lo, best_lr_hi;
-  std::string method;  // "parabola" (±1 standard error), "parabola-bracket" (3 points: the
-                       // neighbours bound it), "grid-edge" (minimum at the edge: no vertex), "none"
-  int points_fitted = 0;
-};
-
-struct TransferShift {
-  Parametrisation parametrisation;
-  std::string axis;
-  double log2_shift = 0;  // max − min of log2(best lr) over the axis's widths
-  double grid_steps = 0;  // the same in steps of the lr grid (its median log2 ratio)
-  int widths = 0;         // widths with an optimum
-};
-
-struct TransferAnalysis {
-  std::string name;
-  std::string rate;  // which base rate the grid varied (the spec's `rate`)
-  std::vector<TransferResult> results;
-  std::vector<TransferShift> shifts;
-  std::optional<double> best_base_lr_mup, best_base_lr_standard;  // at (d_token_base, d_concept_base)
-  std::string base_method_mup;    // how the μP optimum at the base widths was found (TransferResult::method)
-  int d_token_base = 0, d_concept_base = 0;
-};
-
-// Reads the study's runs (completed and diverged) from the sweep rows of the database.
-TransferAnalysis analyse_lr_transfer(const LrTransferSpec& spec, const TransferPlan& plan,
-                                     const std::vector<storage::RunRow>& rows);
-// A sweep spec's `lr_from`: reads the newest stored lr-transfer study of that name, checks it
-// measured every group's rate (rate "all") at the sweep's μP base widths, and sets every grid's lr
-// (and lr_measured) to its μP optimum, rounded to 3 significant digits so labels stay readable.
+// Each grid width's curve from the study's stored runs (completed and diverged): at each rate the
+// final validation loss averaged over seeds, or none with a note when a seed diverged or has not
+// finished.
+fitting::TransferCurves lr_transfer_curves(const LrTransferSpec& spec, const TransferPlan& plan,
+                                           const std::vector<storage::RunRow>& rows);
+// A sweep spec's `lr_from`: reads the newest stored lr-transfer study of that name (fitting::to_json),
+// checks it measured every group's rate (rate "all") at the sweep's μP base widths, and sets every
+// grid's lr (and lr_measured) to its μP optimum, rounded to 3 significant digits so labels stay
+// readable.
 // No-op without lr_from; throws naming the spec's key and the database when it cannot.
 void resolve_lr_from(SweepSpec& spec, storage::Database& db);
-// The stored and printed JSON (keys: name, rate, base_widths, results, shifts, best_base_lr).
-std::string to_json(const TransferAnalysis& a);
-// A readable table of the same.
-std::string format_table(const TransferAnalysis& a);
 
 }  // namespace dlcm::sweeps

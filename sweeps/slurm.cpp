@@ -181,8 +181,10 @@ while :; do
 done
 echo "$(date -u +%FT%TZ) worker exited with $code"
 # The task by its array name: the last task's own job id is the whole array's.
-if [ "$requeue" = 1 ] && [ "$code" = 4 ]; then
-  scontrol requeue "${SLURM_ARRAY_JOB_ID}_$task" && exit 0
+)";
+  s += fmt::format("if [ \"$requeue\" = 1 ] && [ \"$code\" = {} ]; then\n",
+                   storage::code(storage::TrainExit::interrupted));
+  s += R"(  scontrol requeue "${SLURM_ARRAY_JOB_ID}_$task" && exit 0
 fi
 # A temporary of this shell's own (pid + random), renamed over the record: never half a record.
 tmp="$sub/exit/$task.tmp.$$.$RANDOM"
@@ -192,19 +194,21 @@ exit "$code"
   return s;
 }
 
-std::string resolve_state(const std::string& result_status, const std::optional<std::string>& slurm_state,
-                          std::optional<int> exit_code) {
-  if (is_final(result_status)) return result_status;
+storage::RunStatus resolve_state(const std::string& result_status, const std::optional<std::string>& slurm_state,
+                                 std::optional<int> exit_code) {
+  using storage::RunStatus, storage::ResultStatus, storage::TrainExit;
+  if (storage::is_final(result_status)) return *storage::from_string<RunStatus>(result_status);
   static const std::set<std::string> kRunning = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT"};
   static const std::set<std::string> kTerminal = {"COMPLETED", "FAILED",    "CANCELLED", "TIMEOUT",
                                                   "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
                                                   "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"};
-  if (slurm_state && !kTerminal.count(*slurm_state)) return kRunning.count(*slurm_state) ? "running" : "queued";
+  if (slurm_state && !kTerminal.count(*slurm_state))
+    return kRunning.count(*slurm_state) ? RunStatus::running : RunStatus::queued;
   // The task has ended (or Slurm has forgotten it): only the run itself says how.
-  if (exit_code) return *exit_code == 4 ? "pending" : "failed";
-  if (result_status == "interrupted") return "pending";                   // checkpointed, then stopped
-  if (slurm_state == "CANCELLED" && result_status.empty()) return "pending";  // cancelled before it trained
-  return "failed";
+  if (exit_code) return *exit_code == code(TrainExit::interrupted) ? RunStatus::pending : RunStatus::failed;
+  if (result_status == to_string(ResultStatus::interrupted)) return RunStatus::pending;  // checkpointed, then stopped
+  if (slurm_state == "CANCELLED" && result_status.empty()) return RunStatus::pending;  // cancelled before it trained
+  return RunStatus::failed;
 }
 
 TaskStates parse_task_states(const std::string& text) {
@@ -266,18 +270,18 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write) 
   };
   std::set<int64_t> jobs;
   for (const auto& r : storage::sweep_runs(db, sweep))
-    if (!is_final(r.status))
+    if (!storage::is_final(r.status))
       if (const auto* t = slurm_task(r.hash)) jobs.insert(t->job_id);
   Observation obs;
   const auto states = query_task_states({jobs.begin(), jobs.end()});
   obs.slurm_unreachable = !states;
   std::map<std::string, std::string> slurm_state, shown;  // Slurm's word, and statuses shown but not stored
   for (const auto& r : storage::sweep_runs(db, sweep)) {
-    if (is_final(r.status)) continue;
+    if (storage::is_final(r.status)) continue;
     const std::string found = result_status(r.run_dir);
     const auto* t = slurm_task(r.hash);
     const storage::Holder task_holder{"slurm", "", 0, t ? task_name(*t) : ""};
-    if (is_final(found)) {  // the run's own final word
+    if (storage::is_final(found)) {  // the run's own final word
       shown[r.hash] = found;
       if (!write) continue;
       storage::ingest_run_dir(db, r.hash, r.run_dir);
@@ -292,15 +296,18 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write) 
     std::optional<std::string> state;
     if (s != states->end()) state = slurm_state[r.hash] = s->second;
     const auto exit_code = read_exit_record(*t);
-    const std::string settled = resolve_state(found, state, exit_code);
-    shown[r.hash] = settled;
-    if (!write || settled == "queued" || settled == "running") continue;  // Slurm's word: shown, never stored
+    const storage::RunStatus settled = resolve_state(found, state, exit_code);
+    shown[r.hash] = to_string(settled);
+    if (!write || settled == storage::RunStatus::queued || settled == storage::RunStatus::running)
+      continue;  // Slurm's word: shown, never stored
     // The task has ended for good: its exit record (or Slurm's end of it) is final evidence.
     if (fs::exists(r.run_dir)) storage::ingest_run_dir(db, r.hash, r.run_dir);
-    const bool resumable = settled == "pending";  // checkpointed and stopped, or cancelled: not a try
-    storage::end_attempt(db, r.hash, t->attempt, exit_code, resumable ? "interrupted" : "failed",
+    // Checkpointed and stopped, or cancelled: not a try.
+    const bool resumable = settled == storage::RunStatus::pending;
+    storage::end_attempt(db, r.hash, t->attempt, exit_code,
+                         to_string(resumable ? storage::AttemptEnd::interrupted : storage::AttemptEnd::failed),
                          fmt::format("Slurm task {} {}", task_name(*t), state ? *state : "forgotten by Slurm"),
-                         !resumable, settled);
+                         !resumable, to_string(settled));
     storage::release_claim(db, r.hash, task_holder);
   }
   const auto now_claims = write ? storage::sweep_claims(db, sweep) : claims;
@@ -308,7 +315,7 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write) 
     ObservedRun o{r, std::nullopt, "", std::nullopt};
     if (tasks.count(r.hash)) o.task = tasks.at(r.hash);
     if (slurm_state.count(r.hash)) o.slurm_state = slurm_state.at(r.hash);
-    if (shown.count(r.hash) && !is_final(o.run.status)) o.run.status = shown.at(r.hash);
+    if (shown.count(r.hash) && !storage::is_final(o.run.status)) o.run.status = shown.at(r.hash);
     if (now_claims.count(r.hash)) o.claim = now_claims.at(r.hash);
     obs.runs.push_back(std::move(o));
   }
@@ -345,13 +352,15 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   for (const auto& o : obs.runs) {
     const auto& r = o.run;
     if (!planned.count(r.hash)) continue;  // planned by an older version of the spec
-    const bool failed = r.status == "failed";
+    const auto status = storage::from_string<storage::RunStatus>(r.status);
+    const bool failed = status == storage::RunStatus::failed;
     if (failed && r.attempts >= spec.max_attempts) {
       sub.at_attempt_limit += 1;
       continue;
     }
-    // "running" with no live holder: an orchestrator of an older dlcm died training it.
-    if (!(opt.resubmit_failed ? failed : failed || r.status == "pending" || r.status == "running")) continue;
+    // running with no live holder: an orchestrator of an older dlcm died training it.
+    const bool unfinished = status == storage::RunStatus::pending || status == storage::RunStatus::running;
+    if (!(opt.resubmit_failed ? failed : failed || unfinished)) continue;
     if (opt.dry_run ? !held_by_other(o.claim, submitter) : claim(db, r, o.claim, submitter))
       sub.hashes.push_back(r.hash);
   }

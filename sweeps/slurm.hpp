@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "storage/central.hpp"
+#include "storage/status.hpp"
 #include "sweeps/spec.hpp"
 
 namespace dlcm::sweeps {
@@ -79,8 +80,8 @@ std::string batch_script(const BatchScript& b);
 // slurm_state: Slurm's state of the task (nullopt when Slurm no longer knows it);
 // exit_code: the task's exit record. Returns queued, running, completed, diverged (from
 // result.json only), pending (interrupted or cancelled: resumable) or failed.
-std::string resolve_state(const std::string& result_status, const std::optional<std::string>& slurm_state,
-                          std::optional<int> exit_code);
+storage::RunStatus resolve_state(const std::string& result_status, const std::optional<std::string>& slurm_state,
+                                 std::optional<int> exit_code);
 
 // Slurm's state of each array task, keyed by (array job id, task index), for the given array
 // jobs in one query: sacct where accounting exists, else squeue. nullopt: Slurm did not answer.

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "core/mup.hpp"
+#include "fitting/lr_transfer.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/lr_transfer.hpp"
@@ -133,11 +134,12 @@ void add_mup_commands(CLI::App& app) {
     opt.quiet = a->quiet;
     const auto o = sweeps::run_local(plan.sweep, plan.plan, db, opt);
     if (o.interrupted) std::exit(130);
-    const auto analysis = sweeps::analyse_lr_transfer(spec, plan, storage::sweep_runs(db, spec.name));
-    const std::string j = sweeps::to_json(analysis);
+    const auto analysis =
+        fitting::analyse_lr_transfer(sweeps::lr_transfer_curves(spec, plan, storage::sweep_runs(db, spec.name)));
+    const std::string j = fitting::to_json(analysis);
     storage::store_mup_study(db, "lr-transfer", spec.name, j);
     if (a->json) fmt::print("{}\n", j);
-    else fmt::print("{}", sweeps::format_table(analysis));
+    else fmt::print("{}", fitting::format_table(analysis));
     if (o.failed > 0) std::exit(2);
   });
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "storage/status.hpp"
 #include "train/inspect.hpp"
 #include "train/train.hpp"
 
@@ -57,10 +58,10 @@ void add_train_commands(CLI::App& app) {
       s = train::train(cfg, a->opt);
     } catch (const train::RunDirectoryBusy& e) {
       std::fprintf(stderr, "dlcm: error: %s\n", e.what());
-      std::exit(5);  // nothing tried: a launcher does not count it as an attempt
+      std::exit(storage::code(storage::TrainExit::busy));  // a launcher does not count it as an attempt
     }
-    if (s.status == train::RunStatus::diverged) std::exit(3);
-    if (s.status == train::RunStatus::interrupted) std::exit(4);
+    if (s.status == train::RunStatus::diverged) std::exit(storage::code(storage::TrainExit::diverged));
+    if (s.status == train::RunStatus::interrupted) std::exit(storage::code(storage::TrainExit::interrupted));
   });
 
   auto* in = app.add_subcommand("inspect", "Show how a trained run cuts text into concepts, with per-token loss");

@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "reports/verify.hpp"
+#include "storage/status.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/slurm.hpp"
 
@@ -55,7 +56,7 @@ void run_verify(const VerifyArgs& a) {
       sweeps::collect(db, plan.spec.name);  // settles a submitted run from its directory and Slurm
       row = reports::verification_run(db, plan);
     }
-    if (!row || (row->status != "completed" && row->status != "diverged")) {
+    if (!row || !storage::is_final(row->status)) {
       sweeps::SlurmOptions opt;
       opt.partition = a.partition;
       opt.time = a.time;
@@ -85,7 +86,7 @@ void run_verify(const VerifyArgs& a) {
   }
   const auto row = reports::verification_run(db, plan);
   if (!row) throw std::runtime_error(fmt::format("verification run {} is not in {}", run.hash, a.db));
-  if (row->status != "completed" && row->status != "diverged") {
+  if (!storage::is_final(row->status)) {
     fmt::print(stderr, "dlcm: error: verification run {} ({}) is {} (see {}/worker.log); `{}` resumes it\n", row->label,
                row->hash, row->status, row->run_dir, again);
     std::exit(2);

@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "core/parallel.hpp"
+#include "storage/status.hpp"
 
 namespace dlcm::train {
 
@@ -20,7 +21,8 @@ struct TrainOptions {
   Parallel parallel;           // this process's rank in a data-parallel run (default: alone)
 };
 
-enum class RunStatus { completed, diverged, interrupted };
+// How a training session ended: result.json's "status".
+using RunStatus = storage::ResultStatus;
 
 // Another process holds the run directory's lock (`dlcm train` exits 5): nothing was tried.
 struct RunDirectoryBusy : std::runtime_error {

@@ -1,9 +1,9 @@
-// Learning-rate transfer: the parabola helper on exact numbers, the spec's errors, the analysis on
-// synthetic runs (diverged runs excluded and noted), and a tiny study end to end through the real
-// `dlcm` binary and sweep machinery: stored in the database, a re-run trains nothing.
+// Learning-rate transfer: the spec's errors, the plan, the curves read from synthetic runs (seeds
+// averaged, diverged and unfinished runs left out and noted), and a tiny study end to end through
+// the real `dlcm` binary and sweep machinery: stored in the database, a re-run trains nothing. The
+// fit of the curves is tests/fitting/test_lr_transfer.cpp's.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,6 +12,7 @@
 
 #include "data/corpus.hpp"
 #include "core/mup.hpp"
+#include "fitting/lr_transfer.hpp"
 #include "storage/central.hpp"
 #include "sweeps/lr_transfer.hpp"
 #include "test_util.hpp"
@@ -50,29 +51,6 @@ std::string expect_error(const std::string& text) {
 }
 
 }  // namespace
-
-TEST(Parabola, FindsTheExactVertexOfAKnownParabola) {
-  std::vector<double> x = {-1, 0, 1, 2, 3}, y;
-  for (double v : x) y.push_back(2 * (v - 1.25) * (v - 1.25) + 3);
-  const auto p = sweeps::fit_parabola(x, y);
-  EXPECT_NEAR(p.a, 2, 1e-12);
-  EXPECT_NEAR(p.b, -5, 1e-12);
-  EXPECT_NEAR(p.c, 2 * 1.5625 + 3, 1e-12);
-  EXPECT_NEAR(p.vertex, 1.25, 1e-12);
-  EXPECT_NEAR(p.vertex_se, 0, 1e-6);  // an exact fit leaves no residual
-}
-
-TEST(Parabola, VertexUncertaintyGrowsWithNoiseAndNeedsMoreThanThreePoints) {
-  const std::vector<double> x = {0, 1, 2, 3, 4};
-  const std::vector<double> y = {4.1, 0.9, 0.1, 1.05, 3.9};  // (x − 2)² with ±0.1 noise
-  const auto p = sweeps::fit_parabola(x, y);
-  EXPECT_NEAR(p.vertex, 2, 0.05);
-  EXPECT_GT(p.vertex_se, 0.001);
-  EXPECT_LT(p.vertex_se, 0.1);
-  const auto three = sweeps::fit_parabola({0, 1, 2}, {1, 0, 1});
-  EXPECT_NEAR(three.vertex, 1, 1e-12);
-  EXPECT_TRUE(std::isnan(three.vertex_se));
-}
 
 TEST(LrTransferSpec, BadInputNamesTheFileAndKey) {
   EXPECT_NE(expect_error("name = \"x\"\nlrs = [1e-3, 2e-3]\ntoken_widths = [32]\nconcept_widths = [64]\n")
@@ -134,52 +112,52 @@ TEST(LrTransferPlan, TheRateKeyChoosesWhichBaseRateTheGridSets) {
             std::string::npos);
 }
 
-TEST(LrTransferAnalysis, FindsEachWidthsOptimumExcludesDivergedRunsAndMeasuresTheShift) {
-  const auto spec = sweeps::parse_lr_transfer_spec(kSpec, "s.toml");
+TEST(LrTransferCurves, AverageSeedsAndNoteDivergedAndUnfinishedRuns) {
+  const auto spec = sweeps::parse_lr_transfer_spec("seeds = [1, 2]\n" + kSpec, "s.toml");
   const auto plan = sweeps::plan_lr_transfer(spec);
-  // Synthetic losses: a parabola in log2(lr) with its vertex at 2^-8 for d_token 32 and 2^-7.5 at
-  // 64; the largest rate diverges at d_token 64.
+  // Each run's loss is 2 + its rate + its seed / 10; at d_token 64 the largest rate diverged at
+  // seed 2, the smallest is still pending at seed 1 and has no row at seed 2.
   std::vector<storage::RunRow> rows;
   for (const auto& r : plan.plan.runs) {
+    const double lr = r.cfg.train.lr;
+    const auto seed = static_cast<int64_t>(r.cfg.train.seed);
+    const bool wide = r.cfg.model.d_token == 64;
+    if (wide && lr < 2e-3 && seed == 2) continue;
     storage::RunRow row;
     row.hash = r.hash;
-    const double vertex = r.cfg.model.d_token == 32 ? -8.0 : -7.5, x = std::log2(r.cfg.train.lr);
-    const bool diverges = r.cfg.model.d_token == 64 && r.cfg.train.lr > 0.01;
-    row.status = diverges ? "diverged" : "completed";
-    if (!diverges) row.final_val_loss = 2.0 + 0.3 * (x - vertex) * (x - vertex);
+    row.status = !wide ? "completed" : lr > 0.01 && seed == 2 ? "diverged" : lr < 2e-3 && seed == 1 ? "pending" : "completed";
+    if (row.status == "completed") row.final_val_loss = 2 + lr + static_cast<double>(seed) / 10;
     rows.push_back(row);
   }
-  const auto a = sweeps::analyse_lr_transfer(spec, plan, rows);
-  ASSERT_EQ(a.results.size(), 4u);
-  for (const auto& r : a.results) {
+  const auto c = sweeps::lr_transfer_curves(spec, plan, rows);
+  EXPECT_EQ(c.name, "t");
+  EXPECT_EQ(c.rate, "all");
+  EXPECT_EQ(c.d_token_base, 32);
+  EXPECT_EQ(c.d_concept_base, 64);
+  ASSERT_EQ(c.curves.size(), 4u);  // token d32, token d64, both d32/c64, both d64/c128
+  const std::vector<std::pair<std::string, int>> order{{"token", 32}, {"token", 64}, {"both", 32}, {"both", 64}};
+  for (size_t k = 0; k < 4; ++k) {
+    const auto& r = c.curves[k];
     SCOPED_TRACE(r.axis + " d" + std::to_string(r.width_token));
-    ASSERT_TRUE(r.best_lr);
-    EXPECT_NEAR(std::log2(*r.best_lr), r.width_token == 32 ? -8.0 : -7.5, 1e-9);
-    EXPECT_EQ(r.method, "parabola");  // 4–5 points: the fit's covariance gives the interval
-    EXPECT_LE(*r.best_lr_lo, *r.best_lr);
-    EXPECT_GE(*r.best_lr_hi, *r.best_lr);
-    if (r.width_token == 64) {
-      EXPECT_FALSE(r.losses.back());
-      ASSERT_EQ(r.notes.size(), 1u);
-      EXPECT_NE(r.notes[0].find("diverged"), std::string::npos);
-      EXPECT_EQ(r.points_fitted, 4);
+    EXPECT_EQ(r.axis, order[k].first);
+    EXPECT_EQ(r.width_token, order[k].second);
+    EXPECT_EQ(r.width_concept, r.axis == "token" ? 64 : 2 * r.width_token);
+    EXPECT_EQ(r.lrs, spec.lrs);
+    ASSERT_EQ(r.losses.size(), 5u);
+    for (size_t i = 1; i < 4; ++i) EXPECT_NEAR(*r.losses[i], 2 + spec.lrs[i] + 0.15, 1e-12) << i;  // mean of the seeds
+    if (r.width_token == 32) {
+      EXPECT_NEAR(*r.losses[0], 2 + 1e-3 + 0.15, 1e-12);
+      EXPECT_NEAR(*r.losses[4], 2 + 1.6e-2 + 0.15, 1e-12);
+      EXPECT_TRUE(r.notes.empty());
+    } else {
+      EXPECT_FALSE(r.losses[0]);
+      EXPECT_FALSE(r.losses[4]);
+      EXPECT_EQ(r.notes, (std::vector<std::string>{"lr 0.001 seed 1: not finished (pending)",
+                                                   "lr 0.016 seed 2: diverged"}));
     }
   }
-  ASSERT_EQ(a.shifts.size(), 2u);
-  for (const auto& s : a.shifts) {
-    EXPECT_NEAR(s.log2_shift, 0.5, 1e-9);
-    EXPECT_NEAR(s.grid_steps, 0.5, 1e-9);  // the grid doubles the rate each step
-  }
-  ASSERT_TRUE(a.best_base_lr_mup);
-  EXPECT_NEAR(std::log2(*a.best_base_lr_mup), -8.0, 1e-9);
-  EXPECT_FALSE(a.best_base_lr_standard);
-  const auto j = json::parse(sweeps::to_json(a));
-  for (const char* k : {"name", "rate", "results", "shifts", "best_base_lr"}) EXPECT_TRUE(j.contains(k)) << k;
-  EXPECT_EQ(j["rate"], "all");
-  for (const char* k : {"parametrisation", "axis", "width_token", "width_concept", "lrs", "losses", "best_lr",
-                        "best_lr_lo", "best_lr_hi"})
-    EXPECT_TRUE(j["results"][0].contains(k)) << k;
-  EXPECT_TRUE(j["results"][3]["losses"][4].is_null());
+  const auto missing = sweeps::lr_transfer_curves(spec, plan, {});
+  EXPECT_EQ(missing.curves[0].notes[0], "lr 0.001 seed 1: not finished (missing)");
 }
 
 TEST(LrTransferCli, RunsThroughTheSweepMachineryStoresTheStudyAndAReRunTrainsNothing) {
@@ -243,14 +221,14 @@ std::string lr_from_spec(const std::string& extra = "", const std::string& param
 
 // The stored JSON of a study whose μP optimum at (32, 64) is `best`, found by `method`.
 std::string pilot_json(int d_token_base, int d_concept_base, double best, const std::string& method) {
-  sweeps::TransferAnalysis a;
+  fitting::TransferAnalysis a;
   a.name = "pilot";
   a.rate = "all";
   a.d_token_base = d_token_base;
   a.d_concept_base = d_concept_base;
   a.best_base_lr_mup = best;
   a.base_method_mup = method;
-  return sweeps::to_json(a);
+  return fitting::to_json(a);
 }
 
 std::string resolve_error(sweeps::SweepSpec spec, storage::Database& db) {

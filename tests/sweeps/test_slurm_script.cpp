@@ -93,23 +93,33 @@ TEST(SlurmScript, TaskStatesParseFromSacctAndSqueue) {
   EXPECT_EQ(s.at({13, 0}), "CANCELLED");
 }
 
+namespace {
+
+// resolve_state's answer as the word `sweep status` shows and the database stores.
+std::string state(const std::string& result_status, const std::optional<std::string>& slurm_state,
+                  std::optional<int> exit_code) {
+  return dlcm::storage::to_string(resolve_state(result_status, slurm_state, exit_code));
+}
+
+}  // namespace
+
 TEST(SlurmScript, OnlyTheRunSaysATaskHasEnded) {
   // The run directory's verdict wins over anything Slurm says.
-  EXPECT_EQ(resolve_state("completed", std::string("RUNNING"), std::nullopt), "completed");
-  EXPECT_EQ(resolve_state("diverged", std::nullopt, 3), "diverged");
+  EXPECT_EQ(state("completed", std::string("RUNNING"), std::nullopt), "completed");
+  EXPECT_EQ(state("diverged", std::nullopt, 3), "diverged");
   // Live tasks are queued or running, whatever an older exit record of a requeued task says.
-  EXPECT_EQ(resolve_state("", std::string("PENDING"), std::nullopt), "queued");
-  EXPECT_EQ(resolve_state("interrupted", std::string("REQUEUED"), 4), "queued");
-  EXPECT_EQ(resolve_state("", std::string("RUNNING"), std::nullopt), "running");
-  EXPECT_EQ(resolve_state("", std::string("COMPLETING"), std::nullopt), "running");
+  EXPECT_EQ(state("", std::string("PENDING"), std::nullopt), "queued");
+  EXPECT_EQ(state("interrupted", std::string("REQUEUED"), 4), "queued");
+  EXPECT_EQ(state("", std::string("RUNNING"), std::nullopt), "running");
+  EXPECT_EQ(state("", std::string("COMPLETING"), std::nullopt), "running");
   // Ended: a checkpointed stop is resumable; anything else without a finished result failed.
-  EXPECT_EQ(resolve_state("interrupted", std::string("COMPLETED"), 4), "pending");
-  EXPECT_EQ(resolve_state("", std::string("FAILED"), 1), "failed");
-  EXPECT_EQ(resolve_state("", std::string("COMPLETED"), 0), "failed");
-  EXPECT_EQ(resolve_state("", std::string("TIMEOUT"), std::nullopt), "failed");
-  EXPECT_EQ(resolve_state("", std::nullopt, std::nullopt), "failed");  // forgotten by Slurm, no record
-  EXPECT_EQ(resolve_state("interrupted", std::nullopt, std::nullopt), "pending");
-  EXPECT_EQ(resolve_state("", std::string("CANCELLED"), std::nullopt), "pending");
+  EXPECT_EQ(state("interrupted", std::string("COMPLETED"), 4), "pending");
+  EXPECT_EQ(state("", std::string("FAILED"), 1), "failed");
+  EXPECT_EQ(state("", std::string("COMPLETED"), 0), "failed");
+  EXPECT_EQ(state("", std::string("TIMEOUT"), std::nullopt), "failed");
+  EXPECT_EQ(state("", std::nullopt, std::nullopt), "failed");  // forgotten by Slurm, no record
+  EXPECT_EQ(state("interrupted", std::nullopt, std::nullopt), "pending");
+  EXPECT_EQ(state("", std::string("CANCELLED"), std::nullopt), "pending");
 }
 
 TEST(SlurmSubmit, FailedRunsAtTheAttemptLimitAndBadDirectivesSubmitNothing) {

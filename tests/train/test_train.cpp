@@ -2,6 +2,7 @@
 // exact resume, micro-batch equivalence, divergence recorded, the run directory's contract.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -139,13 +140,33 @@ TEST_F(TrainTest, DivergingRunIsRecordedAsDiverged) {
 
 TEST_F(TrainTest, InspectReportsBoundariesAndNextTokenLogProbs) {
   train::train(tiny(), opts("inspect"));
+  const std::string dir = (g_root / "inspect").string();
   const std::string text = "The quick brown fox jumps over the lazy dog.";
-  const auto r = train::inspect((g_root / "inspect").string(), text, 1);
+  const auto r = train::inspect(dir, text, 1);
+  // The text's bytes, one entry each (it fits in seq_len).
   ASSERT_EQ(r.tokens.size(), text.size());
+  for (size_t i = 0; i < text.size(); ++i) EXPECT_EQ(r.tokens[i], static_cast<unsigned char>(text[i])) << i;
   ASSERT_EQ(r.boundaries.size(), text.size());
+  ASSERT_EQ(r.boundary_prob.size(), text.size());
   ASSERT_EQ(r.next_token_logprob.size(), text.size() - 1);
+  // Thresholded boundaries: the first byte always opens a concept, any other where its boundary
+  // probability reaches 0.5.
   EXPECT_EQ(r.boundaries[0], 1);
-  for (double lp : r.next_token_logprob) EXPECT_LT(lp, 0.0);
+  for (size_t i = 1; i < text.size(); ++i) EXPECT_EQ(r.boundaries[i], r.boundary_prob[i] >= 0.5 ? 1 : 0) << i;
+  // Entry i is log p(token i+1 | tokens 0..i): the text after token i+1 does not change it...
+  const std::string head = text.substr(0, 12);
+  const auto h = train::inspect(dir, head, 1);
+  for (size_t i = 0; i + 1 < head.size(); ++i) EXPECT_NEAR(h.next_token_logprob[i], r.next_token_logprob[i], 1e-5) << i;
+  // ...and over every byte token i+1 could be, the probabilities sum to one.
+  double total = 0;
+  for (int b = 0; b < 256; ++b) {
+    std::string t = head;
+    t.back() = static_cast<char>(b);
+    const auto lp = train::inspect(dir, t, 1).next_token_logprob;
+    for (size_t i = 0; i + 2 < head.size(); ++i) ASSERT_NEAR(lp[i], h.next_token_logprob[i], 1e-5) << b << " " << i;
+    total += std::exp(lp.back());
+  }
+  EXPECT_NEAR(total, 1.0, 1e-4);
 }
 
 TEST_F(TrainTest, GlobalParserRealisesTheTargetRatioWithinTenPercent) {
