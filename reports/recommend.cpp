@@ -90,6 +90,13 @@ void require_dlcm_runs(const Study& study) {
 
 }  // namespace
 
+std::string unidentified_names(const json& rec) {
+  std::vector<std::string> names;
+  for (const auto& m : rec.value("unidentified", json::array()))
+    if (m.is_string()) names.push_back(m.get<std::string>());
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
 std::vector<Observation> law_runs(const Study& study) {
   auto obs = study.dlcm;
   if (study.baselines_in_law) obs.insert(obs.end(), study.baseline.begin(), study.baseline.end());

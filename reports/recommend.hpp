@@ -72,6 +72,10 @@ Laws fit_laws(const Study& study, const fitting::FitOptions& opt);
 // law is fitted to the study as in fit_laws. Throws when the fit is not a dlcm fit.
 Laws laws_from_stored_fit(const storage::StoredFit& fit, const Study& study, const fitting::FitOptions& opt);
 
+// The parameters an unidentified recommendation's law leaves unpinned (its "unidentified" list),
+// as one phrase: "A_con, gamma, delta2".
+std::string unidentified_names(const json& rec);
+
 // The base learning rate the μP transfer starts from, and where it came from.
 struct BaseLr {
   double lr = 0;  // train.lr: every group's base rate unless overridden below

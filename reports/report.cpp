@@ -553,7 +553,7 @@ std::string answer_box(const Context& c, const std::vector<json>& computed, cons
     warn += rec.value("status", "") == "unidentified"
                 ? fmt::format("<p class=warn><b>No recommendation</b>: the runs do not identify the law ({} not "
                               "pinned by the bootstrap).</p>\n",
-                              esc(rec.value("unidentified", json::array()).dump()))
+                              esc(unidentified_names(rec)))
                 : fmt::format("<p class=warn><b>No recommendation</b>: the law's optimum lies on the search bound "
                               "({}), not inside the searched range.</p>\n",
                               esc(rec.value("bounds_hit", json::array()).dump()));

@@ -52,7 +52,7 @@ void print_text(const reports::json& r) {
   // An optimum on a search bound is the law running past the searched range: say so first.
   if (r.value("status", "") == "unidentified")
     fmt::print("  NO RECOMMENDATION: the runs do not identify the law ({} not pinned; below: not an answer)\n",
-               r["unidentified"].dump());
+               reports::unidentified_names(r));
   else if (r.value("status", "interior") != "interior")
     fmt::print("  NO RECOMMENDATION: the law's optimum lies on the search bound {} (below: that bound, not an "
                "answer)\n",

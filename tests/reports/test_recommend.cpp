@@ -271,6 +271,11 @@ TEST(Recommend, AnUnidentifiedLawGivesNoPointAnswer) {
   EXPECT_EQ(r["status"], "unidentified");
   const auto missing = r["unidentified"].get<std::vector<std::string>>();
   EXPECT_NE(std::find(missing.begin(), missing.end(), "gamma"), missing.end()) << r["unidentified"].dump();
+  // Said as a phrase, not as JSON, wherever a person reads it.
+  std::string phrase;
+  for (const auto& m : missing) phrase += (phrase.empty() ? "" : ", ") + m;
+  EXPECT_EQ(unidentified_names(r), phrase);
+  EXPECT_EQ(unidentified_names(json{{"unidentified", {"A_con", "gamma"}}}), "A_con, gamma");
   bool said = false;
   for (const auto& w : r["warnings"])
     said |= w.get<std::string>().find("not identified") != std::string::npos &&
@@ -323,8 +328,9 @@ TEST(Recommend, AMuPRunsRateIsAMuPBaseRateAtItsBaseWidths) {
   EXPECT_EQ(lr.d_concept_base, 64);
   const auto h = mup_hyperparameters(study.proxy->model, study.proxy->train, lr);
   for (const auto& g : h["groups"])
-    if (g["group"] == "backbone")
+    if (g["group"] == "backbone") {
       EXPECT_NEAR(g["lr"].get<double>(), 2e-3 * 64 / study.proxy->model.d_concept, 1e-12);
+    }
 }
 
 TEST(Recommend, LrTransferStudyOverridesTheBestRun) {
@@ -384,8 +390,8 @@ TEST(Recommend, AnLrTransferOfOneRateSetsOnlyThatRate) {
   EXPECT_DOUBLE_EQ(h["base_lrs"]["token"].get<double>(), 0.008);
   EXPECT_DOUBLE_EQ(h["base_lrs"]["concept"].get<double>(), 2e-3);
   for (const auto& g : h["groups"]) {
-    if (g["group"] == "token") EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 0.008);
-    if (g["group"] == "backbone") EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 2e-3);
+    if (g["group"] == "token") { EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 0.008); }
+    if (g["group"] == "backbone") { EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 2e-3); }
   }
 }
 

@@ -106,8 +106,9 @@ TEST(LrTransferPlan, TheRateKeyChoosesWhichBaseRateTheGridSets) {
   }
   for (const char* a : {"all", "token", "concept", "other"})
     for (const char* b : {"all", "token", "concept", "other"})
-      if (std::string(a) < b)
+      if (std::string(a) < b) {
         for (const auto& h : hashes[a]) EXPECT_FALSE(hashes[b].count(h)) << a << " and " << b << " share a run";
+      }
   EXPECT_NE(expect_error("rate = \"backbone\"\n" + kSpec).find("s.toml: rate: unknown rate \"backbone\" (expected all, token, concept, other)"),
             std::string::npos);
 }
