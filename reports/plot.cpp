@@ -1,16 +1,19 @@
 #include "reports/plot.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <stdexcept>
 
 #include "core/files.hpp"
+#include "core/process.hpp"
 
 namespace fs = std::filesystem;
 
@@ -87,13 +90,14 @@ std::string plot_svg(const Plot& p) {
   script += "\n";
   const auto script_file = dir.path / "plot.gp";
   write_file_atomic(script_file.string(), script);
-  const auto err = dir.path / "stderr.txt";
-  // The paths are ours (a mkdtemp directory), so the command line holds no outside text.
-  const int rc = std::system(fmt::format("gnuplot '{}' 2> '{}'", script_file.string(), err.string()).c_str());
-  if (rc != 0 || !fs::exists(dir.path / "out.svg")) {
-    const std::string msg = fs::exists(err) ? read_file(err.string()) : "";
-    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
-      throw std::runtime_error("gnuplot not found: install gnuplot-nox (scripts/setup.sh)");
+  const auto err = dir.path / "stderr.txt";  // what gnuplot says, quoted when it fails
+  const int err_fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  pid_t pid = 0;
+  const int started = spawn({"gnuplot", script_file.string()}, pid, {.err_fd = err_fd});
+  if (err_fd >= 0) close(err_fd);
+  if (started == ENOENT) throw std::runtime_error("gnuplot not found: install gnuplot-nox (scripts/setup.sh)");
+  if (started != 0 || wait_exit(pid) != 0 || !fs::exists(dir.path / "out.svg")) {
+    const std::string msg = started != 0 ? std::strerror(started) : fs::exists(err) ? read_file(err.string()) : "";
     throw std::runtime_error(fmt::format("gnuplot failed on figure \"{}\": {}", p.title, msg));
   }
   std::string svg = read_file((dir.path / "out.svg").string());

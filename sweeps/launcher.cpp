@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <thread>
 
 #include "core/files.hpp"
+#include "core/process.hpp"
 #include "data/corpus.hpp"
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
@@ -37,34 +37,24 @@ std::string hostname() {
   return buf;
 }
 
-// gpu: the CUDA_VISIBLE_DEVICES name of the worker's GPU, empty to train on the CPU.
+// gpu: the CUDA_VISIBLE_DEVICES name of the worker's GPU, empty to train on the CPU. If the
+// orchestrator dies, the worker is told to checkpoint and stop: nothing runs unobserved.
 pid_t spawn_worker(const std::string& exe, const fs::path& dir, int threads, const std::string& gpu) {
-  const std::string cfg = (dir / "config.toml").string(), run_dir = dir.string(), th = std::to_string(threads);
-  const std::string out = (dir / "worker.log").string();
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("fork failed for {}", run_dir));
-  if (pid == 0) {
-    // If the orchestrator dies, the worker is told to checkpoint and stop: nothing runs unobserved.
-    // It may already have died between fork and prctl: then stop before starting (resumable exit).
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(4);
-    const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    if (gpu.empty()) {
-      execl(exe.c_str(), exe.c_str(), "train", "--quiet", "--config", cfg.c_str(), "--run-dir", run_dir.c_str(),
-            "--threads", th.c_str(), static_cast<char*>(nullptr));
-    } else {
-      setenv("CUDA_VISIBLE_DEVICES", gpu.c_str(), 1);
-      execl(exe.c_str(), exe.c_str(), "train", "--quiet", "--config", cfg.c_str(), "--run-dir", run_dir.c_str(),
-            "--threads", th.c_str(), "--device", "cuda", static_cast<char*>(nullptr));
-    }
-    _exit(127);
+  const std::string run_dir = dir.string();
+  std::vector<std::string> argv = {exe,     "train",      "--quiet", "--config", (dir / "config.toml").string(),
+                                   "--run-dir", run_dir, "--threads", std::to_string(threads)};
+  SpawnOptions o;
+  o.die_with_parent = true;
+  if (!gpu.empty()) {
+    argv.insert(argv.end(), {"--device", "cuda"});
+    o.env = {{"CUDA_VISIBLE_DEVICES", gpu}};
   }
+  // A log that cannot be opened leaves the worker writing where the orchestrator does.
+  o.out_fd = o.err_fd = open((dir / "worker.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t pid = 0;
+  const int rc = spawn(argv, pid, o);
+  if (o.out_fd >= 0) close(o.out_fd);
+  if (rc != 0) throw std::runtime_error(fmt::format("fork failed for {}", run_dir));
   return pid;
 }
 

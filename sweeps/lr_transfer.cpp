@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
-#include "core/toml_parse.hpp"
+#include "core/toml_read.hpp"
 
 #include "core/files.hpp"
 #include "core/flops.hpp"
@@ -22,38 +22,8 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void fail(const std::string& path, const std::string& key, const std::string& why) {
-  throw std::runtime_error(fmt::format("{}: {}: {}", path, key, why));
-}
-
-// A non-empty list of distinct values of one kind (numbers, integers or strings).
-template <class T>
-std::vector<T> list_of(const toml::table& root, const std::string& key, const std::string& path,
-                       std::vector<T> fallback) {
-  const auto* n = root.get(key);
-  if (!n) {
-    if (fallback.empty()) fail(path, key, "required");
-    return fallback;
-  }
-  const auto* arr = n->as_array();
-  if (!arr) fail(path, key, "expected a list");
-  std::vector<T> out;
-  for (const auto& e : *arr) {
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (!e.is_string()) fail(path, key, "expected a list of strings");
-      out.push_back(*e.value<std::string>());
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (!e.is_number() || !std::isfinite(*e.value<double>())) fail(path, key, "expected a list of finite numbers");
-      out.push_back(*e.value<double>());
-    } else {
-      if (!e.is_integer()) fail(path, key, "expected a list of integers");
-      out.push_back(static_cast<T>(*e.value<int64_t>()));
-    }
-  }
-  if (out.empty()) fail(path, key, "empty list");
-  if (std::set<T>(out.begin(), out.end()).size() != out.size()) fail(path, key, "duplicate values");
-  return out;
-}
+// lr-transfer specs word a bad number in a list one way, whether it is no number or not finite.
+constexpr ListRules kRules{.not_number = "expected a list of finite numbers", .not_finite = "expected a list of finite numbers"};
 
 bool same_point(const TransferPoint& a, const fitting::TransferResult& r) {
   return a.parametrisation == r.parametrisation && a.axis == r.axis && a.width_token == r.width_token &&
@@ -67,24 +37,16 @@ LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string
   static const std::set<std::string> known = {"name", "runs_dir", "lrs", "token_widths", "concept_widths", "axes",
                                               "parametrisations", "steps", "seeds", "warmup_fraction",
                                               "max_attempts", "rate", "base"};
-  for (auto& [k, _] : root)
-    if (!known.count(std::string(k.str()))) fail(path, std::string(k.str()), "unknown key");
+  check_keys(root, known, path);
   LrTransferSpec s;
   s.path = path;
   s.text = text;
-  auto str = [&](const char* key) -> std::string {
-    const auto* n = root.get(key);
-    if (n && !n->is_string()) fail(path, key, "expected a string");
-    return n ? *n->value<std::string>() : "";
-  };
-  s.name = str("name");
+  read_scalar(root, "name", s.name, path);
   if (s.name.empty()) fail(path, "name", "required: a non-empty study name");
-  if (root.get("rate")) {
-    s.rate = str("rate");
-    if (s.rate != "all" && s.rate != "token" && s.rate != "concept" && s.rate != "other")
-      fail(path, "rate", fmt::format("unknown rate \"{}\" (expected all, token, concept, other)", s.rate));
-  }
-  s.runs_dir = str("runs_dir");
+  if (read_scalar(root, "rate", s.rate, path) && s.rate != "all" && s.rate != "token" && s.rate != "concept" &&
+      s.rate != "other")
+    fail(path, "rate", fmt::format("unknown rate \"{}\" (expected all, token, concept, other)", s.rate));
+  read_scalar(root, "runs_dir", s.runs_dir, path);
   if (s.runs_dir.empty()) s.runs_dir = "runs/" + s.name;
   if (const auto* n = root.get("steps")) {
     if (!n->is_integer() || *n->value<int64_t>() < 1) fail(path, "steps", "expected a positive integer");
@@ -99,36 +61,37 @@ LrTransferSpec parse_lr_transfer_spec(const std::string& text, const std::string
       fail(path, "warmup_fraction", "expected a number in [0, 1)");
     s.warmup_fraction = *n->value<double>();
   }
-  const auto* base = root.get("base");
-  if (base && !base->is_table()) fail(path, "base", "expected a table");
   std::ostringstream base_text;
-  if (base) base_text << *base->as_table();
+  if (const auto* base = read_table(root, "base", path)) base_text << *base;
   s.base = parse_run_config(base_text.str(), path, "base.", /*check=*/false);
 
-  s.lrs = list_of<double>(root, "lrs", path, {});
+  s.lrs = read_list<double>(root, "lrs", path, "", {}, kRules);
   for (double lr : s.lrs)
     if (!(lr > 0)) fail(path, "lrs", "learning rates must be positive");
   std::sort(s.lrs.begin(), s.lrs.end());
   if (s.lrs.size() < 3) fail(path, "lrs", "at least three learning rates are needed for a parabola");
-  s.seeds = list_of<int64_t>(root, "seeds", path, {static_cast<int64_t>(s.base.train.seed)});
+  s.seeds = read_list<int64_t>(root, "seeds", path, "", {static_cast<int64_t>(s.base.train.seed)});
   for (auto seed : s.seeds)
     if (seed < 0) fail(path, "seeds", "seeds must be non-negative");
-  s.axes = list_of<std::string>(root, "axes", path, {"token", "concept", "both"});
+  s.axes = read_list<std::string>(root, "axes", path, "", {"token", "concept", "both"});
   for (const auto& a : s.axes)
     if (a != "token" && a != "concept" && a != "both")
       fail(path, "axes", fmt::format("unknown axis \"{}\" (expected token, concept, both)", a));
   const auto has = [&](const char* axis) { return std::find(s.axes.begin(), s.axes.end(), axis) != s.axes.end(); };
   const auto& m = s.base.model;
-  s.token_widths = list_of<int>(root, "token_widths", path, has("token") || has("both") ? std::vector<int>{} : std::vector<int>{m.d_token});
-  s.concept_widths =
-      list_of<int>(root, "concept_widths", path, has("concept") || has("both") ? std::vector<int>{} : std::vector<int>{m.d_concept});
+  // A width axis the study scales must be given; the other stays at the base's width.
+  const auto widths = [&](const char* key, bool scaled, int base) {
+    return read_list<int>(root, key, path, "", scaled ? std::vector<int>{} : std::vector<int>{base});
+  };
+  s.token_widths = widths("token_widths", has("token") || has("both"), m.d_token);
+  s.concept_widths = widths("concept_widths", has("concept") || has("both"), m.d_concept);
   for (int w : s.token_widths)
     if (w < 1) fail(path, "token_widths", "widths must be positive");
   for (int w : s.concept_widths)
     if (w < 1) fail(path, "concept_widths", "widths must be positive");
   if (has("both") && s.token_widths.size() != s.concept_widths.size())
     fail(path, "concept_widths", "axis \"both\" pairs token_widths with concept_widths: they need the same length");
-  for (const auto& p : list_of<std::string>(root, "parametrisations", path, {"mup", "standard"})) {
+  for (const auto& p : read_list<std::string>(root, "parametrisations", path, "", {"mup", "standard"})) {
     if (p != "mup" && p != "standard")
       fail(path, "parametrisations", fmt::format("unknown parametrisation \"{}\" (expected mup, standard)", p));
     s.parametrisations.push_back(p == "mup" ? Parametrisation::mup : Parametrisation::standard);
@@ -246,29 +209,26 @@ fitting::TransferCurves lr_transfer_curves(const LrTransferSpec& spec, const Tra
 
 void resolve_lr_from(SweepSpec& spec, storage::Database& db) {
   if (spec.lr_from.empty()) return;
-  const auto where = [&](const std::string& what) {
-    return std::runtime_error(fmt::format("{}: lr_from: {}", spec.path, what));
-  };
+  const auto bad = [&](const std::string& why) { fail(spec.path, "lr_from", why); };
   const auto study = storage::latest_mup_study(db, "lr-transfer", spec.lr_from);
   if (!study)
-    throw where(fmt::format("no lr-transfer study \"{}\" in {}: run `dlcm mup lr-transfer SPEC --db {}` with that "
-                            "name first",
-                            spec.lr_from, db.path(), db.path()));
+    bad(fmt::format("no lr-transfer study \"{}\" in {}: run `dlcm mup lr-transfer SPEC --db {}` with that name first",
+                    spec.lr_from, db.path(), db.path()));
   const auto j = json::parse(study->result, nullptr, false);
   const auto& m = spec.base.model;
   if (m.parametrisation != Parametrisation::mup)
-    throw where("a measured μP base rate needs base.model.parametrisation = \"mup\"");
+    bad("a measured μP base rate needs base.model.parametrisation = \"mup\"");
   if (!j.is_object() || j.value("rate", "") != "all")
-    throw where(fmt::format("study \"{}\" did not sweep every group's rate (rate = \"all\")", spec.lr_from));
+    bad(fmt::format("study \"{}\" did not sweep every group's rate (rate = \"all\")", spec.lr_from));
   const auto widths = j.value("base_widths", json::object());
   if (widths.value("d_token", 0) != m.d_token_base || widths.value("d_concept", 0) != m.d_concept_base)
-    throw where(fmt::format("study \"{}\" measured at base widths {}/{}, the sweep's base.model is {}/{}", spec.lr_from,
-                            widths.value("d_token", 0), widths.value("d_concept", 0), m.d_token_base, m.d_concept_base));
+    bad(fmt::format("study \"{}\" measured at base widths {}/{}, the sweep's base.model is {}/{}", spec.lr_from,
+                    widths.value("d_token", 0), widths.value("d_concept", 0), m.d_token_base, m.d_concept_base));
   const auto best = j.contains("best_base_lr") ? j["best_base_lr"].value("mup", json()) : json();
   if (!best.is_number())
-    throw where(fmt::format("study \"{}\" found no μP optimum at the base widths", spec.lr_from));
+    bad(fmt::format("study \"{}\" found no μP optimum at the base widths", spec.lr_from));
   if (j.value("base_method_mup", "") == "grid-edge")
-    throw where(fmt::format("study \"{}\": the best μP rate is at the edge of its grid; widen `lrs`", spec.lr_from));
+    bad(fmt::format("study \"{}\": the best μP rate is at the edge of its grid; widen `lrs`", spec.lr_from));
   const double v = std::stod(fmt::format("{:.3g}", best.get<double>()));
   spec.lr_measured = v;
   spec.grid.lr = {v};

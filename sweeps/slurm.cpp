@@ -1,9 +1,8 @@
 #include "sweeps/slurm.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -18,10 +17,9 @@
 #include <sstream>
 
 #include "core/files.hpp"
+#include "core/process.hpp"
 #include "data/corpus.hpp"
 #include "sweeps/launcher.hpp"
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -35,25 +33,15 @@ struct ProgramResult {
 
 // Runs a program with these arguments (no shell in between), capturing both outputs.
 ProgramResult run_program(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   int out[2], err[2];
-  if (pipe(out) != 0) return {};
-  if (pipe(err) != 0) {
+  if (pipe2(out, O_CLOEXEC) != 0) return {};
+  if (pipe2(err, O_CLOEXEC) != 0) {
     close(out[0]);
     close(out[1]);
     return {};
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  posix_spawn_file_actions_addclose(&fa, err[0]);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
+  const int rc = spawn(args, pid, {.out_fd = out[1], .err_fd = err[1]});
   close(out[1]);
   close(err[1]);
   ProgramResult r;
@@ -81,10 +69,7 @@ ProgramResult run_program(const std::vector<std::string>& args) {
       }
     }
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.code = wait_exit(pid);
   return r;
 }
 

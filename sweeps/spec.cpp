@@ -13,7 +13,7 @@
 #include <toml++/toml.h>
 
 #include "core/overrides.hpp"
-#include "core/toml_parse.hpp"
+#include "core/toml_read.hpp"
 
 #include "core/files.hpp"
 #include "core/flops.hpp"
@@ -21,34 +21,8 @@
 namespace dlcm::sweeps {
 namespace {
 
-[[noreturn]] void fail(const std::string& path, const std::string& key, const std::string& why) {
-  throw std::runtime_error(fmt::format("{}: {}: {}", path, key, why));
-}
-
-template <class T>
-std::vector<T> read_list(const toml::table& t, const std::string& key, const std::string& where,
-                         const std::string& path, std::vector<T> fallback, bool allow_duplicates = false) {
-  const auto* n = t.get(key);
-  if (!n) return fallback;
-  const auto* arr = n->as_array();
-  if (!arr) fail(path, where + key, "expected a list");
-  std::vector<T> out;
-  for (const auto& e : *arr) {
-    if constexpr (std::is_floating_point_v<T>) {
-      if (!e.is_number()) fail(path, where + key, "expected a list of numbers");
-      out.push_back(*e.value<double>());
-      if (!std::isfinite(out.back())) fail(path, where + key, "values must be finite");
-    } else {
-      if (!e.is_integer()) fail(path, where + key, "expected a list of integers");
-      out.push_back(static_cast<T>(*e.value<int64_t>()));
-    }
-  }
-  if (out.empty()) fail(path, where + key, "empty list: the grid would be empty");
-  // A paired axis may repeat a value (d_token 32 with d_concept 64 and with 128); its tuples may not.
-  if (!allow_duplicates && std::set<T>(out.begin(), out.end()).size() != out.size())
-    fail(path, where + key, "duplicate values");
-  return out;
-}
+// The words for [] in a grid list (and in budgets, which the grid is crossed with).
+constexpr const char* kEmptyAxis = "empty list: the grid would be empty";
 
 std::string fmt_num(double v) { return fmt::format("{:g}", v); }
 
@@ -191,19 +165,22 @@ Grid read_grid(const toml::table& t, const std::string& where, const std::string
   static const std::set<std::string> list_keys = {"d_token",        "baseline_layers", "d_concept", "concept_width_mult",
                                                   "concept_layers", "encoder_layers",  "decoder_layers", "ratio",
                                                   "seed",           "lr",              "tokens_per_param"};
-  for (auto& [k, _] : t) {
-    const std::string key(k.str());
-    if (list_keys.count(key) || (top && (key == "pair" || key == "per_budget"))) continue;
-    fail(path, where + key, top ? "unknown key" : "unknown key (a per-budget table takes grid lists and tokens_per_param)");
-  }
+  static const std::set<std::string> top_keys = [] {
+    auto k = list_keys;
+    k.insert({"pair", "per_budget"});
+    return k;
+  }();
+  if (top) check_keys(t, top_keys, path, where);
+  else check_keys(t, list_keys, path, where, "unknown key (a per-budget table takes grid lists and tokens_per_param)");
   Grid g = fallback;
   g.where = where;
   if (top) g.pairs = read_pairs(t, where, path);
   std::set<std::string> paired;
   for (const auto& group : g.pairs) paired.insert(group.begin(), group.end());
+  // A paired axis may repeat a value (d_token 32 with d_concept 64 and with 128); its tuples may not.
   auto list = [&](const char* key, auto& out) {
     using T = typename std::decay_t<decltype(out)>::value_type;
-    out = read_list<T>(t, key, where, path, out, paired.count(key) > 0);
+    out = read_list<T>(t, key, path, where, out, {.distinct = paired.count(key) == 0, .empty = kEmptyAxis});
   };
   list("d_token", g.d_token);
   list("baseline_layers", g.baseline_layers);
@@ -286,17 +263,10 @@ PlannedRun planned_run(const RunConfig& c, std::string label, double budget) {
   return r;
 }
 
-namespace {
-bool read_baselines_in_law(const toml::table& root, const std::string& path) {
-  const auto* n = root.get("baselines_in_law");
-  if (!n) return false;
-  if (!n->is_boolean()) fail(path, "baselines_in_law", "expected true or false");
-  return *n->value<bool>();
-}
-}  // namespace
-
 bool spec_baselines_in_law(const std::string& text, const std::string& path) {
-  return read_baselines_in_law(parse_toml(text, path), path);
+  bool in_law = false;
+  read_scalar(parse_toml(text, path), "baselines_in_law", in_law, path);
+  return in_law;
 }
 
 SweepSpec parse_spec(const std::string& text, const std::string& path) {
@@ -306,38 +276,19 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   s.text = text;
   static const std::set<std::string> known = {"name", "budgets", "grid", "base", "runs_dir", "lr_from", "warmup_fraction",
                                               "min_steps", "max_steps", "evals", "max_attempts", "baselines_in_law"};
-  for (auto& [k, _] : root)
-    if (!known.count(std::string(k.str()))) fail(path, std::string(k.str()), "unknown key");
+  check_keys(root, known, path);
 
-  auto str = [&](const char* key) -> std::string {
-    const auto* n = root.get(key);
-    if (!n) return "";
-    if (!n->is_string()) fail(path, key, "expected a string");
-    return *n->value<std::string>();
-  };
-  s.name = str("name");
+  read_scalar(root, "name", s.name, path);
   if (s.name.empty()) fail(path, "name", "required: a non-empty sweep name");
-  s.runs_dir = str("runs_dir");
-  s.lr_from = str("lr_from");
+  read_scalar(root, "runs_dir", s.runs_dir, path);
+  read_scalar(root, "lr_from", s.lr_from, path);
   if (s.runs_dir.empty()) s.runs_dir = "runs/" + s.name;
-  auto num = [&](const char* key, auto& out) {
-    const auto* n = root.get(key);
-    if (!n) return;
-    using T = std::decay_t<decltype(out)>;
-    if constexpr (std::is_floating_point_v<T>) {
-      if (!n->is_number()) fail(path, key, "expected a number");
-      out = *n->value<double>();
-    } else {
-      if (!n->is_integer()) fail(path, key, "expected an integer");
-      out = static_cast<T>(*n->value<int64_t>());
-    }
-  };
-  s.baselines_in_law = read_baselines_in_law(root, path);
-  num("warmup_fraction", s.warmup_fraction);
-  num("min_steps", s.min_steps);
-  num("max_steps", s.max_steps);
-  num("evals", s.evals);
-  num("max_attempts", s.max_attempts);
+  read_scalar(root, "baselines_in_law", s.baselines_in_law, path);
+  read_scalar(root, "warmup_fraction", s.warmup_fraction, path);
+  read_scalar(root, "min_steps", s.min_steps, path);
+  read_scalar(root, "max_steps", s.max_steps, path);
+  read_scalar(root, "evals", s.evals, path);
+  read_scalar(root, "max_attempts", s.max_attempts, path);
   if (!(s.warmup_fraction >= 0 && s.warmup_fraction < 1)) fail(path, "warmup_fraction", "must be in [0, 1)");
   if (s.min_steps < 1) fail(path, "min_steps", "must be at least 1");
   if (s.max_steps < s.min_steps) fail(path, "max_steps", "must be at least min_steps");
@@ -345,14 +296,12 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   if (s.max_attempts < 1) fail(path, "max_attempts", "must be at least 1");
 
   if (!root.get("budgets")) fail(path, "budgets", "required: a list of training FLOPs budgets");
-  s.budgets = read_list<double>(root, "budgets", "", path, {});
+  s.budgets = read_list<double>(root, "budgets", path, "", {}, {.empty = kEmptyAxis});
   for (double b : s.budgets)
     if (!(b > 0)) fail(path, "budgets", fmt::format("budgets must be positive (got {})", b));
 
-  const auto* base = root.get("base");
-  if (base && !base->is_table()) fail(path, "base", "expected a table");
   std::ostringstream base_text;
-  if (base) base_text << *base->as_table();
+  if (const auto* base = read_table(root, "base", path)) base_text << *base;
   s.base = parse_run_config(base_text.str(), path, "base.", /*check=*/false);
 
   const auto* grid_node = root.get("grid");
@@ -438,8 +387,7 @@ std::string set_budget_steps(const SweepSpec& s, RunConfig& c, double budget) {
 
 Plan plan(const SweepSpec& s) {
   if (!s.lr_from.empty() && !s.lr_measured)
-    throw std::runtime_error(fmt::format("{}: lr_from: the rate of lr-transfer study \"{}\" was not read from a database",
-                                         s.path, s.lr_from));
+    fail(s.path, "lr_from", fmt::format("the rate of lr-transfer study \"{}\" was not read from a database", s.lr_from));
   Plan out;
   std::set<std::string> hashes;
   for (double budget : s.budgets) {
@@ -521,11 +469,11 @@ Plan plan(const SweepSpec& s) {
       out.runs.push_back(std::move(r));
     }
     if (outside > 0 && in_window == 0)
-      throw std::runtime_error(fmt::format(
-          "{}: {}: keeps no run at budget {:g} (the grid's D/N there spans {:.3g} to {:.3g})", s.path,
-          g.tokens_per_param_key, budget, tpp_min, tpp_max));
+      fail(s.path, g.tokens_per_param_key,
+           fmt::format("keeps no run at budget {:g} (the grid's D/N there spans {:.3g} to {:.3g})", budget, tpp_min,
+                       tpp_max));
   }
-  if (out.runs.empty()) throw std::runtime_error(fmt::format("{}: budgets: no grid point fits any budget", s.path));
+  if (out.runs.empty()) fail(s.path, "budgets", "no grid point fits any budget");
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "core/duration.hpp"
 #include "core/files.hpp"
 #include "data/corpus.hpp"
 #include "reports/export.hpp"
@@ -32,11 +33,6 @@ namespace dlcm::cli {
 namespace {
 
 using nlohmann::json;
-
-std::string fmt_duration(double s) {
-  const auto v = static_cast<int64_t>(s);
-  return v >= 3600 ? fmt::format("{}h{:02d}m", v / 3600, v / 60 % 60) : fmt::format("{}m{:02d}s", v / 60, v % 60);
-}
 
 int default_workers() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
@@ -173,7 +169,7 @@ void watch(const std::string& db_path, const std::string& sweep, double interval
                     with_slurm ? fmt::format(" ({} with Slurm)", with_slurm) : ""),
         fmt::format("compute {:.3g} of {:.3g} FLOPs done ({:.1f}%), ETA {}", done_C, total,
                     total > 0 ? 100 * done_C / total : 100.0,
-                    !active ? "-, finished" : pace > 0 ? fmt_duration(remaining / pace) : "- (measuring the pace)")};
+                    !active ? "-, finished" : pace > 0 ? format_duration(remaining / pace) : "- (measuring the pace)")};
     lines.insert(lines.end(), live.begin(), live.end());
     if (slurm && active)
       lines.push_back("  Slurm runs show their status as last collected (`dlcm sweep collect " + sweep + "`)");
@@ -336,7 +332,7 @@ void add_plan_command(CLI::App* sweep) {
                  r.N, r.P, r.R, r.D, r.C / r.budget, r.steps);
     for (const auto& d : p.dropped) fmt::print("dropped at budget {:.3g}: {}: {}\n", d.budget, d.label, d.reason);
     fmt::print("{} runs, {} dropped", p.runs.size(), p.dropped.size());
-    if (!a->no_calibrate) fmt::print("; estimated wall time {} on {} workers (calibrated here)", fmt_duration(secs), workers);
+    if (!a->no_calibrate) fmt::print("; estimated wall time {} on {} workers (calibrated here)", format_duration(secs), workers);
     fmt::print("\n");
   });
 }

@@ -13,14 +13,10 @@
 #include <toml++/toml.h>
 
 #include "core/overrides.hpp"
-#include "core/toml_parse.hpp"
+#include "core/toml_read.hpp"
 
 namespace dlcm {
 namespace {
-
-[[noreturn]] void fail(const std::string& source, const std::string& key, const std::string& why) {
-  throw std::runtime_error(fmt::format("{}: {}: {}", source, key, why));
-}
 
 // Reads keys of one TOML table into struct fields; every key must be consumed (unknown keys fail).
 struct TableReader {
@@ -29,51 +25,30 @@ struct TableReader {
   std::string prefix;
   std::set<std::string> seen;
 
-  const toml::node* get(const std::string& key) {
+  template <class T>
+  bool scalar(const std::string& key, T& out) {
     seen.insert(key);
-    return table ? table->get(key) : nullptr;
+    return table && read_scalar(*table, key, out, source, prefix + ".");
   }
   std::string where(const std::string& key) const { return prefix + "." + key; }
 
-  void read(const std::string& key, int& out) {
-    if (auto* n = get(key)) {
-      auto v = n->value<int64_t>();
-      if (!v || !n->is_integer()) fail(source, where(key), "expected an integer");
-      out = static_cast<int>(*v);
-    }
-  }
-  void read(const std::string& key, int64_t& out) {
-    if (auto* n = get(key)) {
-      if (!n->is_integer()) fail(source, where(key), "expected an integer");
-      out = *n->value<int64_t>();
-    }
-  }
+  void read(const std::string& key, int& out) { scalar(key, out); }
+  void read(const std::string& key, int64_t& out) { scalar(key, out); }
   void read(const std::string& key, uint64_t& out) {
     int64_t v = static_cast<int64_t>(out);
     read(key, v);
     if (v < 0) fail(source, where(key), "must be non-negative");
     out = static_cast<uint64_t>(v);
   }
-  void read(const std::string& key, double& out) {
-    if (auto* n = get(key)) {
-      if (!n->is_number()) fail(source, where(key), "expected a number");
-      out = *n->value<double>();
-      if (!std::isfinite(out)) fail(source, where(key), "must be finite");
-    }
+  bool read(const std::string& key, double& out) {
+    if (!scalar(key, out)) return false;
+    if (!std::isfinite(out)) fail(source, where(key), "must be finite");
+    return true;
   }
   void read(const std::string& key, std::optional<double>& out) {
-    if (get(key)) {
-      double v = 0;
-      read(key, v);
-      out = v;
-    }
+    if (double v = 0; read(key, v)) out = v;
   }
-  void read(const std::string& key, std::string& out) {
-    if (auto* n = get(key)) {
-      if (!n->is_string()) fail(source, where(key), "expected a string");
-      out = *n->value<std::string>();
-    }
-  }
+  void read(const std::string& key, std::string& out) { scalar(key, out); }
   template <class E>
   void read_enum(const std::string& key, E& out, const std::map<std::string, E>& choices) {
     std::string s;
@@ -88,18 +63,9 @@ struct TableReader {
     out = it->second;
   }
   void finish() const {
-    if (!table) return;
-    for (auto& [k, _] : *table)
-      if (!seen.count(std::string(k.str()))) fail(source, where(std::string(k.str())), "unknown key");
+    if (table) check_keys(*table, seen, source, prefix + ".");
   }
 };
-
-const toml::table* subtable(const toml::table& root, const std::string& key, const std::string& source) {
-  auto* n = root.get(key);
-  if (!n) return nullptr;
-  if (!n->is_table()) fail(source, key, "expected a table");
-  return n->as_table();
-}
 
 }  // namespace
 
@@ -119,27 +85,15 @@ int ffn_hidden(const ModelConfig& m, int d) {
 int kv_heads(int n_heads, int n_kv_heads) { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
 int scan_dim(const ModelConfig& m, const BoundaryConfig& b) { return b.d_scan > 0 ? b.d_scan : m.d_token; }
 
-toml::table parse_toml(const std::string& text, const std::string& source) {
-  try {
-    return toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: TOML syntax error: {}", source, e.source().begin.line,
-                                         e.source().begin.column, e.description()));
-  }
-}
-
 namespace {
 
 // The four tables of a parsed config file (or of a sweep spec's `base`).
 RunConfig from_table(const toml::table& root, const std::string& source, const std::string& pre, bool check) {
-  for (auto& [k, _] : root) {
-    std::string key(k.str());
-    if (key != "model" && key != "boundary" && key != "train" && key != "data")
-      fail(source, pre + key, "unknown section (expected model, boundary, train, data)");
-  }
+  check_keys(root, {"model", "boundary", "train", "data"}, source, pre,
+             "unknown section (expected model, boundary, train, data)");
   RunConfig c;
   {
-    TableReader r{subtable(root, "model", source), source, pre + "model", {}};
+    TableReader r{read_table(root, "model", source), source, pre + "model", {}};
     auto& m = c.model;
     r.read_enum("arch", m.arch, {{"baseline", Arch::baseline}, {"dlcm", Arch::dlcm}});
     r.read("vocab_size", m.vocab_size);
@@ -164,7 +118,7 @@ RunConfig from_table(const toml::table& root, const std::string& source, const s
     r.finish();
   }
   {
-    TableReader r{subtable(root, "boundary", source), source, pre + "boundary", {}};
+    TableReader r{read_table(root, "boundary", source), source, pre + "boundary", {}};
     auto& b = c.boundary;
     r.read_enum("mode", b.mode,
                 {{"global", BoundaryMode::global}, {"sequence", BoundaryMode::sequence},
@@ -177,7 +131,7 @@ RunConfig from_table(const toml::table& root, const std::string& source, const s
     r.finish();
   }
   {
-    TableReader r{subtable(root, "train", source), source, pre + "train", {}};
+    TableReader r{read_table(root, "train", source), source, pre + "train", {}};
     auto& t = c.train;
     r.read("steps", t.steps);
     r.read("batch_size", t.batch_size);
@@ -205,7 +159,7 @@ RunConfig from_table(const toml::table& root, const std::string& source, const s
     r.finish();
   }
   {
-    TableReader r{subtable(root, "data", source), source, pre + "data", {}};
+    TableReader r{read_table(root, "data", source), source, pre + "data", {}};
     auto& d = c.data;
     r.read("dir", d.dir);
     r.read("train_bin", d.train_bin);

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "core/toml_read.hpp"
+
 namespace dlcm {
 namespace {
 
@@ -105,8 +107,7 @@ void apply_overrides(toml::table& root, const std::vector<std::string>& sets, co
       toml::node* n = at->get(o.path[i]);
       if (!n) n = &at->insert(o.path[i], toml::table{}).first->second;
       if (!n->is_table())
-        throw std::runtime_error(fmt::format("{}: {}: not a table, so --set {} cannot set a key inside it", source,
-                                             key_name(o.path, i + 1), arg));
+        fail(source, key_name(o.path, i + 1), fmt::format("not a table, so --set {} cannot set a key inside it", arg));
       at = n->as_table();
     }
     at->insert_or_assign(o.path.back(), *o.holder.get("v"));

@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "core/duration.hpp"
 #include "core/flops.hpp"
 #include "core/schedule.hpp"
 #include "data/corpus.hpp"
@@ -74,11 +75,8 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string format_eta(double s) {
-  if (!(s >= 0) || s > 1e7) return "?";
-  const int v = static_cast<int>(s);
-  return v >= 3600 ? fmt::format("{}h{:02d}m", v / 3600, v / 60 % 60) : fmt::format("{}m{:02d}s", v / 60, v % 60);
-}
+// Before the pace settles the estimate can be negative, NaN or absurd: "?" says so.
+std::string format_eta(double s) { return !(s >= 0) || s > 1e7 ? "?" : format_duration(s); }
 
 void push_recent(std::vector<double>& v, double x) {
   v.push_back(x);

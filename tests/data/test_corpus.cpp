@@ -13,16 +13,8 @@ using namespace dlcm::data;
 namespace fs = std::filesystem;
 
 namespace {
+using dlcm::test::error_of;
 using dlcm::test::temp_dir;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(Corpus, HasEveryDomainSplitByDocumentAndIsReproducible) {
