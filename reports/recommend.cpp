@@ -90,12 +90,14 @@ void require_dlcm_runs(const Study& study) {
 
 }  // namespace
 
-std::string unidentified_names(const json& rec) {
+std::vector<std::string> unidentified_params(const json& rec) {
   std::vector<std::string> names;
   for (const auto& m : rec.value("unidentified", json::array()))
     if (m.is_string()) names.push_back(m.get<std::string>());
-  return fmt::format("{}", fmt::join(names, ", "));
+  return names;
 }
+
+std::string unidentified_names(const json& rec) { return fmt::format("{}", fmt::join(unidentified_params(rec), ", ")); }
 
 std::vector<Observation> law_runs(const Study& study) {
   auto obs = study.dlcm;

@@ -74,6 +74,7 @@ Laws laws_from_stored_fit(const storage::StoredFit& fit, const Study& study, con
 
 // The parameters an unidentified recommendation's law leaves unpinned (its "unidentified" list),
 // as one phrase: "A_con, gamma, delta2".
+std::vector<std::string> unidentified_params(const json& rec);
 std::string unidentified_names(const json& rec);
 
 // The base learning rate the μP transfer starts from, and where it came from.

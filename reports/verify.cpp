@@ -49,11 +49,8 @@ std::string unverifiable(const json& r, const std::string& sweep, double budget)
                                         r.value("recommendation_id", json()).dump());
   const std::string status = r.value("status", "");
   if (status == "unidentified") {
-    std::vector<std::string> names;
-    for (const auto& m : r.value("unidentified", json::array()))
-      if (m.is_string()) names.push_back(m.get<std::string>());
     return fmt::format("{} is no prediction to verify: the runs do not identify the law ({} not pinned); {}; {}", which,
-                       unidentified_names(r), what_to_run(names), again);
+                       unidentified_names(r), what_to_run(unidentified_params(r)), again);
   }
   if (status != "interior")
     return fmt::format("{} is no prediction to verify: the law's optimum lies on the search bound {} (the law runs past "
