@@ -65,10 +65,12 @@ std::vector<ParamIdentification> identify(const Fit& fit, const Bootstrap& boot,
     } else if (is_log_param(law, i)) {
       const double span = iv->low > 0 ? iv->high / iv->low : INFINITY;
       const double limit = i == 0 ? kMaxIrreducibleSpan : kMaxAmplitudeSpan;  // E and E0 come first
+      p.spread = std::log(span) / std::log(limit);
       if (!(span <= limit)) p.why = fmt::format("interval [{:.3g}, {:.3g}] spans {:.3g}x", iv->low, iv->high, span);
     } else {
       const bool is_gamma = p.name == "gamma";
       const double width = iv->high - iv->low;
+      p.spread = width / kMaxExponentWidth;
       if (!is_gamma && iv->low <= 0)
         p.why = fmt::format("interval [{:.3g}, {:.3g}] reaches 0", iv->low, iv->high);
       else if (!(width < kMaxExponentWidth))

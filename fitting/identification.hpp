@@ -2,6 +2,7 @@
 // Whether a fitted law's parameters are pinned by the runs (issue "identification is measured"):
 // a parameter on a bound, or one whose bootstrap interval spans a flat direction, is not an
 // estimate, and nothing derived from it (an optimum, a recommendation) is an answer.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct ParamIdentification {
   std::string name;
   bool identified = false;
   std::string why;  // what is wrong, empty when identified
+  // The interval against its rule's limit (1: at the limit): width / kMaxExponentWidth for an
+  // exponent, log(high/low) / log(limit) for the rest; NaN without an interval. What a study does
+  // next when everything is identified: shrink the widest.
+  double spread = NAN;
 };
 
 // Parameters along a flat direction of the fit: the smallest eigenvalues of the Gauss-Newton

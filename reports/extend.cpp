@@ -1,6 +1,7 @@
 #include "reports/extend.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +11,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "fitting/identification.hpp"
 #include "fitting/isoflop.hpp"
+#include "fitting/quadratic.hpp"
+#include "fitting/uncertainty.hpp"
 #include "reports/recommend.hpp"
 #include "sweeps/spec.hpp"
 
@@ -25,31 +29,27 @@ struct Member {
   fitting::Observation obs;
 };
 
-// fit_isoflop's parabola for one budget. fit_isoflop wants >= 2 budgets for its power law, so the
-// budget is given twice (the copy at 1e6 times the compute): both copies fit identically.
+// The budget's parabola of loss in log N (fitting/quadratic, as fit_isoflop fits each budget).
 struct Parabola {
   bool ok = false;
   double N_opt = 0, curvature = 0;
   std::string error;
 };
 Parabola budget_parabola(const std::vector<fitting::Observation>& obs) {
-  std::vector<fitting::Observation> two = obs;
-  for (auto o : obs) {
-    o.C = fitting::compute(o) * 1e6;
-    o.budget = o.budget * 1e6;
-    two.push_back(o);
+  std::vector<double> u, loss;
+  for (const auto& o : obs) {
+    u.push_back(std::log(o.N));
+    loss.push_back(o.loss);
   }
-  fitting::IsoflopOptions opt;
-  opt.bracketed = false;
+  const auto q = fitting::fit_quadratic(u, loss);
   Parabola p;
-  try {
-    const auto f = fitting::fit_isoflop(two, opt);
-    p.ok = true;
-    p.N_opt = f.budgets.front().x_opt;
-    p.curvature = f.budgets.front().curvature;
-  } catch (const std::exception& e) {
-    p.error = e.what();
+  p.curvature = q.a;
+  if (!(q.a > 0)) {
+    p.error = fmt::format("parabola curvature {:.3g}", q.a);
+    return p;
   }
+  p.ok = true;
+  p.N_opt = std::exp(q.vertex);
   return p;
 }
 
@@ -60,15 +60,14 @@ int heads_for(int d, int h, int kv) {
   return 0;
 }
 
-// The config at width d (DLCM: d_concept scaled by the same factor, rounded to even), heads reduced
-// where the width needs it; nullopt when no head count fits.
-std::optional<RunConfig> at_width(const RunConfig& base, int d) {
+// The config at token width d and (DLCM) concept width dc, head counts reduced where a width needs
+// it; nullopt when no head count fits.
+std::optional<RunConfig> with_widths(const RunConfig& base, int d, int dc) {
   RunConfig c = base;
   auto& m = c.model;
   const int h = heads_for(d, m.n_heads_token, m.n_kv_heads_token);
   if (h == 0) return std::nullopt;
   if (m.arch == Arch::dlcm) {
-    const int dc = 2 * static_cast<int>(std::lround(static_cast<double>(base.model.d_concept) * d / base.model.d_token / 2));
     if (dc < 2) return std::nullopt;
     const int hc = heads_for(dc, m.n_heads_concept, m.n_kv_heads_concept);
     if (hc == 0) return std::nullopt;
@@ -78,6 +77,12 @@ std::optional<RunConfig> at_width(const RunConfig& base, int d) {
   m.d_token = d;
   m.n_heads_token = h;
   return c;
+}
+
+// The config at width d, d_concept scaled by the same factor (rounded to even).
+std::optional<RunConfig> at_width(const RunConfig& base, int d) {
+  const int dc = 2 * static_cast<int>(std::lround(static_cast<double>(base.model.d_concept) * d / base.model.d_token / 2));
+  return with_widths(base, d, dc);
 }
 
 // The template's label with its widths replaced: the first "d<int>" token, and for DLCM the first
@@ -110,6 +115,36 @@ std::string relabel(const std::string& label, const RunConfig& from, const RunCo
   if (to.model.arch == Arch::dlcm && to.model.n_heads_concept != from.model.n_heads_concept)
     out += fmt::format(" hc{}", to.model.n_heads_concept);
   return out;
+}
+
+// The run `cfg` stands for at `budget` (steps from the budget as the planner derives them), or
+// nullopt with `reason` set when the budget or the config rules it out.
+std::optional<ExtendProposal> make_proposal(const sweeps::SweepSpec& spec, RunConfig cfg, const std::string& label,
+                                            double budget, std::string& reason) {
+  if (auto why = sweeps::set_budget_steps(spec, cfg, budget); !why.empty()) {
+    reason = why;
+    return std::nullopt;
+  }
+  try {
+    validate(cfg, "sweep extend");
+  } catch (const std::exception& e) {
+    reason = e.what();
+    return std::nullopt;
+  }
+  const auto r = sweeps::planned_run(cfg, label, budget);
+  ExtendProposal p;
+  p.hash = r.hash;
+  p.label = r.label;
+  p.budget = budget;
+  p.N = r.N;
+  p.P = r.P;
+  p.R = r.R;
+  p.D = r.D;
+  p.C = r.C;
+  p.flops_per_token = r.flops_per_token;
+  p.steps = r.steps;
+  p.cfg = r.cfg;
+  return p;
 }
 
 // Decides the budget's check; fills side and reason when not bracketed.
@@ -160,9 +195,141 @@ BudgetCheck check_budget(const std::string& family, double budget, const std::ve
   return c;
 }
 
+
+// The law's least-pinned parameters: the unidentified ones, else the one whose interval is widest
+// against its rule.
+PinTargets pin_targets(const Study& study, const ExtendOptions& opt) {
+  const auto obs = law_runs(study);
+  const auto fit = fitting::fit_law(fitting::Law::dlcm, obs, opt.fit);
+  double c_max = 0;
+  for (const auto& o : obs) c_max = std::max(c_max, o.budget);
+  fitting::BootstrapOptions boot;
+  boot.replicates = opt.bootstrap;
+  boot.seed = opt.seed;
+  boot.level = 0.9;  // recommend's level
+  const auto ident = fitting::identify(fit, fitting::bootstrap_fit(fit, obs, opt.fit, boot, c_max), obs);
+  PinTargets t;
+  for (const auto& p : ident)
+    if (!p.identified) {
+      t.params.push_back(p.name);
+      t.why += fmt::format("{}{}: {}", t.why.empty() ? "" : "; ", p.name, p.why);
+    }
+  t.unidentified = !t.params.empty();
+  if (t.unidentified) return t;
+  const fitting::ParamIdentification* widest = nullptr;
+  for (const auto& p : ident)
+    if (std::isfinite(p.spread) && (!widest || p.spread > widest->spread)) widest = &p;
+  if (widest) {
+    t.params.push_back(widest->name);
+    t.why = fmt::format("every parameter is identified; {}'s interval is the widest ({:.2f} of its limit)",
+                        widest->name, widest->spread);
+  }
+  return t;
+}
+
+// What a law parameter's term reads, so what a run must move to pin it.
+enum class Move { backbone, ratio, token, data, scale };
+Move move_for(const std::string& param) {
+  if (param == "A_con" || param == "delta2" || param == "t_con") return Move::backbone;
+  if (param == "gamma") return Move::ratio;
+  if (param == "A_tok" || param == "delta1" || param == "t_tok") return Move::token;
+  if (param == "A_data" || param == "alpha" || param == "t_data") return Move::data;
+  return Move::scale;  // E0: where the loss flattens
+}
+std::string_view move_name(Move m) {
+  switch (m) {
+    case Move::backbone: return "the backbone's width";
+    case Move::ratio: return "the compression ratio";
+    case Move::token: return "the token width";
+    case Move::data: return "the tokens (the same model at another budget)";
+    case Move::scale: return "a larger budget";
+  }
+  return "";
+}
+
+// The template moved as `m` asks: (config, budget) pairs.
+std::vector<std::pair<RunConfig, double>> moved(const RunConfig& tpl, double budget, Move m) {
+  std::vector<std::pair<RunConfig, double>> out;
+  const auto& t = tpl.model;
+  auto even = [](double x) { return 2 * static_cast<int>(std::lround(x / 2)); };
+  switch (m) {
+    case Move::backbone:
+      for (double f : {0.5, 2.0})
+        if (auto c = with_widths(tpl, t.d_token, even(t.d_concept * f))) out.emplace_back(*c, budget);
+      break;
+    case Move::ratio:
+      for (double f : {0.5, 2.0}) {
+        RunConfig c = tpl;
+        c.boundary.ratio = tpl.boundary.ratio * f;
+        if (c.boundary.ratio >= 1.5) out.emplace_back(c, budget);
+      }
+      break;
+    case Move::token:
+      for (double f : {2.0 / 3, 1.5})
+        if (auto c = with_widths(tpl, even(t.d_token * f), t.d_concept)) out.emplace_back(*c, budget);
+      break;
+    case Move::data:
+      out.emplace_back(tpl, budget / 3);
+      out.emplace_back(tpl, budget * 3);
+      break;
+    case Move::scale:
+      out.emplace_back(tpl, budget * 3);
+      break;
+  }
+  return out;
+}
+
+// Runs that would pin `targets`, from the best DLCM run of the largest budget; one already in the
+// sweep (or proposed) becomes its next unused seed.
+void propose_pins(Extension& ext, const sweeps::SweepSpec& spec, const Study& study, const PinTargets& targets,
+                  std::set<std::string>& known) {
+  const fitting::Observation* best = nullptr;
+  std::string best_hash;
+  for (const auto& [hash, o] : study.by_hash)
+    if (o.P > 0 && (!best || o.budget > best->budget || (o.budget == best->budget && o.loss < best->loss))) {
+      best = &o;
+      best_hash = hash;
+    }
+  if (!best) {
+    ext.notes.push_back("no completed DLCM run to move: nothing to pin the law with");
+    return;
+  }
+  const auto row = std::find_if(study.runs.begin(), study.runs.end(), [&](const auto& r) { return r.hash == best_hash; });
+  const RunConfig tpl = parse_run_config(row->config, fmt::format("config of run {}", row->hash), "", false);
+  std::vector<Move> moves;
+  std::map<Move, std::vector<std::string>> pins;
+  for (const auto& p : targets.params) {
+    const Move m = move_for(p);
+    if (!pins.count(m)) moves.push_back(m);
+    pins[m].push_back(p);
+  }
+  for (const Move m : moves) {
+    for (auto [cfg, budget] : moved(tpl, best->budget, m)) {
+      std::optional<ExtendProposal> p;
+      std::string reason;
+      for (int k = 0; k < 16; ++k, ++cfg.train.seed) {  // the next seed when this run exists
+        p = make_proposal(spec, cfg, sweeps::run_label(cfg), budget, reason);
+        if (!p || !known.count(p->hash)) break;
+      }
+      if (!p || known.count(p->hash)) {
+        ext.notes.push_back(fmt::format("pinning {} by {}: \"{}\" at budget {:.3g} cannot run ({})",
+                                        fmt::join(pins[m], ", "), move_name(m), sweeps::run_label(cfg), budget,
+                                        reason.empty() ? "16 seeds already in the sweep" : reason));
+        continue;
+      }
+      known.insert(p->hash);
+      p->family = p->cfg.model.arch == Arch::dlcm ? fmt::format("dlcm R{:g}", p->cfg.boundary.ratio) : "baseline";
+      p->side = "pin";
+      p->from_label = row->label;
+      p->why = fmt::format("pins {}: moves {}", fmt::join(pins[m], ", "), move_name(m));
+      ext.proposals.push_back(std::move(*p));
+    }
+  }
+}
+
 }  // namespace
 
-Extension plan_extension(storage::Database& db, const std::string& sweep, int per_side) {
+Extension plan_extension(storage::Database& db, const std::string& sweep, const ExtendOptions& opt) {
   const Study study = load_study(db, sweep);
   Extension ext;
   ext.sweep = sweep;
@@ -236,7 +403,7 @@ Extension plan_extension(storage::Database& db, const std::string& sweep, int pe
         }
         double edge = small ? c.N_min : c.N_max;
         const int d0 = tpl->cfg.model.d_token;
-        for (int j = 1; j <= per_side; ++j) {
+        for (int j = 1; j <= opt.per_side; ++j) {
           const double target = (small ? c.N_min : c.N_max) * std::exp((small ? -1.0 : 1.0) * j * step);
           std::optional<ExtendProposal> pick;
           double pick_err = INFINITY;
@@ -244,44 +411,24 @@ Extension plan_extension(storage::Database& db, const std::string& sweep, int pe
           for (int d = 2; d <= 16 * std::max(d0, 8); d += 2) {
             auto cfg = at_width(tpl->cfg, d);
             if (!cfg) continue;
-            if (auto why = sweeps::set_budget_steps(spec, *cfg, budget); !why.empty()) {
-              last_reason = why;
-              continue;
-            }
-            try {
-              validate(*cfg, "sweep extend");
-            } catch (const std::exception&) {
-              continue;
-            }
-            const auto r = sweeps::planned_run(*cfg, relabel(tpl->row->label, tpl->cfg, *cfg), budget);
+            auto r = make_proposal(spec, *cfg, relabel(tpl->row->label, tpl->cfg, *cfg), budget, last_reason);
+            if (!r) continue;
             // Strictly beyond the range and the previous new size (by at least a third of a step).
             const double margin = std::exp(step / 3);
-            if (small ? !(r.N * margin <= edge) : !(r.N >= edge * margin)) continue;
-            if (known.count(r.hash)) continue;
+            if (small ? !(r->N * margin <= edge) : !(r->N >= edge * margin)) continue;
+            if (known.count(r->hash)) continue;
             // Keeping the template's head counts is worth ~15% in N (a width that needs fewer heads
             // changes the head size as well as the width).
             const bool same_heads = cfg->model.n_heads_token == tpl->cfg.model.n_heads_token &&
                                     cfg->model.n_heads_concept == tpl->cfg.model.n_heads_concept;
-            const double err = std::abs(std::log(r.N / target)) + (same_heads ? 0 : 0.15);
+            const double err = std::abs(std::log(r->N / target)) + (same_heads ? 0 : 0.15);
             if (err < pick_err) {
               pick_err = err;
-              ExtendProposal p;
-              p.family = f;
-              p.side = side;
-              p.from_label = tpl->row->label;
-              p.hash = r.hash;
-              p.label = r.label;
-              p.budget = budget;
-              p.N = r.N;
-              p.P = r.P;
-              p.R = r.R;
-              p.D = r.D;
-              p.C = r.C;
-              p.flops_per_token = r.flops_per_token;
-              p.steps = r.steps;
-              p.cfg = r.cfg;
-              p.why = fmt::format("{} (target N {:.3g}, {} side)", c.reason, target, side);
-              pick = std::move(p);
+              r->family = f;
+              r->side = side;
+              r->from_label = tpl->row->label;
+              r->why = fmt::format("{} (target N {:.3g}, {} side)", c.reason, target, side);
+              pick = std::move(r);
             }
           }
           if (!pick) {
@@ -295,6 +442,14 @@ Extension plan_extension(storage::Database& db, const std::string& sweep, int pe
           ext.proposals.push_back(std::move(*pick));
         }
       }
+    }
+  }
+  if (opt.pin) {
+    if (study.dlcm.empty()) {
+      ext.notes.push_back("no completed DLCM run: the compression-aware law cannot be fitted, nothing to pin");
+    } else {
+      ext.pin = pin_targets(study, opt);
+      propose_pins(ext, spec, study, *ext.pin, known);
     }
   }
   return ext;
@@ -326,8 +481,11 @@ nlohmann::json to_json(const Extension& ext) {
     props.push_back({{"family", p.family}, {"budget", p.budget}, {"side", p.side}, {"label", p.label},
                      {"hash", p.hash}, {"from", p.from_label}, {"N", p.N}, {"P", p.P}, {"R", p.R}, {"D", p.D},
                      {"tokens_per_param", p.D / p.N}, {"C", p.C}, {"steps", p.steps}, {"why", p.why}});
-  return {{"sweep", ext.sweep}, {"runs_dir", ext.runs_dir}, {"checks", checks}, {"proposals", props},
-          {"notes", ext.notes}};
+  json out = {{"sweep", ext.sweep}, {"runs_dir", ext.runs_dir}, {"checks", checks}, {"proposals", props},
+              {"notes", ext.notes}};
+  if (ext.pin)
+    out["pin"] = {{"params", ext.pin->params}, {"unidentified", ext.pin->unidentified}, {"why", ext.pin->why}};
+  return out;
 }
 
 }  // namespace dlcm::reports

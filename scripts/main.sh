@@ -2,8 +2,9 @@
 # The main job on the embedded default (README "The main job"): install, build, prepare the bundled
 # corpus; measure the μP base learning rate (sweeps/demo-lr.toml); run the demo study
 # (sweeps/demo.toml) at that rate into ./dlcm.db, bracketing any budget whose isoFLOP minimum it
-# missed (sweep extend); fit the laws; recommend at 3× the largest budget and verify that prediction
-# by training it; run the μP coordinate checks and write the HTML report. Re-running skips what is done.
+# missed and pinning the law where it is least pinned (sweep extend --pin); fit the laws; recommend
+# at 3× the largest budget and verify that prediction by training it; run the μP coordinate checks
+# and write the HTML report. Re-running skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,8 +16,12 @@ SECONDS=0
 [ -f data/corpus/meta.json ] || $dlcm data prepare --out data/corpus
 $dlcm mup lr-transfer sweeps/demo-lr.toml --db $db
 $dlcm sweep run sweeps/demo.toml --db $db
-# A budget whose minimum the grid missed gets runs on the missing side, then the sweep trains them.
-$dlcm sweep extend demo --db $db --apply
+# A budget whose minimum the grid missed gets runs on the missing side, and the law's least-pinned
+# parameters (unidentified, else the widest interval) get runs that move what their term reads
+# (a replicate seed where the run exists); then the sweep trains them. Once: a rerun does not extend again.
+if ! $dlcm sweep status demo --db $db --json | grep -q '"origin": *"extend"'; then
+  $dlcm sweep extend demo --db $db --apply --pin --zero-offsets
+fi
 $dlcm sweep run sweeps/demo.toml --db $db
 $dlcm sweep status demo --db $db
 $dlcm export demo --db $db --format csv -o runs/demo/runs.csv

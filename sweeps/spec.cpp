@@ -244,6 +244,15 @@ std::string config_hash(const RunConfig& cfg) {
   return fmt::format("{:016x}", h);
 }
 
+std::string run_label(const RunConfig& c) {
+  const auto& m = c.model;
+  const std::string arch = m.arch == Arch::dlcm
+                               ? fmt::format("dlcm d{} c{}x{} e{} d{} R{}", m.d_token, m.d_concept, m.concept_layers,
+                                             m.encoder_layers, m.decoder_layers, fmt_num(c.boundary.ratio))
+                               : fmt::format("baseline d{} L{}", m.d_token, m.n_layers);
+  return fmt::format("{} s{} lr{}", arch, c.train.seed, fmt_num(c.train.lr));
+}
+
 PlannedRun planned_run(const RunConfig& c, std::string label, double budget) {
   PlannedRun r;
   r.cfg = c;
@@ -400,7 +409,6 @@ Plan plan(const SweepSpec& s) {
       const int d = g.d_token[pt[kDToken]];
       const double R = g.ratio[pt[kRatio]];
       c.model.d_token = d;
-      std::string arch_label;
       if (R == 1) {
         const int L = g.baseline_layers[pt[kBaselineLayers]];
         c.model.arch = Arch::baseline;
@@ -411,7 +419,6 @@ Plan plan(const SweepSpec& s) {
         c.model.encoder_layers = ModelConfig{}.encoder_layers;
         c.model.decoder_layers = ModelConfig{}.decoder_layers;
         c.boundary = BoundaryConfig{};
-        arch_label = fmt::format("baseline d{} L{}", d, L);
       } else {
         int dc = 0;
         if (g.concept_width_mult.empty()) {
@@ -428,7 +435,6 @@ Plan plan(const SweepSpec& s) {
         c.model.concept_layers = lc;
         c.model.encoder_layers = le;
         c.model.decoder_layers = ld;
-        arch_label = fmt::format("dlcm d{} c{}x{} e{} d{} R{}", d, dc, lc, le, ld, fmt_num(R));
       }
       const int64_t seed = g.seed[pt[kSeed]];
       const double lr = g.lr[pt[kLr]];
@@ -436,7 +442,7 @@ Plan plan(const SweepSpec& s) {
       c.train.lr = lr;
       // Points that differ only in axes this architecture ignores (a baseline's concept width) are one run.
       if (!seen.insert(to_toml(c)).second) continue;
-      const std::string label = fmt::format("{} s{} lr{}", arch_label, seed, fmt_num(lr));
+      const std::string label = run_label(c);
       try {
         validate(c, s.path);
       } catch (const std::exception& e) {

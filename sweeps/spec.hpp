@@ -107,6 +107,8 @@ std::string set_budget_steps(const SweepSpec& spec, RunConfig& cfg, double budge
 // A run's accounting from its config (train.steps set): N, P, R at the target ratio, N_eff, FLOPs
 // per token, D and C; identity from config_hash.
 PlannedRun planned_run(const RunConfig& cfg, std::string label, double budget);
+// The planner's label of a run: "dlcm d64 c96x2 e1 d1 R4 s1 lr0.003" or "baseline d64 L2 s1 lr0.003".
+std::string run_label(const RunConfig& cfg);
 // Stable 64-bit FNV-1a of the canonical config text, as 16 hex digits.
 std::string config_hash(const RunConfig& cfg);
 

@@ -1,5 +1,6 @@
 // dlcm sweep plan|run|submit|status|collect and dlcm export: studies under fixed FLOPs budgets.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -228,7 +229,8 @@ void print_status_table(const sweeps::Observation& obs) {
 void add_extend_command(CLI::App* sweep) {
   struct ExtendArgs {
     std::string name, db = "dlcm.db";
-    bool apply = false, json = false;
+    bool apply = false, json = false, zero_offsets = false;
+    reports::ExtendOptions opt;
   };
   auto a = std::make_shared<ExtendArgs>();
   auto* ext = sweep->add_subcommand(
@@ -236,13 +238,21 @@ void add_extend_command(CLI::App* sweep) {
   ext->add_option("name", a->name, "Sweep name")->required();
   ext->add_option("--db", a->db, "Central database")->capture_default_str();
   ext->add_flag("--apply", a->apply, "Register the proposed runs into the sweep (pending)");
+  ext->add_flag("--pin", a->opt.pin,
+                "Also propose runs for the compression-aware law's unidentified parameters (else its widest interval)");
+  ext->add_option("--bootstrap", a->opt.bootstrap, "With --pin: bootstrap replicates of the identification")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100000));
+  ext->add_option("--seed", a->opt.seed, "With --pin: bootstrap seed")->capture_default_str();
+  ext->add_flag("--zero-offsets", a->zero_offsets, "With --pin: fit the law with t_tok = t_con = t_data = 0");
   ext->add_flag("--json", a->json, "Machine-readable output");
   ext->callback([a] {
     reports::Extension e;
     std::size_t added = 0;
     {
       auto db = storage::open_sweep(a->db, a->name, a->apply);
-      e = reports::plan_extension(db, a->name);
+      a->opt.fit.offsets = !a->zero_offsets;
+      e = reports::plan_extension(db, a->name, a->opt);
       if (a->apply) added = reports::apply_extension(db, e);
     }
     if (a->json) {
@@ -262,8 +272,13 @@ void add_extend_command(CLI::App* sweep) {
         fmt::print("{:<16} {:>9.3g} {:<40} {:>9.3g} {:>8.3g} {:>6}  {} (from {})\n", p.hash, p.budget, p.label, p.N,
                    p.D / p.N, p.steps, p.why, p.from_label);
     }
+    if (e.pin)
+      fmt::print("\npin: {} ({})\n", e.pin->params.empty() ? "nothing" : fmt::format("{}", fmt::join(e.pin->params, ", ")),
+                 e.pin->why);
     for (const auto& n : e.notes) fmt::print("note: {}\n", n);
-    if (e.proposals.empty()) {
+    if (e.proposals.empty() && e.pin) {
+      fmt::print("sweep {}: every budget's minimum is bracketed and no run to pin the law; nothing to add\n", a->name);
+    } else if (e.proposals.empty()) {
       fmt::print("sweep {}: every budget's minimum is bracketed; nothing to add\n", a->name);
     } else if (a->apply) {
       fmt::print("sweep {}: registered {} new runs (pending, under {}); `dlcm sweep status {}` lists them\n", a->name,

@@ -136,7 +136,14 @@ TEST(Identification, FlagsTheRidgeAndPassesWhatTheRunsPin) {
   const auto spread = noisy_runs(12);
   const Fit good = fit_law(Law::chinchilla, spread, small_grid());
   const auto gb = bootstrap_fit(good, spread, small_grid(), {.replicates = 60, .seed = 7}, 1e21);
-  EXPECT_TRUE(unidentified(identify(good, gb, spread)).empty());
+  const auto good_report = identify(good, gb, spread);
+  EXPECT_TRUE(unidentified(good_report).empty());
+  // Each interval against its rule's limit: below 1 when identified, as the rule measures it.
+  for (const auto& p : good_report) EXPECT_LT(p.spread, 1.0) << p.name;
+  EXPECT_DOUBLE_EQ(good_report[3].spread, (gb.intervals[3].high - gb.intervals[3].low) / kMaxExponentWidth);
+  EXPECT_DOUBLE_EQ(good_report[0].spread,
+                   std::log(gb.intervals[0].high / gb.intervals[0].low) / std::log(kMaxIrreducibleSpan));
+  EXPECT_GT(report[2].spread, 1.0);  // the ridge's B spans decades: past its limit
   EXPECT_TRUE(flat_parameters(good.model, spread).empty());
   // Not measured is not identified.
   EXPECT_EQ(unidentified(identify(good, Bootstrap{})).size(), 5u);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/extend.hpp"
+#include "reports/recommend.hpp"
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
 #include "sweeps/spec.hpp"
@@ -95,6 +96,16 @@ Filled fill(storage::Database& db, const fs::path& dir) {
     ingest(db, spec, r, (dlcm ? 2.1 : 2.0) - 0.1 * std::log10(r.budget) + 0.08 * u * u);
   }
   return f;
+}
+
+// --pin with a small bootstrap, the law's offsets fixed at 0 as the main job fits it.
+reports::ExtendOptions pin_options() {
+  reports::ExtendOptions opt;
+  opt.pin = true;
+  opt.bootstrap = 4;
+  opt.fit.offsets = false;
+  opt.fit.threads = 1;
+  return opt;
 }
 
 struct ExtendTest : ::testing::Test {
@@ -233,4 +244,88 @@ TEST_F(ExtendTest, CommandPrintsThenAppliesAndStatusShowsThePendingRuns) {
       if (r["hash"] == p["hash"] && r["status"] == "pending" && r["origin"] == "extend") ++pending;
   EXPECT_EQ(pending, 2);
   std::cout << dry.out;  // what a reader sees
+}
+
+// --pin: every DLCM run of the synthetic study is at R = 4 with one backbone width, so the law's
+// compression exponent gamma cannot be told from A_con (one R: a flat direction). The proposals move
+// R (×½, ×2) on the best DLCM run of the largest budget, widths, seed and rate unchanged.
+TEST_F(ExtendTest, PinProposesRunsThatMoveWhatTheUnidentifiedTermReads) {
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  fill(db, dir);
+  const auto opt = pin_options();
+  const auto ext = reports::plan_extension(db, "ext", opt);
+  ASSERT_TRUE(ext.pin.has_value());
+  EXPECT_TRUE(ext.pin->unidentified);
+  const auto& params = ext.pin->params;
+  ASSERT_NE(std::find(params.begin(), params.end(), "gamma"), params.end()) << ext.pin->why;
+
+  // The template: the lowest loss among the DLCM runs at the largest budget.
+  const auto study = reports::load_study(db, "ext");
+  std::string tpl_label;
+  double tpl_loss = INFINITY;
+  for (std::size_t i = 0; i < study.dlcm.size(); ++i)
+    if (study.dlcm[i].budget == 1e14 && study.dlcm[i].loss < tpl_loss) {
+      tpl_loss = study.dlcm[i].loss;
+      tpl_label = study.dlcm_labels[i];
+    }
+  const auto tpl_row = std::find_if(study.runs.begin(), study.runs.end(),
+                                    [&](const auto& r) { return r.label == tpl_label && r.budget == 1e14; });
+  ASSERT_NE(tpl_row, study.runs.end());
+  const RunConfig tpl = parse_run_config(tpl_row->config, "template");
+  const auto spec = sweeps::parse_spec(spec_text(dir / "runs"), "ext.toml");
+  std::vector<double> ratios;
+  for (const auto& p : ext.proposals) {
+    if (p.side != "pin") continue;
+    EXPECT_EQ(p.from_label, tpl_label);
+    EXPECT_EQ(p.label, sweeps::run_label(p.cfg));
+    EXPECT_NO_THROW(validate(p.cfg, "proposal"));
+    RunConfig c = p.cfg;
+    c.train.steps = 0;
+    ASSERT_EQ(sweeps::set_budget_steps(spec, c, p.budget), "") << p.label;
+    EXPECT_EQ(c.train.steps, p.steps);
+    if (p.why.find("compression ratio") == std::string::npos) continue;
+    EXPECT_NE(p.why.find("gamma"), std::string::npos) << p.why;
+    EXPECT_EQ(p.budget, 1e14);
+    RunConfig back = p.cfg;  // the template but for its ratio and steps
+    back.boundary.ratio = tpl.boundary.ratio;
+    back.train.steps = tpl.train.steps;
+    back.train.warmup_steps = tpl.train.warmup_steps;
+    back.train.eval_every = tpl.train.eval_every;
+    back.train.checkpoint_every = tpl.train.checkpoint_every;
+    EXPECT_EQ(to_toml(back), to_toml(tpl)) << p.label;
+    ratios.push_back(p.R);
+  }
+  EXPECT_EQ(ratios, (std::vector<double>{2, 8}));
+  const auto j = reports::to_json(ext);
+  EXPECT_EQ(j["pin"]["unidentified"], true);
+}
+
+// A pin run the sweep already holds (here: registered by the first --pin --apply, still pending)
+// is proposed again at its next seed: a replicate, not a duplicate.
+TEST_F(ExtendTest, PinRunsAlreadyInTheSweepComeBackAsTheirNextSeed) {
+  auto db = storage::open_central((dir / "dlcm.db").string());
+  fill(db, dir);
+  const auto opt = pin_options();
+  const auto first = reports::plan_extension(db, "ext", opt);
+  ASSERT_EQ(reports::apply_extension(db, first), first.proposals.size());
+  const auto second = reports::plan_extension(db, "ext", opt);
+  auto pins = [](const reports::Extension& e) {
+    std::vector<reports::ExtendProposal> out;
+    for (const auto& p : e.proposals)
+      if (p.side == "pin") out.push_back(p);
+    return out;
+  };
+  const auto a_pins = pins(first), b_pins = pins(second);
+  ASSERT_FALSE(a_pins.empty());
+  ASSERT_EQ(b_pins.size(), a_pins.size());
+  for (std::size_t i = 0; i < a_pins.size(); ++i) {
+    const auto& a = a_pins[i];
+    const auto& b = b_pins[i];
+    EXPECT_NE(a.hash, b.hash);
+    EXPECT_EQ(b.cfg.train.seed, a.cfg.train.seed + 1) << b.label;
+    RunConfig same = b.cfg;
+    same.train.seed = a.cfg.train.seed;
+    EXPECT_EQ(to_toml(same), to_toml(a.cfg));
+    EXPECT_NE(b.label.find(fmt::format(" s{} ", b.cfg.train.seed)), std::string::npos) << b.label;
+  }
 }
