@@ -41,8 +41,9 @@ Study load_study(storage::Database& db, const std::string& sweep) {
   s.runs = storage::sweep_runs(db, sweep);
   const storage::RunRow* best = nullptr;
   for (const auto& r : s.runs) {
-    if (r.status != "completed" && r.status != "diverged") continue;
-    if (r.status != "completed" || !r.final_val_loss || !std::isfinite(*r.final_val_loss)) {
+    if (!storage::is_final(r.status)) continue;
+    if (!storage::is(r.status, storage::RunStatus::completed) || !r.final_val_loss ||
+        !std::isfinite(*r.final_val_loss)) {
       s.excluded.push_back(r.label);
       continue;
     }

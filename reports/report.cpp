@@ -172,7 +172,7 @@ std::string sweep_table(const Context& c) {
   std::vector<std::string> classes;
   // Fitted runs show what the fits see (realised R and compute, today's N); others their plan.
   for (const auto& r : c.study.runs) {
-    const bool diverged = r.status == "diverged";
+    const bool diverged = storage::is(r.status, storage::RunStatus::diverged);
     const auto it = c.study.by_hash.find(r.hash);
     const Observation* o = it == c.study.by_hash.end() ? nullptr : &it->second;
     rows.push_back({esc(r.label), esc(r.arch),
@@ -180,7 +180,7 @@ std::string sweep_table(const Context& c) {
                     num(o ? o->N : r.N), num(o ? o->P : r.P, 3), num(r.R, 3), o ? num(o->R, 3) : "–",
                     num(o ? o->D : r.D), r.epochs ? num(*r.epochs, 2) : "–", num(r.C), o ? num(o->C) : "–",
                     r.final_val_loss ? num(*r.final_val_loss) : "–", attempts_cell(r)});
-    classes.push_back(diverged ? "diverged" : r.status == "completed" ? "" : "pending");
+    classes.push_back(diverged ? "diverged" : storage::is(r.status, storage::RunStatus::completed) ? "" : "pending");
   }
   std::string h = "<h2 id=runs>Runs</h2>\n";
   if (!c.study.excluded.empty())
@@ -697,7 +697,7 @@ std::string ratio_section(const Context& c) {
                   "corpus's counterpart of the paper's Table 5.</p>\n";
   std::map<std::string, const storage::RunRow*> runs;
   for (const auto& r : c.study.runs)
-    if (r.status == "completed" && r.arch == "dlcm") runs[r.hash] = &r;
+    if (storage::is(r.status, storage::RunStatus::completed) && r.arch == "dlcm") runs[r.hash] = &r;
   std::map<std::string, std::map<double, std::pair<double, int>>> cell;  // domain -> target R -> (sum, n)
   std::set<double> ratios;
   for (const auto& m : storage::final_val_metrics(c.db, c.study.sweep, "ratio")) {
@@ -758,7 +758,7 @@ std::string build_footer(const Context& c) {
   int unknown = 0;
   for (const auto& r : c.study.runs) {
     if (r.build.empty()) {
-      unknown += r.status == "completed" || r.status == "diverged";
+      unknown += storage::is_final(r.status);
       continue;
     }
     ++trained[one_line(build_info_from_json(json::parse(r.build, nullptr, false)))];
