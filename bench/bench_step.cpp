@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
     if (ops_handle) at::removeCallback(ops_handle);
     if (static_cast<int64_t>(summary.step_seconds.size()) != total_steps)
       throw std::runtime_error(fmt::format("training stopped after {} of {} steps ({})", summary.step_seconds.size(),
-                                           total_steps, dlcm::train::name(summary.status)));
+                                           total_steps, dlcm::storage::to_string(summary.status)));
     const std::vector<double> timed(summary.step_seconds.begin() + warmup, summary.step_seconds.end());
     const double step_s = mean(timed);
     const double tok_s = summary.tokens_per_step / step_s;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "fitting/quadratic.hpp"
 
@@ -129,6 +130,46 @@ std::string to_json(const TransferAnalysis& a) {
                     {"shifts", shifts},
                     {"best_base_lr", {{"mup", opt(a.best_base_lr_mup)}, {"standard", opt(a.best_base_lr_standard)}}}};
   return out.dump(2);
+}
+
+TransferAnalysis transfer_analysis_from_json(const std::string& text) {
+  const auto j = json::parse(text);
+  if (!j.is_object()) throw std::runtime_error("an lr-transfer study is a JSON object");
+  const auto opt = [](const json& o, const char* key) {
+    return o.contains(key) && o[key].is_number() ? std::optional<double>(o[key].get<double>()) : std::nullopt;
+  };
+  const auto parametrisation = [](const json& o) {
+    return o.value("parametrisation", "") == name(Parametrisation::mup) ? Parametrisation::mup
+                                                                        : Parametrisation::standard;
+  };
+  TransferAnalysis a;
+  a.name = j.value("name", "");
+  a.rate = j.value("rate", "all");
+  const json widths = j.value("base_widths", json::object());
+  a.d_token_base = widths.value("d_token", 0);
+  a.d_concept_base = widths.value("d_concept", 0);
+  a.base_method_mup = j.value("base_method_mup", "");
+  for (const auto& r : j.value("results", json::array())) {
+    TransferResult t;
+    t.parametrisation = parametrisation(r);
+    t.axis = r.value("axis", "");
+    t.width_token = r.value("width_token", 0);
+    t.width_concept = r.value("width_concept", 0);
+    t.lrs = r.value("lrs", std::vector<double>{});
+    for (const auto& l : r.value("losses", json::array()))
+      t.losses.push_back(l.is_number() ? std::optional<double>(l.get<double>()) : std::nullopt);
+    t.notes = r.value("notes", std::vector<std::string>{});
+    t.best_lr = opt(r, "best_lr"), t.best_lr_lo = opt(r, "best_lr_lo"), t.best_lr_hi = opt(r, "best_lr_hi");
+    t.method = r.value("method", "");
+    t.points_fitted = r.value("points_fitted", 0);
+    a.results.push_back(std::move(t));
+  }
+  for (const auto& s : j.value("shifts", json::array()))
+    a.shifts.push_back({parametrisation(s), s.value("axis", ""), opt(s, "log2_shift").value_or(NAN),
+                        opt(s, "grid_steps").value_or(NAN), s.value("widths", 0)});
+  const json best = j.value("best_base_lr", json::object());
+  if (best.is_object()) a.best_base_lr_mup = opt(best, "mup"), a.best_base_lr_standard = opt(best, "standard");
+  return a;
 }
 
 std::string format_table(const TransferAnalysis& a) {

@@ -25,6 +25,7 @@ struct TransferResult {
                        // neighbours bound it), "grid-edge" (minimum at the edge: no vertex),
                        // "grid-min" (no upward parabola), "none"
   int points_fitted = 0;
+  bool operator==(const TransferResult&) const = default;
 };
 
 struct TransferShift {
@@ -33,6 +34,7 @@ struct TransferShift {
   double log2_shift = 0;  // max − min of log2(best lr) over the axis's widths
   double grid_steps = 0;  // the same in steps of the lr grid (its median log2 ratio)
   int widths = 0;         // widths with an optimum
+  bool operator==(const TransferShift&) const = default;
 };
 
 // A study's curves as its runs left them: lrs, losses and notes of each; no optimum yet.
@@ -51,12 +53,16 @@ struct TransferAnalysis {
   std::optional<double> best_base_lr_mup, best_base_lr_standard;  // at (d_token_base, d_concept_base)
   std::string base_method_mup;    // how the μP optimum at the base widths was found (TransferResult::method)
   int d_token_base = 0, d_concept_base = 0;
+  bool operator==(const TransferAnalysis&) const = default;
 };
 
 TransferAnalysis analyse_lr_transfer(TransferCurves c);
-// The stored and printed JSON (keys: name, rate, base_widths, results, shifts, best_base_lr);
-// sweeps::resolve_lr_from reads it back.
+// The stored and printed JSON (keys: name, rate, base_widths, base_method_mup, results, shifts,
+// best_base_lr); transfer_analysis_from_json reads it back for sweeps' lr_from, recommend and the
+// report. Rows older than a key read it as its default (rate "all"); text that is not a study's
+// JSON throws.
 std::string to_json(const TransferAnalysis& a);
+TransferAnalysis transfer_analysis_from_json(const std::string& text);
 // A readable table of the same.
 std::string format_table(const TransferAnalysis& a);
 

@@ -11,6 +11,7 @@
 #include "core/flops.hpp"
 #include "core/mup.hpp"
 #include "fitting/identification.hpp"
+#include "fitting/lr_transfer.hpp"
 #include "sweeps/spec.hpp"
 #include "fitting/uncertainty.hpp"
 
@@ -40,8 +41,9 @@ Study load_study(storage::Database& db, const std::string& sweep) {
   s.runs = storage::sweep_runs(db, sweep);
   const storage::RunRow* best = nullptr;
   for (const auto& r : s.runs) {
-    if (r.status != "completed" && r.status != "diverged") continue;
-    if (r.status != "completed" || !r.final_val_loss || !std::isfinite(*r.final_val_loss)) {
+    if (!storage::is_final(r.status)) continue;
+    if (!storage::is(r.status, storage::RunStatus::completed) || !r.final_val_loss ||
+        !std::isfinite(*r.final_val_loss)) {
       s.excluded.push_back(r.label);
       continue;
     }
@@ -90,15 +92,6 @@ void require_dlcm_runs(const Study& study) {
 
 }  // namespace
 
-std::vector<std::string> unidentified_params(const json& rec) {
-  std::vector<std::string> names;
-  for (const auto& m : rec.value("unidentified", json::array()))
-    if (m.is_string()) names.push_back(m.get<std::string>());
-  return names;
-}
-
-std::string unidentified_names(const json& rec) { return fmt::format("{}", fmt::join(unidentified_params(rec), ", ")); }
-
 std::vector<Observation> law_runs(const Study& study) {
   auto obs = study.dlcm;
   if (study.baselines_in_law) obs.insert(obs.end(), study.baseline.begin(), study.baseline.end());
@@ -120,19 +113,24 @@ Laws laws_from_stored_fit(const storage::StoredFit& stored, const Study& study, 
   if (stored.law != "dlcm" || !j.is_object() || !j.contains("params"))
     throw std::runtime_error(fmt::format("fit {} is a {} fit: recommend needs a dlcm fit", stored.id, stored.law));
   require_dlcm_runs(study);
-  std::vector<double> v;
-  for (auto name : param_names(Law::dlcm)) {
-    const auto& x = j["params"].value(std::string(name), json());
-    if (!x.is_number()) throw std::runtime_error(fmt::format("fit {}: params.{} is missing", stored.id, name));
-    v.push_back(x.get<double>());
+  FitResult fit;
+  try {
+    fit = fit_result_from_json(j);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("fit {}: {}", stored.id, e.what()));
+  }
+  const auto params = dlcm_params_of(fit.params);
+  if (!params) {
+    for (auto name : param_names(Law::dlcm))
+      if (std::none_of(fit.params.begin(), fit.params.end(), [&](const auto& p) { return p.first == name; }))
+        throw std::runtime_error(fmt::format("fit {}: params.{} is missing", stored.id, name));
   }
   Laws laws;
   laws.dlcm_options = opt;
-  laws.dlcm_options.offsets = j.value("offsets", true);
-  laws.dlcm_options.huber_delta = j.value("huber_delta", opt.huber_delta);
-  laws.dlcm.model = dlcm_model({v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]},
-                               laws.dlcm_options.offsets);
-  laws.dlcm.objective = j.value("objective", 0.0);
+  laws.dlcm_options.offsets = fit.offsets.value_or(true);
+  laws.dlcm_options.huber_delta = fit.huber_delta.value_or(opt.huber_delta);
+  laws.dlcm.model = dlcm_model(*params, laws.dlcm_options.offsets);
+  laws.dlcm.objective = fit.objective;
   laws.fit_id = stored.id;
   laws.dlcm.active_bounds = active_bounds(laws.dlcm.model);
   laws.baseline = fit_baseline(study, opt.threads, laws.baseline_note);
@@ -147,10 +145,15 @@ BaseLr base_learning_rate(storage::Database& db, const Study& study) {
   const bool mup_run = m.parametrisation == Parametrisation::mup;
   BaseLr run{t.lr, t.lr_token, t.lr_concept, t.lr_other, "", m.d_token_base, m.d_concept_base, mup_run};
   if (auto st = storage::latest_mup_study(db, "lr-transfer")) {
-    const auto j = json::parse(st->result, nullptr, false);
-    if (j.is_object() && j.contains("best_base_lr") && j["best_base_lr"].value("mup", json()).is_number()) {
-      const double best = j["best_base_lr"]["mup"].get<double>();
-      const std::string rate = j.value("rate", "all");
+    std::optional<fitting::TransferAnalysis> a;
+    try {
+      a = fitting::transfer_analysis_from_json(st->result);
+    } catch (const std::exception&) {
+      // A study this binary cannot read measured nothing it can use.
+    }
+    if (a && a->best_base_lr_mup) {
+      const double best = *a->best_base_lr_mup;
+      const std::string& rate = a->rate;
       BaseLr out = run;
       out.mup_evidence = true;
       out.source = fmt::format("lr-transfer study {} ({}), mup, rate {}", st->id, st->name, rate);
@@ -176,7 +179,7 @@ BaseLr base_learning_rate(storage::Database& db, const Study& study) {
   return run;
 }
 
-json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr) {
+MupTable mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr) {
   m.parametrisation = Parametrisation::mup;
   m.d_token_base = lr.d_token_base;
   m.d_concept_base = lr.d_concept_base;
@@ -198,32 +201,24 @@ json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& l
   t.lr_token = lr.lr_token;
   t.lr_concept = lr.lr_concept;
   t.lr_other = lr.lr_other;
-  json groups = json::array();
+  const auto w = width_mults(m);
+  MupTable out{.base_lr = lr.lr,
+               .base_lr_token = base_lr(t, Group::token, FanIn::d_token),
+               .base_lr_concept = base_lr(t, Group::backbone, FanIn::d_concept),
+               .base_lr_other = base_lr(t, Group::vector, FanIn::none),
+               .weight_decay_mode = name(t.weight_decay_mode),
+               .source = lr.source,
+               .d_token_base = m.d_token_base,
+               .d_concept_base = m.d_concept_base,
+               .s_tok = w.s_tok,
+               .s_con = w.s_con,
+               .output_mult = output_mult(m)};
   for (const auto& r : rows) {
     const auto h = group_hyperparameters(m, t, r.group, r.fan_in);
     const char* fan = r.fan_in == FanIn::d_token ? "d_token" : r.fan_in == FanIn::d_concept ? "d_concept" : "none";
-    groups.push_back({{"group", r.label},
-                      {"fan_in", fan},
-                      {"base_lr", base_lr(t, r.group, r.fan_in)},
-                      {"lr", h.lr},
-                      {"init_std", h.init_std},
-                      {"eps", h.eps},
-                      {"weight_decay", h.weight_decay}});
+    out.groups.push_back({r.label, fan, base_lr(t, r.group, r.fan_in), h.lr, h.init_std, h.eps, h.weight_decay});
   }
-  const auto w = width_mults(m);
-  return {{"base_lr", lr.lr},
-          {"base_lrs", {{"token", base_lr(t, Group::token, FanIn::d_token)},
-                        {"concept", base_lr(t, Group::backbone, FanIn::d_concept)},
-                        {"other", base_lr(t, Group::vector, FanIn::none)}}},
-          {"weight_decay_mode", name(t.weight_decay_mode)},
-          {"source", lr.source},
-          {"d_token_base", m.d_token_base},
-          {"d_concept_base", m.d_concept_base},
-          {"s_tok", w.s_tok},
-          {"s_con", w.s_con},
-          {"output_mult", output_mult(m)},
-          {"attention_scale", "1/d_head"},
-          {"groups", groups}};
+  return out;
 }
 
 RunConfig recommended_config(const RunConfig& proxy, const Architecture& arch, const BaseLr& lr) {
@@ -240,18 +235,6 @@ RunConfig recommended_config(const RunConfig& proxy, const Architecture& arch, c
     cfg.train.lr_other = lr.lr_other;
   }
   return cfg;
-}
-
-std::optional<DlcmParams> recommended_law(const json& r) {
-  const json params = r.is_object() && r.value("law", json()).is_object() ? r["law"].value("params", json()) : json();
-  if (!params.is_object()) return std::nullopt;
-  std::vector<double> v;
-  for (auto name : param_names(Law::dlcm)) {
-    const auto& x = params.value(std::string(name), json());
-    if (!x.is_number()) return std::nullopt;
-    v.push_back(x.get<double>());
-  }
-  return DlcmParams{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
 }
 
 // What runs would pin each parameter of the compression-aware law.
@@ -291,7 +274,7 @@ void bootstrap_baseline(Laws& laws, const Study& study, const fitting::Bootstrap
   laws.baseline_replicates = bootstrap_models(*laws.baseline, study.baseline, opt, boot);
 }
 
-json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt) {
+Recommendation recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt) {
   const BootstrapOptions boot{.replicates = opt.replicates, .seed = opt.seed};
   const auto replicates = opt.replicates > 0 ? bootstrap_models(laws.dlcm, law_runs(study), laws.dlcm_options, boot)
                                              : std::vector<std::optional<Model>>{};
@@ -300,20 +283,24 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   return recommend(with_baseline, study, lr, opt, replicates);
 }
 
-json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
-               std::span<const std::optional<Model>> replicates) {
+Recommendation recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
+                         std::span<const std::optional<Model>> replicates) {
   if (!study.proxy) throw std::runtime_error(fmt::format("sweep \"{}\" has no completed DLCM run", study.sweep));
   const double C = opt.budget;
   const auto law = dlcm_params(laws.dlcm.model);
   const Allocated alloc = allocate(law, C, opt.space, study.proxy->model, study.proxy->boundary);
   const Allocation& best = alloc.best;
   const Architecture& arch = alloc.architecture;
-  json warnings = json::array();
+  Recommendation out;
+  auto& warnings = out.warnings;
 
   // Bootstrap: refit on resampled runs, re-optimise each replicate (under the same exact-accounting
   // correction); percentile intervals. A replicate whose optimum sits on a search bound counts as
   // failed: its "optimum" is the bound, not a value of the law.
-  json interval = {{"level", opt.level}, {"replicates", opt.replicates}};
+  auto& interval = out.interval;
+  interval.level = opt.level;
+  interval.replicates = opt.replicates;
+  const auto span_of = [](const Interval& iv) { return std::isfinite(iv.low) ? Span{{iv.low, iv.high}} : Span{}; };
   // Per replicate, the snapped architecture's loss (what the multiplier's point prices), NAN where the
   // refit failed: paired by index with the baseline's replicates.
   std::vector<double> replicate_losses;
@@ -338,14 +325,14 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
         ++failed;
       }
     }
-    const std::vector<std::string> names{"N", "P", "R", "D", "tokens_per_param", "predicted_loss"};
-    for (const auto& iv :
-         summarize(names, {best.N, best.P, best.R, best.D, best.D / best.N, best.loss}, samples, opt.level))
-      interval[iv.name] = std::isfinite(iv.low) ? json{iv.low, iv.high} : json(nullptr);
-    const auto al = summarize({"architecture_loss"}, {arch.loss}, arch_losses, opt.level).front();
-    interval["architecture_loss"] = std::isfinite(al.low) ? json{al.low, al.high} : json(nullptr);
-    interval["failed"] = failed;
-    interval["on_bound"] = bounded;
+    const auto ivs = summarize({"N", "P", "R", "D", "tokens_per_param", "predicted_loss"},
+                               {best.N, best.P, best.R, best.D, best.D / best.N, best.loss}, samples, opt.level);
+    interval.measured = true;
+    interval.N = span_of(ivs[0]), interval.P = span_of(ivs[1]), interval.R = span_of(ivs[2]);
+    interval.D = span_of(ivs[3]), interval.tokens_per_param = span_of(ivs[4]), interval.predicted_loss = span_of(ivs[5]);
+    interval.architecture_loss = span_of(summarize({"architecture_loss"}, {arch.loss}, arch_losses, opt.level).front());
+    interval.failed = failed;
+    interval.on_bound = bounded;
     if (bounded > 0)
       warnings.push_back(fmt::format("{} of {} bootstrap replicates put the optimum on a search bound: the runs do "
                                      "not pin the law there",
@@ -353,14 +340,12 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   }
 
   // Identification, measured on the same replicates: a law the runs do not pin gives no point answer.
-  std::vector<std::string> missing;
+  auto& missing = out.unidentified;
   if (opt.replicates > 0) {
-    json ident = json::object();
     for (const auto& p : identify_replicates(laws.dlcm, replicates, law_runs(study), opt.level)) {
-      ident[p.name] = {{"identified", p.identified}, {"why", p.why}};
+      interval.identification.push_back({p.name, p.identified, p.why});
       if (!p.identified) missing.push_back(p.name);
     }
-    interval["identification"] = ident;
     if (!missing.empty())
       warnings.push_back(fmt::format("the compression-aware law is not identified ({}): no point answer; {}",
                                      fmt::join(missing, ", "), what_to_run(missing)));
@@ -393,7 +378,6 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   if (best.R < 0.9 * r_lo || best.R > 1.1 * r_hi)
     warnings.push_back(fmt::format("R = {:.3g} lies outside the fitted ratios [{:.3g}, {:.3g}]", best.R, r_lo, r_hi));
 
-  json baseline = nullptr, multiplier = nullptr;
   // The baseline law prices the multiplier only when its own replicates pin it.
   std::vector<std::string> baseline_missing;
   if (laws.baseline && !laws.baseline_replicates.empty())
@@ -403,7 +387,7 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
     warnings.push_back(fmt::format("the baseline's Chinchilla law is not identified ({}): no compute multiplier; "
                                    "sweep baseline sizes on both sides of its optimum at every budget",
                                    fmt::join(baseline_missing, ", ")));
-    baseline = {{"unidentified", baseline_missing}};
+    out.baseline = BaselinePricing{.unidentified = baseline_missing};
   } else if (laws.baseline) {
     const auto bl = chinchilla_params(laws.baseline->model);
     const auto o = chinchilla_compute_optimal(bl, C, laws.baseline_map);
@@ -416,23 +400,20 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
                                      "optimum; sweep smaller and larger baselines",
                                      bl.alpha, bl.beta));
     } else {
-      baseline = {{"N", o.N},
-                  {"D", o.D},
-                  {"n_eff", laws.baseline_map.n_eff(o.N)},
-                  {"predicted_loss", bl_loss},
-                  {"compute_map", {{"k", std::exp(laws.baseline_map.log_k)},
-                                   {"e", laws.baseline_map.e},
-                                   {"N_range", {std::exp(laws.baseline_map.log_n_lo), std::exp(laws.baseline_map.log_n_hi)}},
-                                   {"max_rel_error", laws.baseline_map.max_rel_error}}}};
+      auto& baseline = out.baseline.emplace(BaselinePricing{.N = o.N,
+                                                             .D = o.D,
+                                                             .n_eff = laws.baseline_map.n_eff(o.N),
+                                                             .predicted_loss = bl_loss,
+                                                             .compute_map = summary_of(laws.baseline_map)});
       if (const auto cb = baseline_compute_for_loss(bl, arch.loss, C, laws.baseline_map)) {
-        multiplier = *cb / C;
-        baseline["compute_needed"] = *cb;
+        out.compute_multiplier = *cb / C;
+        baseline.compute_needed = *cb;
       } else {
         warnings.push_back("the baseline law never reaches the DLCM's predicted loss (below its irreducible loss)");
       }
       // The multiplier's interval: each DLCM replicate's loss priced by the same replicate of the
       // baseline law (the two fits resample their own runs).
-      if (multiplier.is_number() && !laws.baseline_replicates.empty()) {
+      if (out.compute_multiplier && !laws.baseline_replicates.empty()) {
         std::vector<std::vector<double>> ms;
         for (std::size_t r = 0; r < replicate_losses.size() && r < laws.baseline_replicates.size(); ++r) {
           if (!std::isfinite(replicate_losses[r]) || !laws.baseline_replicates[r]) continue;
@@ -440,8 +421,8 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
                                                     replicate_losses[r], C, laws.baseline_map);
           if (cb && std::isfinite(*cb)) ms.push_back({*cb / C});
         }
-        const auto iv = summarize({"compute_multiplier"}, {multiplier.get<double>()}, ms, opt.level).front();
-        interval["compute_multiplier"] = std::isfinite(iv.low) ? json{iv.low, iv.high} : json(nullptr);
+        interval.compute_multiplier =
+            span_of(summarize({"compute_multiplier"}, {*out.compute_multiplier}, ms, opt.level).front());
       }
     }
   } else {
@@ -450,57 +431,47 @@ json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const Rec
   if (!lr.mup_evidence) warnings.push_back(lr.source);
 
   const auto& m = arch.model;
-  json architecture = {{"d_token", m.d_token},
-                       {"d_concept", m.d_concept},
-                       {"encoder_layers", m.encoder_layers},
-                       {"decoder_layers", m.decoder_layers},
-                       {"concept_layers", m.concept_layers},
-                       {"n_heads_token", m.n_heads_token},
-                       {"n_heads_concept", m.n_heads_concept},
-                       {"seq_len", m.seq_len},
-                       {"vocab_size", m.vocab_size},
-                       {"N", arch.N},
-                       {"P", arch.P},
-                       {"R", arch.R},
-                       {"n_eff", arch.n_eff},
-                       {"flops_per_token", arch.flops_per_token},
-                       {"D", arch.D},
-                       {"predicted_loss", arch.loss}};
+  out.architecture = {.d_token = m.d_token,
+                      .d_concept = m.d_concept,
+                      .encoder_layers = m.encoder_layers,
+                      .decoder_layers = m.decoder_layers,
+                      .concept_layers = m.concept_layers,
+                      .n_heads_token = m.n_heads_token,
+                      .n_heads_concept = m.n_heads_concept,
+                      .seq_len = m.seq_len,
+                      .vocab_size = m.vocab_size,
+                      .N = arch.N,
+                      .P = arch.P,
+                      .R = arch.R,
+                      .n_eff = arch.n_eff,
+                      .flops_per_token = arch.flops_per_token,
+                      .D = arch.D,
+                      .predicted_loss = arch.loss};
 
-  json law_params = json::object();
+  out.budget = C;
+  out.sweep = study.sweep;
+  out.fit_id = laws.fit_id;
+  out.status = !missing.empty() ? Answer::unidentified : on_bounds.empty() ? Answer::interior : Answer::on_bound;
+  out.bounds_hit = on_bounds;
+  out.N = best.N, out.P = best.P, out.R = best.R, out.D = best.D;
+  out.n_eff = best.n_eff;
+  out.tokens_per_param = best.D / best.N;
+  out.n_eff_correction = alloc.n_eff_correction.at(best.R);
+  out.n_eff_error = alloc.n_eff_error;
+  out.predicted_loss = best.loss;
+  if (lr.mup_evidence) out.hyperparameters.mup = mup_hyperparameters(m, study.proxy->train, lr);
+  else out.hyperparameters.refused = lr.source, out.hyperparameters.lr = lr.lr;
+  out.largest_fitted_budget = c_max;
+  out.config = to_toml(recommended_config(*study.proxy, arch, lr));
+  RecommendedLaw used{.offsets = laws.dlcm.model.offsets};
   const auto names = param_names(Law::dlcm);
   const auto values = natural_params(laws.dlcm.model);
-  for (std::size_t i = 0; i < names.size(); ++i) law_params[std::string(names[i])] = values[i];
-
-  json out = {{"budget", C},
-              {"sweep", study.sweep},
-              {"fit_id", laws.fit_id ? json(*laws.fit_id) : json(nullptr)},
-              {"status", !missing.empty() ? "unidentified" : on_bounds.empty() ? "interior" : "on_bound"},
-              {"unidentified", missing},
-              {"bounds_hit", on_bounds},
-              {"N", best.N},
-              {"P", best.P},
-              {"R", best.R},
-              {"D", best.D},
-              {"n_eff", best.n_eff},
-              {"tokens_per_param", best.D / best.N},
-              {"n_eff_correction", alloc.n_eff_correction.at(best.R)},
-              {"n_eff_error", alloc.n_eff_error},
-              {"predicted_loss", best.loss},
-              {"interval", interval},
-              {"architecture", architecture},
-              {"hyperparameters", lr.mup_evidence ? mup_hyperparameters(m, study.proxy->train, lr)
-                                                  : json{{"refused", lr.source}, {"lr", lr.lr}}},
-              {"baseline", baseline},
-              {"compute_multiplier", multiplier},
-              {"largest_fitted_budget", c_max},
-              {"warnings", warnings},
-              {"config", to_toml(recommended_config(*study.proxy, arch, lr))},
-              {"law", {{"name", "dlcm"}, {"offsets", laws.dlcm.model.offsets}, {"params", law_params}}}};
+  for (std::size_t i = 0; i < names.size(); ++i) used.params.emplace_back(names[i], values[i]);
+  out.law = used;
   return out;
 }
 
-json recommend_and_store(storage::Database& db, storage::Database& store, const RecommendRequest& req) {
+Recommendation recommend_and_store(storage::Database& db, storage::Database& store, const RecommendRequest& req) {
   std::optional<storage::StoredFit> stored;
   std::string sweep = req.sweep;
   if (req.fit_id) {
@@ -512,8 +483,23 @@ json recommend_and_store(storage::Database& db, storage::Database& store, const 
   const auto study = load_study(db, sweep);
   const auto laws = stored ? laws_from_stored_fit(*stored, study, req.fit) : fit_laws(study, req.fit);
   auto r = recommend(laws, study, base_learning_rate(db, study), req.options);
-  r["recommendation_id"] = storage::store_recommendation(store, sweep, laws.fit_id, req.options.budget, r.dump());
+  r.recommendation_id =
+      storage::store_recommendation(store, sweep, laws.fit_id, req.options.budget, to_json(r).dump());
   return r;
+}
+
+std::vector<Recommendation> stored_recommendations(storage::Database& db, const std::string& sweep) {
+  std::vector<Recommendation> out;
+  for (const auto& s : storage::recommendations(db, sweep)) {
+    try {
+      auto r = recommendation_from_json(json::parse(s.result));
+      r.recommendation_id = s.id;
+      out.push_back(std::move(r));
+    } catch (const std::exception&) {
+      // Not a `dlcm recommend` row: left out rather than trusted.
+    }
+  }
+  return out;
 }
 
 }  // namespace dlcm::reports

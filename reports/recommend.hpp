@@ -3,7 +3,6 @@
 // bootstrap interval, the baseline's compute multiplier and μP-transferred hyperparameters.
 // The report reuses the study loading and the fits.
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <map>
 #include <optional>
 #include <span>
@@ -15,11 +14,10 @@
 #include "fitting/fit.hpp"
 #include "fitting/uncertainty.hpp"
 #include "reports/allocation.hpp"
+#include "reports/results.hpp"
 #include "storage/central.hpp"
 
 namespace dlcm::reports {
-
-using json = nlohmann::ordered_json;
 
 // A stored run priced by core/flops `account` from its config: at the ratio it trained at and the
 // tokens it trained (result.json), or at its plan when it has not trained. The one rule the fits,
@@ -72,11 +70,6 @@ Laws fit_laws(const Study& study, const fitting::FitOptions& opt);
 // law is fitted to the study as in fit_laws. Throws when the fit is not a dlcm fit.
 Laws laws_from_stored_fit(const storage::StoredFit& fit, const Study& study, const fitting::FitOptions& opt);
 
-// The parameters an unidentified recommendation's law leaves unpinned (its "unidentified" list),
-// as one phrase: "A_con, gamma, delta2".
-std::vector<std::string> unidentified_params(const json& rec);
-std::string unidentified_names(const json& rec);
-
 // The base learning rate the μP transfer starts from, and where it came from.
 struct BaseLr {
   double lr = 0;  // train.lr: every group's base rate unless overridden below
@@ -105,26 +98,24 @@ struct RecommendOptions {
 // Fills laws.baseline_replicates: the baseline law refitted on resampled baseline runs.
 void bootstrap_baseline(Laws& laws, const Study& study, const fitting::BootstrapOptions& boot);
 
-// The recommendation as `dlcm recommend --json` prints it (keys in docs/recommend.md "JSON output"), with
-// what `dlcm verify` needs to test it without refitting: `config` (recommended_config as TOML) and
-// `law` (the dlcm law's natural parameters that made the prediction).
+// The recommendation (`dlcm recommend --json` prints its to_json), with what `dlcm verify` needs to
+// test it without refitting: `config` (recommended_config as TOML) and `law` (the dlcm law's natural
+// parameters that made the prediction).
 // replicates: bootstrap_models of laws.dlcm on study.dlcm with opt.replicates and opt.seed, each
 // re-optimised for the intervals; the first form refits them, the second takes them from a caller
 // that already has them (the report, for every budget it recommends at).
-json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt);
-json recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
-               std::span<const std::optional<fitting::Model>> replicates);
+Recommendation recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt);
+Recommendation recommend(const Laws& laws, const Study& study, const BaseLr& lr, const RecommendOptions& opt,
+                         std::span<const std::optional<fitting::Model>> replicates);
 
 // μP per-group hyperparameters of `m` (parametrisation forced to μP) from the base values.
-json mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr);
+MupTable mup_hyperparameters(ModelConfig m, const TrainConfig& base, const BaseLr& lr);
 
 // The run a recommendation stands for: the proxy's config with the snapped architecture (boundary at
 // its R) and, given μP evidence, μP with the base rates at their base widths (the trainer applies the
 // width factors); without it, the proxy's own parametrisation and rates. train.steps stay the
 // proxy's: a caller training it sets them from a budget (sweeps::set_budget_steps).
 RunConfig recommended_config(const RunConfig& proxy, const Architecture& arch, const BaseLr& lr);
-// The dlcm law a recommendation was made with (its `law`); empty for rows written before it was kept.
-std::optional<fitting::DlcmParams> recommended_law(const json& recommendation);
 
 // What runs would pin these parameters of the compression-aware law (recommend's advice).
 std::string what_to_run(const std::vector<std::string>& params);
@@ -140,6 +131,9 @@ struct RecommendRequest {
 // recommendations table; the result carries its `recommendation_id`. Throws naming the database for
 // an unknown fit or sweep. Everything is read through `read` (a read-only handle will do) and only
 // the recommendation row is written, through `store` (the same database opened for writing).
-json recommend_and_store(storage::Database& read, storage::Database& store, const RecommendRequest& req);
+Recommendation recommend_and_store(storage::Database& read, storage::Database& store, const RecommendRequest& req);
+// The sweep's stored recommendations as recommendations(), each with its recommendation_id; rows
+// that do not read as one (recommendation_from_json) are left out rather than trusted.
+std::vector<Recommendation> stored_recommendations(storage::Database& db, const std::string& sweep);
 
 }  // namespace dlcm::reports

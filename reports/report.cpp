@@ -9,6 +9,7 @@
 #include <set>
 
 #include "fitting/isoflop.hpp"
+#include "fitting/lr_transfer.hpp"
 #include "fitting/uncertainty.hpp"
 #include "reports/plot.hpp"
 #include "reports/recommend.hpp"
@@ -75,9 +76,7 @@ namespace {
 std::string num(double v, int digits = 4) {
   return std::isfinite(v) ? fmt::format("{:.{}g}", v, digits) : std::string("–");
 }
-std::string num(const json& v) { return v.is_number() ? num(v.get<double>()) : std::string("–"); }
 std::string esc(const std::string& s) { return html_escape(s); }
-std::string esc_json(const json& v) { return v.is_string() ? html_escape(v.get<std::string>()) : std::string("–"); }
 
 // A figure that failed (a fit that does not exist, gnuplot missing) becomes a visible note.
 std::string figure(const Plot& p) {
@@ -173,7 +172,7 @@ std::string sweep_table(const Context& c) {
   std::vector<std::string> classes;
   // Fitted runs show what the fits see (realised R and compute, today's N); others their plan.
   for (const auto& r : c.study.runs) {
-    const bool diverged = r.status == "diverged";
+    const bool diverged = storage::is(r.status, storage::RunStatus::diverged);
     const auto it = c.study.by_hash.find(r.hash);
     const Observation* o = it == c.study.by_hash.end() ? nullptr : &it->second;
     rows.push_back({esc(r.label), esc(r.arch),
@@ -181,7 +180,7 @@ std::string sweep_table(const Context& c) {
                     num(o ? o->N : r.N), num(o ? o->P : r.P, 3), num(r.R, 3), o ? num(o->R, 3) : "–",
                     num(o ? o->D : r.D), r.epochs ? num(*r.epochs, 2) : "–", num(r.C), o ? num(o->C) : "–",
                     r.final_val_loss ? num(*r.final_val_loss) : "–", attempts_cell(r)});
-    classes.push_back(diverged ? "diverged" : r.status == "completed" ? "" : "pending");
+    classes.push_back(diverged ? "diverged" : storage::is(r.status, storage::RunStatus::completed) ? "" : "pending");
   }
   std::string h = "<h2 id=runs>Runs</h2>\n";
   if (!c.study.excluded.empty())
@@ -420,24 +419,23 @@ std::string frontier_section(const Context& c) {
   return h + table({"C", "N", "P", "R", "D", "predicted loss", "optimum"}, rows);
 }
 
-std::string recommendation_row(const json& r) {
-  const auto& a = r["architecture"];
+std::string recommendation_row(const Recommendation& r) {
+  const auto& a = r.architecture;
+  const auto& iv = r.interval.predicted_loss;
+  const bool priced = r.baseline && r.baseline->unidentified.empty();
   return fmt::format(
       "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} [{}, {}]</td><td>d_token {} ×({}+{}), "
       "d_concept {} ×{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-      num(r["budget"]), num(r["N"]), num(r["P"]), num(r["R"]), num(r["D"]), num(r["predicted_loss"]),
-      r["interval"].contains("predicted_loss") && r["interval"]["predicted_loss"].is_array()
-          ? num(r["interval"]["predicted_loss"][0]) : "–",
-      r["interval"].contains("predicted_loss") && r["interval"]["predicted_loss"].is_array()
-          ? num(r["interval"]["predicted_loss"][1]) : "–",
-      num(a["d_token"]), num(a["encoder_layers"]), num(a["decoder_layers"]), num(a["d_concept"]),
-      num(a["concept_layers"]), num(a["predicted_loss"]),
-      r["baseline"].is_object() ? num(r["baseline"].value("predicted_loss", json())) : "–", num(r["compute_multiplier"]));
+      num(r.budget), num(r.N), num(r.P), num(r.R), num(r.D), num(r.predicted_loss), iv ? num(iv->first) : "–",
+      iv ? num(iv->second) : "–", num(a.d_token), num(a.encoder_layers), num(a.decoder_layers), num(a.d_concept),
+      num(a.concept_layers), num(a.predicted_loss), priced ? num(r.baseline->predicted_loss) : "–",
+      num(r.compute_multiplier.value_or(NAN)));
 }
 
 // computed: the recommendations made now for the budgets asked; stored: those of `dlcm recommend`
 // (with their recommendation_id), smallest budget first, newest first within one.
-std::string recommendation_section(Context& c, std::vector<json>& computed, std::vector<json>& stored) {
+std::string recommendation_section(Context& c, std::vector<Recommendation>& computed,
+                                   std::vector<Recommendation>& stored) {
   std::string h = "<h2 id=recommend>Recommendations</h2>\n";
   const std::string head =
       "<table><thead><tr><th>budget</th><th>N</th><th>P</th><th>R</th><th>D</th><th>predicted loss [90%]</th>"
@@ -458,56 +456,40 @@ std::string recommendation_section(Context& c, std::vector<json>& computed, std:
     }
   }
   // The table of recommendations, then each one's μP hyperparameters and warnings.
-  auto block = [&](const std::vector<json>& recs, const std::string& intro) {
+  auto block = [&](const std::vector<Recommendation>& recs, const std::string& intro) {
     h += intro + head;
     for (const auto& r : recs) h += recommendation_row(r);
     h += "</tbody></table>\n";
     for (const auto& r : recs) {
-      const auto& hp = r["hyperparameters"];
-      if (r.value("status", "interior") != "interior")
+      if (r.status != Answer::interior)
         h += fmt::format("<p class=warn><b>At C = {}</b>: no recommendation — {}; the row above is not an "
                          "answer.</p>\n",
-                         num(r["budget"]), r.value("status", "") == "unidentified"
-                                               ? "the runs do not identify the law"
-                                               : "the law's optimum lies on a search bound");
-      if (!hp.value("groups", json()).is_array()) {
-        h += fmt::format("<p class=note><b>At C = {}</b>: {}</p>\n", num(r["budget"]), esc_json(hp.value("refused", json())));
-      } else {
+                         num(r.budget), r.status == Answer::unidentified ? "the runs do not identify the law"
+                                                                         : "the law's optimum lies on a search bound");
+      if (const auto& hp = r.hyperparameters.mup) {
         h += fmt::format("<p><b>At C = {}</b>: μP hyperparameters (base lr {} from {}; output multiplier {}):</p>\n",
-                         num(r["budget"]), num(hp["base_lr"]), esc_json(hp["source"]), num(hp["output_mult"]));
+                         num(r.budget), num(hp->base_lr), esc(hp->source), num(hp->output_mult));
         std::vector<std::vector<std::string>> g;
-        for (const auto& grp : hp["groups"])
-          if (grp.is_object()) g.push_back({esc_json(grp["group"]), esc_json(grp["fan_in"]), num(grp["lr"]),
-                       num(grp["init_std"]), num(grp["eps"]), num(grp["weight_decay"])});
+        for (const auto& grp : hp->groups)
+          g.push_back({esc(grp.group), esc(grp.fan_in), num(grp.lr), num(grp.init_std), num(grp.eps),
+                       num(grp.weight_decay)});
         h += table({"group", "fan-in", "lr", "init std", "Adam ε", "weight decay"}, g);
+      } else {
+        h += fmt::format("<p class=note><b>At C = {}</b>: {}</p>\n", num(r.budget), esc(r.hyperparameters.refused));
       }
-      for (const auto& w : r["warnings"]) h += "<p class=warn>⚠ " + esc_json(w) + "</p>\n";
+      for (const auto& w : r.warnings) h += "<p class=warn>⚠ " + esc(w) + "</p>\n";
     }
   };
   if (!computed.empty()) block(computed, "<p>For the budgets asked (computed now from the fit above):</p>\n");
-  for (const auto& s : storage::recommendations(c.db, c.study.sweep)) {
-    auto r = json::parse(s.result, nullptr, false);
-    // Rows written by `dlcm recommend`; anything else in the table is left out rather than trusted.
-    const bool complete = r.is_object() && r.value("architecture", json()).is_object() &&
-                          r.value("interval", json()).is_object() && r.value("warnings", json()).is_array() &&
-                          r.value("hyperparameters", json()).is_object();
-    if (!complete) continue;
-    r["recommendation_id"] = s.id;
-    stored.push_back(std::move(r));
-  }
+  // Rows written by `dlcm recommend`; anything else in the table is left out rather than trusted.
+  stored = stored_recommendations(c.db, c.study.sweep);
   if (!stored.empty())
     block(stored, fmt::format("<p>Stored by <code>dlcm recommend</code> ({}):</p>\n", stored.size()));
   if (computed.empty() && stored.empty()) h += "<p class=note>No recommendation: no fitted law.</p>\n";
   return h;
 }
 
-std::optional<std::pair<double, double>> interval_of(const json& r, const char* key) {
-  const json iv = r.value("interval", json::object());
-  const json x = iv.is_object() ? iv.value(key, json()) : json();
-  if (!x.is_array() || x.size() != 2 || !x[0].is_number() || !x[1].is_number()) return std::nullopt;
-  return std::pair{x[0].get<double>(), x[1].get<double>()};
-}
-std::string with_interval(const json& v, const std::optional<std::pair<double, double>>& iv) {
+std::string with_interval(double v, const Span& iv) {
   return num(v) + (iv ? fmt::format(" [{}, {}]", num(iv->first), num(iv->second)) : "");
 }
 
@@ -522,60 +504,60 @@ std::string shell_word(const std::string& s) {
 // The first screen: at the target budget (the newest verification's, else the largest recommended)
 // the allocation, its prediction and compute multiplier, whether it was verified, and what makes
 // it doubtful (no identified law, unbracketed isoFLOP minima, the recommendation's warnings).
-std::string answer_box(const Context& c, const std::vector<json>& computed, const std::vector<json>& stored) {
+std::string answer_box(const Context& c, const std::vector<Recommendation>& computed,
+                       const std::vector<Recommendation>& stored) {
   const auto verifications = stored_verifications(c.db, c.study.sweep);
   const Verification* v = verifications.empty() ? nullptr : &verifications.front();
-  json rec;
+  const Recommendation* rec = nullptr;
   if (v) {
     // The recommendation it tested, else what the report has at that budget.
     for (const auto& r : stored)
-      if (r.value("recommendation_id", json()) == json(v->recommendation_id)) rec = r;
+      if (r.recommendation_id == v->recommendation_id) rec = &r;
     for (const auto* list : {&computed, &stored})
       for (const auto& r : *list)
-        if (rec.is_null() && std::abs(r.value("budget", 0.0) / v->budget - 1) < 1e-9) rec = r;
+        if (!rec && std::abs(r.budget / v->budget - 1) < 1e-9) rec = &r;
   } else {
     // The largest budget recommended: made now, else the newest stored (first within its budget).
     double top = 0;
     for (const auto* list : {&computed, &stored})
       for (const auto& r : *list)
-        if (r.value("budget", 0.0) > top) top = r.value("budget", 0.0), rec = r;
+        if (r.budget > top) top = r.budget, rec = &r;
   }
-  const double budget = v ? v->budget : rec.is_object() ? rec.value("budget", NAN) : NAN;
+  const double budget = v ? v->budget : rec ? rec->budget : NAN;
 
   std::string h = std::isfinite(budget) ? fmt::format("<div class=answer id=answer><h2>The answer at C = {} FLOPs</h2>\n", num(budget))
                                         : "<div class=answer id=answer><h2>The answer</h2>\n";
   std::vector<std::vector<std::string>> rows;
   std::string warn;
-  if (!rec.is_object()) {
+  if (!rec) {
     warn += fmt::format("<p class=warn>No recommendation: {}</p>\n",
                         esc(c.laws ? std::string("no budget asked or stored") : c.laws_error));
-  } else if (rec.value("status", "interior") != "interior") {
-    warn += rec.value("status", "") == "unidentified"
+  } else if (rec->status != Answer::interior) {
+    warn += rec->status == Answer::unidentified
                 ? fmt::format("<p class=warn><b>No recommendation</b>: the runs do not identify the law ({} not "
                               "pinned by the bootstrap).</p>\n",
-                              esc(unidentified_names(rec)))
+                              esc(unidentified_names(*rec)))
                 : fmt::format("<p class=warn><b>No recommendation</b>: the law's optimum lies on the search bound "
                               "({}), not inside the searched range.</p>\n",
-                              esc(rec.value("bounds_hit", json::array()).dump()));
+                              esc(json(rec->bounds_hit).dump()));
   } else {
-    const auto& a = rec["architecture"];
-    rows.push_back({"allocation", fmt::format("N {} · P {} · R {} · D {} tokens", num(rec["N"]), num(rec["P"]),
-                                              num(rec["R"]), num(rec["D"]))});
+    const auto& a = rec->architecture;
+    rows.push_back({"allocation",
+                    fmt::format("N {} · P {} · R {} · D {} tokens", num(rec->N), num(rec->P), num(rec->R), num(rec->D))});
     rows.push_back({"architecture",
                     fmt::format("d_token {} ({} heads), encoder {} + decoder {} layers; d_concept {} ({} heads), {} "
                                 "backbone layers; R {} (N {}, P {})",
-                                num(a["d_token"]), num(a["n_heads_token"]), num(a["encoder_layers"]),
-                                num(a["decoder_layers"]), num(a["d_concept"]), num(a["n_heads_concept"]),
-                                num(a["concept_layers"]), num(a["R"]), num(a["N"]), num(a["P"]))});
+                                num(a.d_token), num(a.n_heads_token), num(a.encoder_layers), num(a.decoder_layers),
+                                num(a.d_concept), num(a.n_heads_concept), num(a.concept_layers), num(a.R), num(a.N),
+                                num(a.P))});
     // The architecture's own loss and interval when kept (what `dlcm verify` tests), else the optimum's.
-    const auto arch_iv = interval_of(rec, "architecture_loss");
-    const double level = rec["interval"].value("level", 0.9);
-    rows.push_back({"predicted loss", (arch_iv ? with_interval(a["predicted_loss"], arch_iv)
-                                               : with_interval(rec["predicted_loss"], interval_of(rec, "predicted_loss"))) +
-                                          fmt::format(" ({:.0f}% bootstrap interval)", 100 * level)});
+    const auto& iv = rec->interval;
+    rows.push_back({"predicted loss", (iv.architecture_loss ? with_interval(a.predicted_loss, iv.architecture_loss)
+                                                            : with_interval(rec->predicted_loss, iv.predicted_loss)) +
+                                          fmt::format(" ({:.0f}% bootstrap interval)", 100 * iv.level)});
     rows.push_back({"compute multiplier",
-                    rec["compute_multiplier"].is_number()
-                        ? with_interval(rec["compute_multiplier"], interval_of(rec, "compute_multiplier")) +
+                    rec->compute_multiplier
+                        ? with_interval(*rec->compute_multiplier, iv.compute_multiplier.value_or(std::nullopt)) +
                               "× the baseline&#39;s compute for the same predicted loss"
                         : "none: the baseline law cannot price it (see the warnings)"});
   }
@@ -591,7 +573,7 @@ std::string answer_box(const Context& c, const std::vector<json>& computed, cons
                                 num(v->realised_loss), 100 * v->relative_error,
                                 v->inside_interval ? "inside" : "outside", 100 * v->level, esc(v->label), v->steps,
                                 v->recommendation_id)});
-  else if (rec.is_object() && rec.value("status", "interior") == "interior")
+  else if (rec && rec->status == Answer::interior)
     rows.push_back({"verification", fmt::format("<span class=warn>not verified</span>: <code>dlcm verify --sweep {} "
                                                 "--budget {:g}</code> trains it and checks the prediction",
                                                 esc(shell_word(c.study.sweep)), budget)});
@@ -613,9 +595,9 @@ std::string answer_box(const Context& c, const std::vector<json>& computed, cons
                        num(sk.C, 3), sk.n_runs, esc(sk.reason));
   }
   // A recommendation is only as good as the fit: its warnings go next to it.
-  if (rec.is_object() && rec.value("warnings", json()).is_array() && !rec["warnings"].empty()) {
+  if (rec && !rec->warnings.empty()) {
     h += "<p class=note>Read it with its warnings:</p><ul class=note>";
-    for (const auto& w : rec["warnings"]) h += "<li>" + esc(w.is_string() ? w.get<std::string>() : w.dump()) + "</li>";
+    for (const auto& w : rec->warnings) h += "<li>" + esc(w) + "</li>";
     h += "</ul>\n";
   }
   return h + "</div>\n";
@@ -629,28 +611,29 @@ std::string mup_plots(const Context& c) {
   std::set<std::string> seen;
   std::map<std::string, Plot> families;
   for (const auto& st : storage::mup_studies(c.db, "coord-check")) {
-    const auto j = json::parse(st.result, nullptr, false);
-    if (!j.is_object() || !j.contains("curves") || !j["curves"].is_array()) continue;
-    const std::string par = j.value("parametrisation", "?");
+    CoordCheckResult cc;
+    try {
+      cc = coord_check_from_json(nlohmann::json::parse(st.result));
+    } catch (const std::exception&) {
+      continue;  // not a coordinate check this binary can read
+    }
+    const std::string& par = cc.parametrisation;
     if (!seen.insert(par).second) continue;
     int last = 0;
-    for (const auto& cv : j["curves"]) last = std::max(last, cv.value("step", 0));
+    for (const auto& cv : cc.curves) last = std::max(last, cv.step);
     std::map<std::string, Series> by_family;
-    for (const auto& cv : j["curves"]) {
-      if (cv.value("step", -1) != last || !cv.value("mean_abs", json()).is_number()) continue;
-      const std::string family = cv.value("family", "?");
-      auto& s = by_family[family];
+    for (const auto& cv : cc.curves) {
+      if (cv.step != last || !std::isfinite(cv.mean_abs)) continue;
+      auto& s = by_family[cv.family];
       if (s.title.empty()) {
-        const auto slopes = j.value("slopes", json::object());
-        const auto slope = slopes.is_object() ? slopes.value(family, json()) : json();
-        const auto pass = j.value("pass", json::object());
-        const auto ok = pass.is_object() ? pass.value(family, json()) : json();
-        s.title = slope.is_number() ? fmt::format("{} (slope {:.2f}{})", par, slope.get<double>(),
-                                                  ok.is_boolean() ? (ok.get<bool>() ? ", pass" : ", FAIL") : "")
-                                    : par;
+        const double slope = cc.slope(cv.family);
+        const auto ok = cc.pass.find(cv.family);
+        s.title = std::isfinite(slope) ? fmt::format("{} (slope {:.2f}{})", par, slope,
+                                                     ok != cc.pass.end() ? (ok->second ? ", pass" : ", FAIL") : "")
+                                       : par;
       }
-      s.x.push_back(cv.value("width_token", 0));
-      s.y.push_back(cv["mean_abs"].get<double>());
+      s.x.push_back(cv.width_token);
+      s.y.push_back(cv.mean_abs);
     }
     for (auto& [family, s] : by_family) {
       auto [it, fresh] = families.try_emplace(family);
@@ -671,37 +654,30 @@ std::string mup_plots(const Context& c) {
             "and output families grow.</p>\n<div class=grid>" + coord + "</div>\n";
   h += coord.empty() ? "<p class=note>No coordinate check in the database (dlcm mup coord-check).</p>\n" : coord;
   const auto lt = storage::latest_mup_study(c.db, "lr-transfer");
-  const auto j = lt ? json::parse(lt->result, nullptr, false) : json();
-  if (!j.is_object() || !j.contains("results")) {
-    return h + "<p class=note>No learning-rate transfer study in the database (dlcm mup lr-transfer).</p>\n";
-  }
+  if (!lt) return h + "<p class=note>No learning-rate transfer study in the database (dlcm mup lr-transfer).</p>\n";
+  const auto j = fitting::transfer_analysis_from_json(lt->result);
   std::map<std::string, Plot> plots;  // per parametrisation and axis
-  for (const auto& r : j["results"]) {
-    const std::string key = r.value("parametrisation", "?") + ", axis " + r.value("axis", "?");
+  for (const auto& r : j.results) {
+    const std::string key = std::string(name(r.parametrisation)) + ", axis " + r.axis;
     auto& p = plots[key];
     p.title = "learning-rate transfer (" + key + ")";
     p.x_label = "base learning rate";
     p.y_label = "loss";
     p.log_x = true;
     p.width = 560;
-    Series s = series(fmt::format("d_token {}, d_concept {}", r.value("width_token", 0), r.value("width_concept", 0)));
-    const auto& lrs = r.value("lrs", json::array());
-    const auto& losses = r.value("losses", json::array());
-    for (std::size_t k = 0; k < lrs.size() && k < losses.size(); ++k)
-      if (lrs[k].is_number() && losses[k].is_number())
-        s.x.push_back(lrs[k].get<double>()), s.y.push_back(losses[k].get<double>());
+    Series s = series(fmt::format("d_token {}, d_concept {}", r.width_token, r.width_concept));
+    for (std::size_t k = 0; k < r.lrs.size() && k < r.losses.size(); ++k)
+      if (r.losses[k]) s.x.push_back(r.lrs[k]), s.y.push_back(*r.losses[k]);
     p.series.push_back(s);
   }
   h += fmt::format("<p>Learning-rate transfer study “{}” ({}):</p>\n<div class=grid>", esc(lt->name), esc(lt->created_at));
   for (auto& [k, p] : plots) h += figure(p);
   h += "</div>\n";
   std::vector<std::vector<std::string>> rows;
-  for (const auto& s : j.value("shifts", json::array()))
-    rows.push_back({esc(s.value("parametrisation", "?")), esc(s.value("axis", "?")), num(s.value("log2_shift", json()))});
+  for (const auto& s : j.shifts) rows.push_back({esc(name(s.parametrisation)), esc(s.axis), num(s.log2_shift)});
   if (!rows.empty()) h += table({"parametrisation", "axis", "log2 shift of the best lr over widths"}, rows);
-  if (j.contains("best_base_lr") && j["best_base_lr"].is_object())
-    h += fmt::format("<p>Best base learning rate: μP {}, standard {}.</p>\n", num(j["best_base_lr"].value("mup", json())),
-                     num(j["best_base_lr"].value("standard", json())));
+  h += fmt::format("<p>Best base learning rate: μP {}, standard {}.</p>\n", num(j.best_base_lr_mup.value_or(NAN)),
+                   num(j.best_base_lr_standard.value_or(NAN)));
   return h;
 }
 
@@ -721,7 +697,7 @@ std::string ratio_section(const Context& c) {
                   "corpus's counterpart of the paper's Table 5.</p>\n";
   std::map<std::string, const storage::RunRow*> runs;
   for (const auto& r : c.study.runs)
-    if (r.status == "completed" && r.arch == "dlcm") runs[r.hash] = &r;
+    if (storage::is(r.status, storage::RunStatus::completed) && r.arch == "dlcm") runs[r.hash] = &r;
   std::map<std::string, std::map<double, std::pair<double, int>>> cell;  // domain -> target R -> (sum, n)
   std::set<double> ratios;
   for (const auto& m : storage::final_val_metrics(c.db, c.study.sweep, "ratio")) {
@@ -782,7 +758,7 @@ std::string build_footer(const Context& c) {
   int unknown = 0;
   for (const auto& r : c.study.runs) {
     if (r.build.empty()) {
-      unknown += r.status == "completed" || r.status == "diverged";
+      unknown += storage::is_final(r.status);
       continue;
     }
     ++trained[one_line(build_info_from_json(json::parse(r.build, nullptr, false)))];
@@ -815,7 +791,7 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
     c.laws_error = e.what();
   }
   c.isoflop = fit_families(study);
-  std::vector<json> computed, stored;
+  std::vector<Recommendation> computed, stored;
   const std::string runs_html = sweep_table(c), compute_html = compute_section(c), fit_html = fit_section(c),
                     curves_html = curves_section(c), frontier_html = frontier_section(c),
                     rec_html = recommendation_section(c, computed, stored),

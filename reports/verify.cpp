@@ -17,46 +17,31 @@ namespace {
 
 bool same_budget(double a, double b) { return std::abs(a / b - 1) < 1e-9; }
 
-// The recommendation's interval of the snapped architecture's loss, if it has one.
-std::optional<std::pair<double, double>> architecture_interval(const json& r) {
-  const json iv = r.value("interval", json::object());
-  const json a = iv.is_object() ? iv.value("architecture_loss", json()) : json();
-  if (!a.is_array() || a.size() != 2 || !a[0].is_number() || !a[1].is_number()) return std::nullopt;
-  return std::pair{a[0].get<double>(), a[1].get<double>()};
-}
-
 // Rows written before recommendations kept their config and law cannot be trained as registered.
-bool usable(const json& r) {
-  return r.is_object() && r.value("config", json()).is_string() && recommended_law(r).has_value() &&
-         r.value("architecture", json()).is_object();
-}
+bool usable(const Recommendation& r) { return !r.config.empty() && recommended_law(r).has_value(); }
 
-std::string hyperparameters_of(const json& r) {
-  const json h = r.value("hyperparameters", json::object());
-  if (h.is_object() && h.contains("groups"))
-    return fmt::format("μP-transferred: base lr {:g} ({})", h.value("base_lr", 0.0), h.value("source", ""));
-  return "not μP-transferred (the proxy run's own rates): " +
-         (h.is_object() ? h.value("refused", std::string("no μP table")) : std::string("no μP table"));
+std::string hyperparameters_of(const Recommendation& r) {
+  if (const auto& m = r.hyperparameters.mup) return fmt::format("μP-transferred: base lr {:g} ({})", m->base_lr, m->source);
+  return "not μP-transferred (the proxy run's own rates): " + r.hyperparameters.refused;
 }
 
 }  // namespace
 
 std::string verify_sweep_name(const std::string& sweep) { return sweep + "-verify"; }
 
-std::string unverifiable(const json& r, const std::string& sweep, double budget) {
+std::string unverifiable(const Recommendation& r, const std::string& sweep, double budget) {
   const std::string again = fmt::format("then `dlcm recommend --sweep {} --budget {:g}` and `dlcm verify` again", sweep, budget);
   const std::string which = fmt::format("sweep \"{}\" at C = {:g}: recommendation {}", sweep, budget,
-                                        r.value("recommendation_id", json()).dump());
-  const std::string status = r.value("status", "");
-  if (status == "unidentified") {
+                                        r.recommendation_id ? std::to_string(*r.recommendation_id) : "null");
+  if (r.status == Answer::unidentified) {
     return fmt::format("{} is no prediction to verify: the runs do not identify the law ({} not pinned); {}; {}", which,
-                       unidentified_names(r), what_to_run(unidentified_params(r)), again);
+                       unidentified_names(r), what_to_run(r.unidentified), again);
   }
-  if (status != "interior")
+  if (r.status != Answer::interior)
     return fmt::format("{} is no prediction to verify: the law's optimum lies on the search bound {} (the law runs past "
                        "the searched range); widen the sweep (or the search: --r-choices, --r-range), {}",
-                       which, r.value("bounds_hit", json::array()).dump(), again);
-  if (!architecture_interval(r))
+                       which, nlohmann::json(r.bounds_hit).dump(), again);
+  if (!r.interval.architecture_loss)
     return fmt::format("{} has no bootstrap interval of its predicted loss (made with --bootstrap 0, or every "
                        "replicate failed), so neither its identification nor its error was measured; {}",
                        which, again);
@@ -70,16 +55,16 @@ VerifyPlan plan_verification(storage::Database& db, const VerifyRequest& req) {
   p.sweep = req.sweep;
   p.budget = req.budget;
   // The newest stored recommendation at the budget is the registered prediction.
-  for (const auto& s : storage::recommendations(db, req.sweep)) {
-    if (!same_budget(s.budget, req.budget)) continue;
-    auto r = json::parse(s.result, nullptr, false);
+  bool found = false;
+  for (auto& r : stored_recommendations(db, req.sweep)) {
+    if (!same_budget(r.budget, req.budget)) continue;
     if (usable(r)) {
-      r["recommendation_id"] = s.id;
       p.recommendation = std::move(r);
+      found = true;
     }
     break;  // newest first within a budget: an older one is not the current answer
   }
-  if (p.recommendation.is_null()) {
+  if (!found) {
     RecommendRequest rr;
     rr.sweep = req.sweep;
     rr.options.budget = req.budget;
@@ -98,8 +83,8 @@ VerifyPlan plan_verification(storage::Database& db, const VerifyRequest& req) {
   p.spec.name = verify_sweep_name(req.sweep);
   p.spec.runs_dir = (fs::path(p.spec.runs_dir) / "verify").string();
 
-  const int64_t id = p.recommendation["recommendation_id"].get<int64_t>();
-  auto cfg = parse_run_config(p.recommendation["config"].get<std::string>(),
+  const int64_t id = p.recommendation.recommendation_id.value_or(0);
+  auto cfg = parse_run_config(p.recommendation.config,
                               fmt::format("{}: config of recommendation {}", db.path(), id));
   if (const auto why = sweeps::set_budget_steps(p.spec, cfg, req.budget); !why.empty())
     throw std::runtime_error(fmt::format("sweep \"{}\" at C = {:g}: the recommended architecture does not fit the "
@@ -128,7 +113,7 @@ Verification record_verification(storage::Database& db, const VerifyPlan& plan, 
                     !std::isfinite(*run.final_val_loss)))
     throw std::runtime_error(fmt::format("verification run {} ({}) is {}: nothing to check against", run.label,
                                          run.hash, run.status));
-  const int64_t rec_id = plan.recommendation["recommendation_id"].get<int64_t>();
+  const int64_t rec_id = plan.recommendation.recommendation_id.value_or(0);
   for (const auto& v : stored_verifications(db, plan.sweep))
     if (v.hash == run.hash && v.recommendation_id == rec_id) return v;  // checked once: reported, not redone
 
@@ -137,11 +122,11 @@ Verification record_verification(storage::Database& db, const VerifyPlan& plan, 
   v.verify_sweep = plan.spec.name;
   v.budget = plan.budget;
   v.recommendation_id = rec_id;
-  v.predicted_loss = plan.recommendation["architecture"]["predicted_loss"].get<double>();
-  const auto iv = architecture_interval(plan.recommendation);
+  v.predicted_loss = plan.recommendation.architecture.predicted_loss;
+  const auto& iv = plan.recommendation.interval.architecture_loss;
   v.interval_low = iv->first;
   v.interval_high = iv->second;
-  v.level = plan.recommendation["interval"].value("level", 0.9);
+  v.level = plan.recommendation.interval.level;
   v.hash = run.hash;
   v.label = run.label;
   v.hyperparameters = plan.hyperparameters;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/results.hpp"
 #include "storage/central.hpp"
 #include "sweeps/spec.hpp"
 
@@ -27,7 +28,7 @@ struct VerifyRequest {
 struct VerifyPlan {
   std::string sweep;
   double budget = 0;
-  nlohmann::ordered_json recommendation;  // as stored, with its recommendation_id
+  Recommendation recommendation;          // as stored, with its recommendation_id
   bool recommended_now = false;           // none usable was stored: made now
   std::string hyperparameters;            // where the run's rates come from
   sweeps::SweepSpec spec;                 // the study's spec as sweep NAME-verify, runs in <runs_dir>/verify
@@ -41,7 +42,7 @@ struct VerifyPlan {
 // or its architecture does not fit the budget's step limits.
 VerifyPlan plan_verification(storage::Database& db, const VerifyRequest& req);
 // Why a recommendation cannot be verified, and what to run ("" when it can).
-std::string unverifiable(const nlohmann::ordered_json& recommendation, const std::string& sweep, double budget);
+std::string unverifiable(const Recommendation& recommendation, const std::string& sweep, double budget);
 
 // The name of the sweep a study's verification runs live in.
 std::string verify_sweep_name(const std::string& sweep);

@@ -30,6 +30,12 @@ std::optional<ResultStatus> from_string(std::string_view word);
 template <>
 std::optional<AttemptEnd> from_string(std::string_view word);
 
+// Whether a stored word is this one: is(row.status, RunStatus::failed).
+template <class E>
+bool is(std::string_view word, E e) {
+  return word == to_string(e);
+}
+
 // completed or diverged: the run directory's last word, which nothing overwrites. Takes any of the
 // words above ("" too), as stored.
 bool is_final(std::string_view status);

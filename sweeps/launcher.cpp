@@ -21,11 +21,18 @@
 #include "data/corpus.hpp"
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
+#include "storage/status.hpp"
 #include "sweeps/slurm.hpp"
 
 namespace fs = std::filesystem;
 
 namespace dlcm::sweeps {
+
+using storage::AttemptEnd;
+using storage::is;
+using storage::is_final;
+using storage::RunStatus;
+using storage::TrainExit;
 namespace {
 
 volatile sig_atomic_t g_interrupt = 0;
@@ -166,13 +173,11 @@ bool claim(storage::Database& db, const storage::RunRow& run, const std::optiona
     if (is_final(found))
       storage::end_attempt(db, run.hash, current->attempt, std::nullopt, found, "", true, "");
     else
-      storage::end_attempt(db, run.hash, current->attempt, std::nullopt, "orphaned",
-                           why ? *why : "its holder is gone", false, "pending");
+      storage::end_attempt(db, run.hash, current->attempt, std::nullopt, to_string(AttemptEnd::orphaned),
+                           why ? *why : "its holder is gone", false, to_string(RunStatus::pending));
   }
   return true;
 }
-
-bool is_final(const std::string& status) { return status == "completed" || status == "diverged"; }
 
 std::string result_status(const std::string& run_dir) {
   std::ifstream in(fs::path(run_dir) / "result.json");
@@ -345,7 +350,7 @@ bool fill(Queue& q, Pool& pool, storage::Database& db, const SweepSpec& spec, co
     if (!q.by_hash.count(row.hash)) continue;
     q.done += is_final(row.status);
     if (is_final(row.status) || q.failed_here.count(row.hash)) continue;
-    if (row.status == "failed" && row.attempts >= spec.max_attempts) continue;
+    if (is(row.status, RunStatus::failed) && row.attempts >= spec.max_attempts) continue;
     const auto c = claims.count(row.hash) ? std::optional(claims.at(row.hash)) : std::nullopt;
     if (c && c->holder == me) continue;  // a worker of ours
     if (held_by_other(c, me)) {
@@ -407,22 +412,25 @@ void settle(const Exited& e, Queue& q, storage::Database& db, const SweepSpec& s
   } else if (r.hung) {
     const bool give_up = r.row.attempts >= spec.max_attempts;
     verdict = give_up ? fmt::format("hung; failed after {} attempts", r.row.attempts) : "hung: retried from its checkpoint";
-    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "hung",
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, to_string(AttemptEnd::hung),
                          fmt::format("no heartbeat after step {}", r.beat ? r.beat->step : 0), true,
-                         give_up ? "failed" : "pending");
+                         to_string(give_up ? RunStatus::failed : RunStatus::pending));
     out.hung += 1;
     if (give_up) q.failed_here.insert(r.row.hash);
-  } else if (code == 5) {
+  } else if (code == storage::code(TrainExit::busy)) {
     verdict = "run directory busy (not an attempt)";
-    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "busy", last_line(fs::path(r.row.run_dir) / "worker.log"),
-                         false, "pending");
-  } else if (code == 4 || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))) {
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, to_string(AttemptEnd::busy),
+                         last_line(fs::path(r.row.run_dir) / "worker.log"), false, to_string(RunStatus::pending));
+  } else if (code == storage::code(TrainExit::interrupted) ||
+             (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))) {
     verdict = "interrupted (resumable)";
-    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "interrupted", "", false, "pending");
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, to_string(AttemptEnd::interrupted), "", false,
+                         to_string(RunStatus::pending));
   } else {
     const std::string why = last_line(fs::path(r.row.run_dir) / "worker.log");
     verdict = fmt::format("failed (exit {}): {}", exit_code, why);
-    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, "failed", why, true, "failed");
+    storage::end_attempt(db, r.row.hash, r.attempt, exit_code, to_string(AttemptEnd::failed), why, true,
+                         to_string(RunStatus::failed));
     q.failed_here.insert(r.row.hash);
   }
   storage::release_claim(db, r.row.hash, me);
@@ -444,9 +452,9 @@ void tally(storage::Database& db, const SweepSpec& spec, const Queue& q, SweepOu
   out.completed = out.diverged = out.failed = out.pending = 0;
   for (const auto& r : storage::sweep_runs(db, spec.name)) {
     if (!q.by_hash.count(r.hash)) continue;
-    if (r.status == "completed") out.completed += 1;
-    else if (r.status == "diverged") out.diverged += 1;
-    else if (r.status == "failed") out.failed += 1;
+    if (is(r.status, RunStatus::completed)) out.completed += 1;
+    else if (is(r.status, RunStatus::diverged)) out.diverged += 1;
+    else if (is(r.status, RunStatus::failed)) out.failed += 1;
     else out.pending += 1;
   }
 }

@@ -54,8 +54,6 @@ bool held_by_other(const std::optional<storage::Claim>& c, const storage::Holder
 // directory's lock (an orphaned worker finishing its checkpoint, a hand-started `dlcm train`).
 bool claim(storage::Database& db, const storage::RunRow& run, const std::optional<storage::Claim>& current,
            const storage::Holder& me);
-// A run's status is final: completed or diverged (what only its run directory can say).
-bool is_final(const std::string& status);
 // result.json's status in a run directory ("" when there is none yet).
 std::string result_status(const std::string& run_dir);
 

@@ -214,22 +214,25 @@ void resolve_lr_from(SweepSpec& spec, storage::Database& db) {
   if (!study)
     bad(fmt::format("no lr-transfer study \"{}\" in {}: run `dlcm mup lr-transfer SPEC --db {}` with that name first",
                     spec.lr_from, db.path(), db.path()));
-  const auto j = json::parse(study->result, nullptr, false);
+  fitting::TransferAnalysis a;
+  try {
+    a = fitting::transfer_analysis_from_json(study->result);
+  } catch (const std::exception& e) {
+    bad(fmt::format("study \"{}\" does not read as an lr-transfer study: {}", spec.lr_from, e.what()));
+  }
   const auto& m = spec.base.model;
   if (m.parametrisation != Parametrisation::mup)
     bad("a measured μP base rate needs base.model.parametrisation = \"mup\"");
-  if (!j.is_object() || j.value("rate", "") != "all")
+  if (a.rate != "all")
     bad(fmt::format("study \"{}\" did not sweep every group's rate (rate = \"all\")", spec.lr_from));
-  const auto widths = j.value("base_widths", json::object());
-  if (widths.value("d_token", 0) != m.d_token_base || widths.value("d_concept", 0) != m.d_concept_base)
+  if (a.d_token_base != m.d_token_base || a.d_concept_base != m.d_concept_base)
     bad(fmt::format("study \"{}\" measured at base widths {}/{}, the sweep's base.model is {}/{}", spec.lr_from,
-                    widths.value("d_token", 0), widths.value("d_concept", 0), m.d_token_base, m.d_concept_base));
-  const auto best = j.contains("best_base_lr") ? j["best_base_lr"].value("mup", json()) : json();
-  if (!best.is_number())
+                    a.d_token_base, a.d_concept_base, m.d_token_base, m.d_concept_base));
+  if (!a.best_base_lr_mup)
     bad(fmt::format("study \"{}\" found no μP optimum at the base widths", spec.lr_from));
-  if (j.value("base_method_mup", "") == "grid-edge")
+  if (a.base_method_mup == "grid-edge")
     bad(fmt::format("study \"{}\": the best μP rate is at the edge of its grid; widen `lrs`", spec.lr_from));
-  const double v = std::stod(fmt::format("{:.3g}", best.get<double>()));
+  const double v = std::stod(fmt::format("{:.3g}", *a.best_base_lr_mup));
   spec.lr_measured = v;
   spec.grid.lr = {v};
   for (auto& [_, g] : spec.per_budget) g.lr = {v};

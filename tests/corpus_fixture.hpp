@@ -2,6 +2,7 @@
 // A fresh scratch folder holding a small real corpus (ROOT/corpus), for suites that train.
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -9,14 +10,6 @@
 
 namespace dlcm::test {
 
-inline std::filesystem::path root_with_corpus(const std::string& name, int64_t bytes_per_domain = 50000) {
-  const auto root = std::filesystem::temp_directory_path() / ("dlcm-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(root);
-  data::PrepareOptions opt;
-  opt.out_dir = (root / "corpus").string();
-  opt.max_bytes_per_domain = bytes_per_domain;
-  data::prepare_corpus(opt);
-  return root;
-}
+std::filesystem::path root_with_corpus(const std::string& name, int64_t bytes_per_domain = 50000);
 
 }  // namespace dlcm::test

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "commands.hpp"
@@ -15,13 +14,15 @@
 #include "fitting/isoflop.hpp"
 #include "fitting/uncertainty.hpp"
 #include "reports/recommend.hpp"
+#include "reports/results.hpp"
 #include "storage/central.hpp"
 
 namespace dlcm::cli {
 namespace {
 
 using namespace dlcm::fitting;
-using json = nlohmann::ordered_json;  // keeps parameters in the law's order
+using reports::FitBootstrap;
+using reports::FitResult;
 
 struct FitArgs {
   std::string csv, sweep, db = "dlcm.db", law, holdout, isoflop_x = "N", runs = "all";
@@ -84,25 +85,13 @@ Axis parse_axis(const std::string& s) {
   return Axis::N;
 }
 
-// N_eff = k·N^e, fitted to the runs' C/(6D) over N_range (held beyond it); max_rel_error says how
-// well one power law holds.
-json compute_map_json(const ComputeMap& m) {
-  const bool ranged = std::isfinite(m.log_n_lo);
-  return {{"k", std::exp(m.log_k)},
-          {"e", m.e},
-          {"N_range", ranged ? json{std::exp(m.log_n_lo), std::exp(m.log_n_hi)} : json(nullptr)},
-          {"max_rel_error", m.max_rel_error}};
+FitBootstrap bootstrap_of(const Bootstrap& b, const FitArgs& a) {
+  FitBootstrap out{.replicates = b.replicates, .failed = b.failed, .seed = a.seed, .level = 0.95};
+  for (const auto& iv : b.intervals) out.intervals.push_back({iv.name, iv.low, iv.high, iv.se});
+  return out;
 }
 
-void add_bootstrap(json& out, const Bootstrap& b, const FitArgs& a) {
-  for (const auto& iv : b.intervals) {
-    out["ci"][iv.name] = {iv.low, iv.high};
-    out["se"][iv.name] = iv.se;
-  }
-  out["bootstrap"] = {{"replicates", b.replicates}, {"failed", b.failed}, {"seed", a.seed}, {"level", 0.95}};
-}
-
-json fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs& a) {
+FitResult fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs& a) {
   FitOptions opt;
   opt.huber_delta = a.huber_delta;
   opt.offsets = !a.zero_offsets;
@@ -111,161 +100,138 @@ json fit_parametric(Law law, const std::vector<Observation>& obs, const FitArgs&
   const double c_ref = largest_compute(obs);
   const ComputeMap map = fit_compute_map(obs);  // C = 6·N_eff·D with N_eff = k·N^e over these runs
 
-  json out;
-  out["law"] = law_name(law);
+  FitResult out;
+  out.law = law_name(law);
   const auto names = param_names(law);
   const auto values = natural_params(fit.model);
-  for (std::size_t i = 0; i < names.size(); ++i) out["params"][std::string(names[i])] = values[i];
-  if (law == Law::dlcm) out["offsets"] = fit.model.offsets;
-  out["objective"] = fit.objective;
-  out["huber_delta"] = a.huber_delta;
-  out["n_points"] = obs.size();
-  out["starts"] = fit.outcomes.size();
-  out["converged_starts"] = fit.converged_starts();
-  std::map<std::string, int> terminations;
-  for (const auto& s : fit.outcomes) ++terminations[std::string(termination_name(s.termination))];
-  out["terminations"] = terminations;
-  out["active_bounds"] = fit.active_bounds;
-  out["r2"] = r_squared(fit.model, obs);
-  out["residuals"] = log_residuals(fit.model, obs);
+  for (std::size_t i = 0; i < names.size(); ++i) out.params.emplace_back(names[i], values[i]);
+  if (law == Law::dlcm) out.offsets = fit.model.offsets;
+  out.objective = fit.objective;
+  out.huber_delta = a.huber_delta;
+  out.n_points = static_cast<int64_t>(obs.size());
+  out.starts = static_cast<int64_t>(fit.outcomes.size());
+  out.converged_starts = fit.converged_starts();
+  for (const auto& s : fit.outcomes) ++out.terminations[std::string(termination_name(s.termination))];
+  out.active_bounds = fit.active_bounds;
+  out.r2 = r_squared(fit.model, obs);
+  out.residuals = log_residuals(fit.model, obs);
   const auto derived = derived_quantities(fit.model, c_ref, map);
   if (!derived.empty()) {
-    out["compute_map"] = compute_map_json(map);
-    out["derived"]["C"] = c_ref;
-    for (const auto& [name, v] : derived) out["derived"][name] = v;
+    out.compute_map = reports::summary_of(map);
+    out.derived_C = c_ref;
+    for (const auto& [name, v] : derived) out.derived.emplace_back(name, v);
   }
   if (a.bootstrap > 0) {
     const BootstrapOptions boot{.replicates = a.bootstrap, .seed = a.seed};
     const Bootstrap b = bootstrap_fit(fit, obs, opt, boot, c_ref, map);
-    add_bootstrap(out, b, a);
-    out["bootstrap"]["starts"] = 1 + boot.starts;  // per replicate: the best fit and spread grid starts
+    out.bootstrap = bootstrap_of(b, a);
+    out.bootstrap->starts = 1 + boot.starts;  // per replicate: the best fit and spread grid starts
     // Which parameters the runs pin (fitting/identification.hpp): measured, not assumed.
-    const auto ident = identify(fit, b, obs);
-    for (const auto& p : ident) out["identification"][p.name] = {{"identified", p.identified}, {"why", p.why}};
-    out["unidentified"] = unidentified(ident);
+    out.identification.emplace();
+    for (const auto& p : identify(fit, b, obs)) out.identification->push_back({p.name, p.identified, p.why});
   }
   if (!a.holdout.empty()) {
     const Holdout h = holdout_largest_budget(law, obs, opt);
-    json runs = json::array();
-    for (const auto& r : h.runs)
-      runs.push_back({{"line", r.line}, {"loss", r.loss}, {"predicted", r.predicted}, {"rel_error", r.rel_error}});
-    out["holdout"] = {{"budget", h.budget},         {"n_train", h.n_train},
-                      {"n_test", h.runs.size()},    {"mean_rel_error", h.mean_rel_error},
-                      {"max_rel_error", h.max_rel_error}, {"runs", runs}};
+    reports::LawHoldout lh{h.budget, static_cast<int64_t>(h.n_train), h.mean_rel_error, h.max_rel_error, {}};
+    for (const auto& r : h.runs) lh.runs.push_back({r.line, r.loss, r.predicted, r.rel_error});
+    out.holdout = lh;
   }
   return out;
 }
 
-json fit_isoflop_law(const std::vector<Observation>& obs, const FitArgs& a) {
+FitResult fit_isoflop_law(const std::vector<Observation>& obs, const FitArgs& a) {
   IsoflopOptions opt;
   opt.x = parse_axis(a.isoflop_x);
   const Isoflop f = fit_isoflop(obs, opt);
   const double c_ref = largest_compute(obs);
   const ComputeMap map = fit_compute_map(obs);
 
-  json out;
-  out["law"] = "isoflop";
-  out["x"] = a.isoflop_x;
-  out["params"] = {{"exponent", f.exponent}, {"coefficient", f.coefficient}};
-  out["objective"] = f.rss;
-  out["n_points"] = obs.size();
-  out["r2"] = f.r2;
-  out["residuals"] = f.residuals;
-  json budgets = json::array();
+  FitResult out;
+  out.law = "isoflop";
+  out.x = a.isoflop_x;
+  out.params = {{"exponent", f.exponent}, {"coefficient", f.coefficient}};
+  out.objective = f.rss;
+  out.n_points = static_cast<int64_t>(obs.size());
+  out.r2 = f.r2;
+  out.residuals = f.residuals;
   for (const auto& b : f.budgets)
-    budgets.push_back({{"C", b.C},
-                       {"n_runs", b.n_runs},
-                       {"x_opt", b.x_opt},
-                       {"log_x_opt_se", b.log_x_opt_se},
-                       {"loss_opt", b.loss_opt},
-                       {"curvature", b.curvature}});
-  out["budgets"] = budgets;
-  json skipped = json::array();
-  for (const auto& b : f.skipped) skipped.push_back({{"C", b.C}, {"n_runs", b.n_runs}, {"reason", b.reason}});
-  out["skipped_budgets"] = skipped;
-  out["compute_map"] = compute_map_json(map);
-  out["derived"]["C"] = c_ref;
-  for (const auto& [name, v] : isoflop_derived(f, c_ref, map)) out["derived"][name] = v;
+    out.budgets.push_back({b.C, static_cast<int64_t>(b.n_runs), b.x_opt, b.log_x_opt_se, b.loss_opt, b.curvature});
+  for (const auto& b : f.skipped) out.skipped_budgets.push_back({b.C, static_cast<int64_t>(b.n_runs), b.reason});
+  out.compute_map = reports::summary_of(map);
+  out.derived_C = c_ref;
+  for (const auto& [name, v] : isoflop_derived(f, c_ref, map)) out.derived.emplace_back(name, v);
   if (a.bootstrap > 0)
-    add_bootstrap(out, bootstrap_isoflop(f, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref, map),
-                  a);
+    out.bootstrap =
+        bootstrap_of(bootstrap_isoflop(f, obs, opt, {.replicates = a.bootstrap, .seed = a.seed}, c_ref, map), a);
   if (!a.holdout.empty()) {
     const auto h = isoflop_holdout(f);
-    out["holdout"] = {{"budget", h.budget},
-                      {"predicted", h.predicted},
-                      {"fitted", h.fitted},
-                      {"rel_error", h.rel_error}};
+    out.isoflop_holdout = reports::IsoflopHoldoutRow{h.budget, h.predicted, h.fitted, h.rel_error};
   }
   return out;
 }
 
-std::string num(const json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : "-"; }
+std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "-"; }
 
-void print_text(const json& r, const FitArgs& a) {
-  const std::string law = r["law"];
-  fmt::print("{} fit of {} runs from {}\n", law, r["n_points"].get<std::size_t>(),
+void print_text(const FitResult& r, const FitArgs& a) {
+  fmt::print("{} fit of {} runs from {}\n", r.law, r.n_points,
              a.sweep.empty() ? a.csv : fmt::format("sweep {} in {}", a.sweep, a.db));
-  if (r.contains("source") && r["source"]["baselines"].get<int>() > 0)
+  if (r.source && r.source->baselines > 0)
     fmt::print("  {} of them baselines, as the law's P = 0 case (no concept term; --runs dlcm leaves them out)\n",
-               r["source"]["baselines"].get<int>());
-  if (r.contains("source") && !r["source"]["excluded_diverged"].empty())
-    fmt::print("  excluded {} diverged runs\n", r["source"]["excluded_diverged"].size());
-  if (r.contains("fit_id")) fmt::print("  stored as fit {} in {}\n", r["fit_id"].get<int64_t>(), a.db);
-  if (r.contains("starts")) {
-    fmt::print("  {} starts, {} converged (", r["starts"].get<int>(), r["converged_starts"].get<int>());
+               r.source->baselines);
+  if (r.source && !r.source->excluded_diverged.empty())
+    fmt::print("  excluded {} diverged runs\n", r.source->excluded_diverged.size());
+  if (r.fit_id) fmt::print("  stored as fit {} in {}\n", *r.fit_id, a.db);
+  if (r.starts) {
+    fmt::print("  {} starts, {} converged (", *r.starts, r.converged_starts.value_or(0));
     bool first = true;
-    for (const auto& [k, v] : r["terminations"].items()) {
-      fmt::print("{}{} {}", first ? "" : ", ", k, v.get<int>());
+    for (const auto& [k, v] : r.terminations) {
+      fmt::print("{}{} {}", first ? "" : ", ", k, v);
       first = false;
     }
-    fmt::print("); Huber delta {}\n", num(r["huber_delta"]));
+    fmt::print("); Huber delta {}\n", num(r.huber_delta.value_or(NAN)));
   }
-  fmt::print("  objective {}   R² {}\n", num(r["objective"]), num(r["r2"]));
-  const bool ci = r.contains("ci");
+  fmt::print("  objective {}   R² {}\n", num(r.objective), num(r.r2));
+  const bool ci = r.bootstrap && !r.bootstrap->intervals.empty();
   fmt::print("  {:<18} {:>14}{}\n", "parameter", "estimate", ci ? "     95% interval (bootstrap)" : "");
-  auto row = [&](const std::string& name, const json& v) {
+  auto row = [&](const std::string& name, double v) {
     fmt::print("  {:<18} {:>14}", name, num(v));
-    if (ci && r["ci"].contains(name))
-      fmt::print("     [{}, {}]", num(r["ci"][name][0]), num(r["ci"][name][1]));
+    if (ci)
+      for (const auto& iv : r.bootstrap->intervals)
+        if (iv.name == name) fmt::print("     [{}, {}]", num(iv.low), num(iv.high));
     fmt::print("\n");
   };
-  for (const auto& [k, v] : r["params"].items()) row(k, v);
-  if (r.contains("derived")) {
-    fmt::print("  at C = {}:\n", num(r["derived"]["C"]));
-    for (const auto& [k, v] : r["derived"].items())
-      if (k != "C") row(k, v);
+  for (const auto& [k, v] : r.params) row(k, v);
+  if (r.compute_map) {
+    fmt::print("  at C = {}:\n", num(r.derived_C.value_or(NAN)));
+    for (const auto& [k, v] : r.derived) row(k, v);
   }
-  if (r.contains("budgets")) {
-    fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", "C", "runs", r["x"].get<std::string>() + "_opt",
-               "se(log)", "loss_opt");
-    for (const auto& b : r["budgets"])
-      fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", num(b["C"]), b["n_runs"].get<int>(), num(b["x_opt"]),
-                 num(b["log_x_opt_se"]), num(b["loss_opt"]));
-    for (const auto& b : r.value("skipped_budgets", json::array()))
-      fmt::print("  skipped budget C = {} ({} runs): {}\n", num(b["C"]), b["n_runs"].get<int>(),
-                 b["reason"].get<std::string>());
+  if (r.law == "isoflop") {
+    fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", "C", "runs", r.x + "_opt", "se(log)", "loss_opt");
+    for (const auto& b : r.budgets)
+      fmt::print("  {:>12} {:>6} {:>14} {:>12} {:>10}\n", num(b.C), b.n_runs, num(b.x_opt), num(b.log_x_opt_se),
+                 num(b.loss_opt));
+    for (const auto& b : r.skipped_budgets)
+      fmt::print("  skipped budget C = {} ({} runs): {}\n", num(b.C), b.n_runs, b.reason);
   }
-  if (r.contains("active_bounds") && !r["active_bounds"].empty())
-    for (const auto& p : r["active_bounds"])
-      fmt::print("  warning: {} ends on a bound of its range (exponents in [0, {}]): a limit, not an estimate\n",
-                 p.get<std::string>(), kMaxExponent);
-  if (r.contains("identification")) {
-    if (r["unidentified"].empty()) fmt::print("  every parameter identified by the bootstrap\n");
-    for (const auto& [name, p] : r["identification"].items())
-      if (!p["identified"].get<bool>())
-        fmt::print("  not identified: {} ({})\n", name, p["why"].get<std::string>());
+  for (const auto& p : r.active_bounds)
+    fmt::print("  warning: {} ends on a bound of its range (exponents in [0, {}]): a limit, not an estimate\n", p,
+               kMaxExponent);
+  if (r.identification) {
+    if (std::all_of(r.identification->begin(), r.identification->end(), [](const auto& p) { return p.identified; }))
+      fmt::print("  every parameter identified by the bootstrap\n");
+    for (const auto& p : *r.identification)
+      if (!p.identified) fmt::print("  not identified: {} ({})\n", p.name, p.why);
   }
-  if (r.contains("holdout")) {
-    const auto& h = r["holdout"];
-    if (h.contains("mean_rel_error"))
-      fmt::print("  holdout: fitted without C = {} ({} runs), predicts them with mean relative error {} "
-                 "(max {})\n",
-                 num(h["budget"]), h["n_test"].get<int>(), num(h["mean_rel_error"]), num(h["max_rel_error"]));
-    else
-      fmt::print("  holdout: power law without C = {} predicts its optimum {} (parabola: {}), relative "
-                 "error {}\n",
-                 num(h["budget"]), num(h["predicted"]), num(h["fitted"]), num(h["rel_error"]));
-  }
+  if (r.holdout)
+    fmt::print("  holdout: fitted without C = {} ({} runs), predicts them with mean relative error {} "
+               "(max {})\n",
+               num(r.holdout->budget), r.holdout->runs.size(), num(r.holdout->mean_rel_error),
+               num(r.holdout->max_rel_error));
+  if (r.isoflop_holdout)
+    fmt::print("  holdout: power law without C = {} predicts its optimum {} (parabola: {}), relative "
+               "error {}\n",
+               num(r.isoflop_holdout->budget), num(r.isoflop_holdout->predicted), num(r.isoflop_holdout->fitted),
+               num(r.isoflop_holdout->rel_error));
 }
 
 void run_fit(const FitArgs& a) {
@@ -275,18 +241,18 @@ void run_fit(const FitArgs& a) {
   needs.R = a.law == "dlcm" || (isoflop && a.isoflop_x == "R");
   needs.baselines = a.law == "dlcm";
   const auto runs = load_runs(a, needs);
-  json report = isoflop ? fit_isoflop_law(runs.obs, a)
-                        : fit_parametric(a.law == "dlcm" ? Law::dlcm : Law::chinchilla, runs.obs, a);
+  FitResult report = isoflop ? fit_isoflop_law(runs.obs, a)
+                             : fit_parametric(a.law == "dlcm" ? Law::dlcm : Law::chinchilla, runs.obs, a);
   if (!a.sweep.empty()) {
-    report["source"] = {{"sweep", a.sweep},
-                        {"db", a.db},
-                        {"excluded_diverged", runs.excluded},
-                        {"baselines", runs.baselines},
-                        {"runs", a.runs}};
+    report.source = reports::FitSource{.sweep = a.sweep,
+                                       .db = a.db,
+                                       .runs = a.runs,
+                                       .excluded_diverged = runs.excluded,
+                                       .baselines = runs.baselines};
     auto db = storage::open_central(a.db);
-    report["fit_id"] = storage::store_fit(db, a.sweep, a.law, report.dump());
+    report.fit_id = storage::store_fit(db, a.sweep, a.law, reports::to_json(report).dump());
   }
-  if (a.json) fmt::print("{}\n", report.dump());
+  if (a.json) fmt::print("{}\n", reports::to_json(report).dump());
   else print_text(report, a);
 }
 

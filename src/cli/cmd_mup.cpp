@@ -2,11 +2,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "core/mup.hpp"
 #include "fitting/lr_transfer.hpp"
+#include "reports/results.hpp"
 #include "storage/central.hpp"
 #include "sweeps/launcher.hpp"
 #include "sweeps/lr_transfer.hpp"
@@ -15,46 +15,30 @@
 namespace dlcm::cli {
 namespace {
 
-using nlohmann::json;
-
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-json coord_check_json(const train::CoordCheck& cc, const RunConfig& cfg, const train::CoordCheckOptions& o) {
-  json slopes = json::object(), by_step = json::object(), sd = json::object(), pass = json::object(),
-       curves = json::array();
-  const auto list = [](const std::vector<double>& s) {
-    json v = json::array();
-    for (double x : s) v.push_back(num(x));
-    return v;
-  };
-  for (const auto& [family, s] : cc.slopes) {
-    slopes[family] = num(s.back());
-    by_step[family] = list(s);
-    sd[family] = list(cc.slope_sd.at(family));
-    pass[family] = cc.pass.at(family);
-  }
-  for (const auto& p : cc.curves)
-    curves.push_back({{"family", p.family}, {"width_token", p.width_token}, {"width_concept", p.width_concept},
-                      {"step", p.step}, {"mean_abs", num(p.mean_abs)}});
-  return {{"parametrisation", name(cfg.model.parametrisation)},
-          {"arch", name(cfg.model.arch)},
-          {"axis", cc.axis},
-          {"widths", {{"token", cc.widths_token}, {"concept", cc.widths_concept}}},
-          {"base_widths", {{"token", cfg.model.d_token_base}, {"concept", cfg.model.d_concept_base}}},
-          {"lr", cfg.train.lr},
-          {"lrs", {{"token", base_lr(cfg.train, Group::token, FanIn::d_token)},
-                   {"concept", base_lr(cfg.train, Group::backbone, FanIn::d_concept)},
-                   {"other", base_lr(cfg.train, Group::vector, FanIn::none)}}},
-          {"steps", o.steps},
-          {"seeds", o.seeds},
-          {"segmentation", train::name(o.segmentation)},
-          {"realised_ratio", cc.realised_ratio},
-          {"slopes", slopes},
-          {"slopes_by_step", by_step},
-          {"slope_sd_by_step", sd},
-          {"band", cc.band},
-          {"pass", pass},
-          {"curves", curves}};
+reports::CoordCheckResult coord_check_result(const train::CoordCheck& cc, const RunConfig& cfg,
+                                             const train::CoordCheckOptions& o) {
+  reports::CoordCheckResult r;
+  r.parametrisation = name(cfg.model.parametrisation);
+  r.arch = name(cfg.model.arch);
+  r.axis = cc.axis;
+  r.widths_token = cc.widths_token;
+  r.widths_concept = cc.widths_concept;
+  r.d_token_base = cfg.model.d_token_base;
+  r.d_concept_base = cfg.model.d_concept_base;
+  r.lr = cfg.train.lr;
+  r.lr_token = base_lr(cfg.train, Group::token, FanIn::d_token);
+  r.lr_concept = base_lr(cfg.train, Group::backbone, FanIn::d_concept);
+  r.lr_other = base_lr(cfg.train, Group::vector, FanIn::none);
+  r.steps = o.steps;
+  r.seeds = o.seeds;
+  r.segmentation = train::name(o.segmentation);
+  r.realised_ratio = cc.realised_ratio;
+  r.slopes_by_step = cc.slopes;
+  r.slope_sd_by_step = cc.slope_sd;
+  r.band = cc.band;
+  r.pass = cc.pass;
+  for (const auto& p : cc.curves) r.curves.push_back({p.family, p.width_token, p.width_concept, p.step, p.mean_abs});
+  return r;
 }
 
 void print_coord_check(const train::CoordCheck& cc, const RunConfig& cfg, const train::CoordCheckOptions& o) {
@@ -111,7 +95,7 @@ void add_mup_commands(CLI::App& app) {
     a->cc.segmentation = a->segmentation == "sampled" ? train::CoordSegmentation::sampled : train::CoordSegmentation::fixed;
     auto db = storage::open_central(a->db);  // a bad database fails before the training, not after
     const auto result = train::coord_check(cfg, a->cc);
-    const json j = coord_check_json(result, cfg, a->cc);
+    const auto j = reports::to_json(coord_check_result(result, cfg, a->cc));
     storage::store_mup_study(db, "coord-check", a->name.empty() ? a->config : a->name, j.dump());
     if (a->json) fmt::print("{}\n", j.dump(2));
     else print_coord_check(result, cfg, a->cc);

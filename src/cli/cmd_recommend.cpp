@@ -1,6 +1,7 @@
 // dlcm recommend: the compute-optimal DLCM for a budget (docs/recommend.md "Recommendations").
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -41,50 +42,45 @@ std::vector<double> parse_numbers(const std::string& text, char sep, const std::
   return out;
 }
 
-std::string g(const reports::json& v) { return v.is_number() ? fmt::format("{:.4g}", v.get<double>()) : "-"; }
-std::string span(const reports::json& iv, const char* key) {
-  return iv.contains(key) && iv[key].is_array() ? fmt::format(" [{}, {}]", g(iv[key][0]), g(iv[key][1])) : "";
-}
+std::string g(double v) { return std::isfinite(v) ? fmt::format("{:.4g}", v) : "-"; }
+std::string span(const reports::Span& iv) { return iv ? fmt::format(" [{}, {}]", g(iv->first), g(iv->second)) : ""; }
 
-void print_text(const reports::json& r) {
-  const auto& iv = r["interval"];
-  fmt::print("recommendation for C = {} FLOPs (sweep {}):\n", g(r["budget"]), r["sweep"].get<std::string>());
+void print_text(const reports::Recommendation& r) {
+  const auto& iv = r.interval;
+  fmt::print("recommendation for C = {} FLOPs (sweep {}):\n", g(r.budget), r.sweep);
   // An optimum on a search bound is the law running past the searched range: say so first.
-  if (r.value("status", "") == "unidentified")
+  if (r.status == reports::Answer::unidentified)
     fmt::print("  NO RECOMMENDATION: the runs do not identify the law ({} not pinned; below: not an answer)\n",
                reports::unidentified_names(r));
-  else if (r.value("status", "interior") != "interior")
+  else if (r.status != reports::Answer::interior)
     fmt::print("  NO RECOMMENDATION: the law's optimum lies on the search bound {} (below: that bound, not an "
                "answer)\n",
-               r["bounds_hit"].dump());
-  fmt::print("  optimum    N {}{}  P {}{}  R {}{}  D {}{}\n", g(r["N"]), span(iv, "N"), g(r["P"]), span(iv, "P"),
-             g(r["R"]), span(iv, "R"), g(r["D"]), span(iv, "D"));
+               reports::json(r.bounds_hit).dump());
+  fmt::print("  optimum    N {}{}  P {}{}  R {}{}  D {}{}\n", g(r.N), span(iv.N), g(r.P), span(iv.P), g(r.R),
+             span(iv.R), g(r.D), span(iv.D));
   fmt::print("  predicted loss {}{}   tokens per parameter {}{}   ({:.0f}% bootstrap interval, {} replicates)\n",
-             g(r["predicted_loss"]), span(iv, "predicted_loss"), g(r["tokens_per_param"]), span(iv, "tokens_per_param"),
-             100 * iv["level"].get<double>(), iv["replicates"].get<int>());
-  const auto& a = r["architecture"];
+             g(r.predicted_loss), span(iv.predicted_loss), g(r.tokens_per_param), span(iv.tokens_per_param),
+             100 * iv.level, iv.replicates);
+  const auto& a = r.architecture;
   fmt::print("  architecture: d_token {} ({} heads), encoder {} + decoder {} layers; d_concept {} ({} heads), {} "
              "backbone layers; R {}\n",
-             a["d_token"].get<int>(), a["n_heads_token"].get<int>(), a["encoder_layers"].get<int>(),
-             a["decoder_layers"].get<int>(), a["d_concept"].get<int>(), a["n_heads_concept"].get<int>(),
-             a["concept_layers"].get<int>(), g(a["R"]));
-  fmt::print("    N {}  P {}  FLOPs/token {}  D {}  predicted loss {}{}\n", g(a["N"]), g(a["P"]),
-             g(a["flops_per_token"]), g(a["D"]), g(a["predicted_loss"]), span(iv, "architecture_loss"));
-  const auto& h = r["hyperparameters"];
-  if (h.contains("groups")) {
-    fmt::print("  μP: base lr {} ({}), output multiplier {}\n", g(h["base_lr"]), h["source"].get<std::string>(),
-               g(h["output_mult"]));
-    for (const auto& grp : h["groups"])
-      fmt::print("    {:<30} lr {:<10} init_std {:<10} eps {:<10} wd {}\n", grp["group"].get<std::string>(),
-                 g(grp["lr"]), g(grp["init_std"]), g(grp["eps"]), g(grp["weight_decay"]));
+             a.d_token, a.n_heads_token, a.encoder_layers, a.decoder_layers, a.d_concept, a.n_heads_concept,
+             a.concept_layers, g(a.R));
+  fmt::print("    N {}  P {}  FLOPs/token {}  D {}  predicted loss {}{}\n", g(a.N), g(a.P), g(a.flops_per_token),
+             g(a.D), g(a.predicted_loss), span(iv.architecture_loss));
+  if (const auto& h = r.hyperparameters.mup) {
+    fmt::print("  μP: base lr {} ({}), output multiplier {}\n", g(h->base_lr), h->source, g(h->output_mult));
+    for (const auto& grp : h->groups)
+      fmt::print("    {:<30} lr {:<10} init_std {:<10} eps {:<10} wd {}\n", grp.group, g(grp.lr), g(grp.init_std),
+                 g(grp.eps), g(grp.weight_decay));
   } else {
-    fmt::print("  μP: {}\n", h.value("refused", std::string("no μP table")));
+    fmt::print("  μP: {}\n", r.hyperparameters.refused);
   }
-  if (r["baseline"].is_object() && r["baseline"].contains("N"))
-    fmt::print("  baseline: N {}  D {}  predicted loss {}; compute multiplier {}{}\n", g(r["baseline"]["N"]),
-               g(r["baseline"]["D"]), g(r["baseline"]["predicted_loss"]), g(r["compute_multiplier"]),
-               span(iv, "compute_multiplier"));
-  if (r.contains("recommendation_id")) fmt::print("  stored as recommendation {}\n", r["recommendation_id"].get<int64_t>());
+  if (r.baseline && r.baseline->unidentified.empty())
+    fmt::print("  baseline: N {}  D {}  predicted loss {}; compute multiplier {}{}\n", g(r.baseline->N),
+               g(r.baseline->D), g(r.baseline->predicted_loss), g(r.compute_multiplier.value_or(NAN)),
+               span(iv.compute_multiplier.value_or(std::nullopt)));
+  if (r.recommendation_id) fmt::print("  stored as recommendation {}\n", *r.recommendation_id);
 }
 
 void run_recommend(const RecommendArgs& a) {
@@ -108,8 +104,8 @@ void run_recommend(const RecommendArgs& a) {
   req.fit.threads = a.threads;
   auto store = storage::open_central(a.db);
   const auto r = reports::recommend_and_store(db, store, req);
-  for (const auto& w : r["warnings"]) fmt::print(stderr, "dlcm: warning: {}\n", w.get<std::string>());
-  if (a.json) fmt::print("{}\n", r.dump());
+  for (const auto& w : r.warnings) fmt::print(stderr, "dlcm: warning: {}\n", w);
+  if (a.json) fmt::print("{}\n", reports::to_json(r).dump());
   else print_text(r);
 }
 

@@ -66,7 +66,7 @@ sweeps::Observation observe(const std::string& db_path, const std::string& sweep
 
 // Who holds an unfinished run now ("" for none).
 std::string held_by(const sweeps::ObservedRun& o) {
-  if (!o.claim || o.run.status == "completed" || o.run.status == "diverged") return "";
+  if (!o.claim || storage::is_final(o.run.status)) return "";
   return storage::describe(o.claim->holder);
 }
 
@@ -140,14 +140,14 @@ void watch(const std::string& db_path, const std::string& sweep, double interval
     std::vector<std::string> live;
     for (const auto& r : runs) {
       total += r.C;
-      if (r.status == "completed" || r.status == "diverged") {
-        done += 1, diverged += r.status == "diverged";
+      if (storage::is_final(r.status)) {
+        done += 1, diverged += storage::is(r.status, storage::RunStatus::diverged);
         done_C += r.C, progress += r.C;
-      } else if (r.status == "failed") {
+      } else if (storage::is(r.status, storage::RunStatus::failed)) {
         failed += 1;  // left for the next launch: not waited for
       } else {
         double part = 0;  // share of a running run's steps already taken
-        if (r.status == "running") {
+        if (storage::is(r.status, storage::RunStatus::running)) {
           running += 1;
           const auto loss = storage::latest_train_loss((fs::path(r.run_dir) / "metrics.sqlite").string());
           if (loss && r.steps > 0) part = std::clamp(static_cast<double>(loss->step) / r.steps, 0.0, 1.0);
@@ -155,7 +155,7 @@ void watch(const std::string& db_path, const std::string& sweep, double interval
                                      loss ? loss->step : r.steps_done, r.steps,
                                      loss ? fmt::format("{:.4f}", loss->value) : "-"));
         } else {
-          waiting += 1, with_slurm += r.status != "pending";
+          waiting += 1, with_slurm += !storage::is(r.status, storage::RunStatus::pending);
         }
         progress += part * r.C, remaining += (1 - part) * r.C;
       }

@@ -47,7 +47,7 @@ void run_verify(const VerifyArgs& a) {
   const auto& run = plan.plan.runs.front();
   if (plan.recommended_now)
     fmt::print(stderr, "dlcm: no recommendation was stored at C = {:g}: made recommendation {} now\n", a.budget,
-               plan.recommendation["recommendation_id"].get<int64_t>());
+               *plan.recommendation.recommendation_id);
   const std::string again = fmt::format("dlcm verify --sweep {} --budget {:g} --db {}", a.sweep, a.budget, a.db);
 
   if (a.launcher == "slurm") {

@@ -4,12 +4,14 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 #include <toml++/toml.h>
 
 #include "core/overrides.hpp"
@@ -17,6 +19,83 @@
 
 namespace dlcm {
 namespace {
+
+// Each enum's values, for reading them by name() (the one spelling).
+constexpr std::array<Arch, 2> values(Arch) { return {Arch::baseline, Arch::dlcm}; }
+constexpr std::array<BoundaryMode, 3> values(BoundaryMode) {
+  return {BoundaryMode::global, BoundaryMode::sequence, BoundaryMode::fixed};
+}
+constexpr std::array<Smoothing, 2> values(Smoothing) { return {Smoothing::none, Smoothing::ema}; }
+constexpr std::array<Schedule, 2> values(Schedule) { return {Schedule::cosine, Schedule::wsd}; }
+constexpr std::array<Parametrisation, 2> values(Parametrisation) {
+  return {Parametrisation::standard, Parametrisation::mup};
+}
+constexpr std::array<WeightDecayMode, 2> values(WeightDecayMode) {
+  return {WeightDecayMode::coupled, WeightDecayMode::independent};
+}
+
+constexpr const char* kSections[] = {"model", "boundary", "train", "data"};
+
+// Every field of a run config, once: its table, its key and its member. Parsing and to_toml both
+// walk this list (Config is RunConfig or const RunConfig), so a new field is one line here.
+template <class Config, class F>
+void for_each_field(Config& c, F&& f) {
+  auto& m = c.model;
+  f("model", "arch", m.arch);
+  f("model", "vocab_size", m.vocab_size);
+  f("model", "seq_len", m.seq_len);
+  f("model", "d_token", m.d_token);
+  f("model", "n_heads_token", m.n_heads_token);
+  f("model", "n_kv_heads_token", m.n_kv_heads_token);
+  f("model", "n_layers", m.n_layers);
+  f("model", "encoder_layers", m.encoder_layers);
+  f("model", "decoder_layers", m.decoder_layers);
+  f("model", "d_concept", m.d_concept);
+  f("model", "n_heads_concept", m.n_heads_concept);
+  f("model", "n_kv_heads_concept", m.n_kv_heads_concept);
+  f("model", "concept_layers", m.concept_layers);
+  f("model", "ffn_mult", m.ffn_mult);
+  f("model", "rope_theta", m.rope_theta);
+  f("model", "init_std", m.init_std);
+  f("model", "parametrisation", m.parametrisation);
+  f("model", "d_token_base", m.d_token_base);
+  f("model", "d_concept_base", m.d_concept_base);
+  auto& b = c.boundary;
+  f("boundary", "mode", b.mode);
+  f("boundary", "ratio", b.ratio);
+  f("boundary", "aux_weight", b.aux_weight);
+  f("boundary", "temperature", b.temperature);
+  f("boundary", "d_scan", b.d_scan);
+  f("boundary", "smoothing", b.smoothing);
+  auto& t = c.train;
+  f("train", "steps", t.steps);
+  f("train", "batch_size", t.batch_size);
+  f("train", "micro_batches", t.micro_batches);
+  f("train", "lr", t.lr);
+  f("train", "lr_token", t.lr_token);
+  f("train", "lr_concept", t.lr_concept);
+  f("train", "lr_other", t.lr_other);
+  f("train", "weight_decay", t.weight_decay);
+  f("train", "weight_decay_mode", t.weight_decay_mode);
+  f("train", "beta1", t.beta1);
+  f("train", "beta2", t.beta2);
+  f("train", "eps", t.eps);
+  f("train", "grad_clip", t.grad_clip);
+  f("train", "schedule", t.schedule);
+  f("train", "warmup_steps", t.warmup_steps);
+  f("train", "min_lr_ratio", t.min_lr_ratio);
+  f("train", "decay_fraction", t.decay_fraction);
+  f("train", "eval_every", t.eval_every);
+  f("train", "eval_windows", t.eval_windows);
+  f("train", "checkpoint_every", t.checkpoint_every);
+  f("train", "seed", t.seed);
+  f("train", "diverge_loss", t.diverge_loss);
+  auto& d = c.data;
+  f("data", "dir", d.dir);
+  f("data", "train_bin", d.train_bin);
+  f("data", "val_bin", d.val_bin);
+  f("data", "vocab_size", d.vocab_size);
+}
 
 // Reads keys of one TOML table into struct fields; every key must be consumed (unknown keys fail).
 struct TableReader {
@@ -49,8 +128,12 @@ struct TableReader {
     if (double v = 0; read(key, v)) out = v;
   }
   void read(const std::string& key, std::string& out) { scalar(key, out); }
+  // An enum, by its name().
   template <class E>
-  void read_enum(const std::string& key, E& out, const std::map<std::string, E>& choices) {
+    requires std::is_enum_v<E>
+  void read(const std::string& key, E& out) {
+    std::map<std::string, E> choices;
+    for (E e : values(E{})) choices[name(e)] = e;
     std::string s;
     read(key, s);
     if (s.empty()) return;
@@ -92,79 +175,12 @@ RunConfig from_table(const toml::table& root, const std::string& source, const s
   check_keys(root, {"model", "boundary", "train", "data"}, source, pre,
              "unknown section (expected model, boundary, train, data)");
   RunConfig c;
-  {
-    TableReader r{read_table(root, "model", source), source, pre + "model", {}};
-    auto& m = c.model;
-    r.read_enum("arch", m.arch, {{"baseline", Arch::baseline}, {"dlcm", Arch::dlcm}});
-    r.read("vocab_size", m.vocab_size);
-    r.read("seq_len", m.seq_len);
-    r.read("d_token", m.d_token);
-    r.read("n_heads_token", m.n_heads_token);
-    r.read("n_kv_heads_token", m.n_kv_heads_token);
-    r.read("n_layers", m.n_layers);
-    r.read("encoder_layers", m.encoder_layers);
-    r.read("decoder_layers", m.decoder_layers);
-    r.read("d_concept", m.d_concept);
-    r.read("n_heads_concept", m.n_heads_concept);
-    r.read("n_kv_heads_concept", m.n_kv_heads_concept);
-    r.read("concept_layers", m.concept_layers);
-    r.read("ffn_mult", m.ffn_mult);
-    r.read("rope_theta", m.rope_theta);
-    r.read("init_std", m.init_std);
-    r.read_enum("parametrisation", m.parametrisation,
-                {{"standard", Parametrisation::standard}, {"mup", Parametrisation::mup}});
-    r.read("d_token_base", m.d_token_base);
-    r.read("d_concept_base", m.d_concept_base);
-    r.finish();
-  }
-  {
-    TableReader r{read_table(root, "boundary", source), source, pre + "boundary", {}};
-    auto& b = c.boundary;
-    r.read_enum("mode", b.mode,
-                {{"global", BoundaryMode::global}, {"sequence", BoundaryMode::sequence},
-                 {"fixed", BoundaryMode::fixed}});
-    r.read("ratio", b.ratio);
-    r.read("aux_weight", b.aux_weight);
-    r.read("temperature", b.temperature);
-    r.read("d_scan", b.d_scan);
-    r.read_enum("smoothing", b.smoothing, {{"none", Smoothing::none}, {"ema", Smoothing::ema}});
-    r.finish();
-  }
-  {
-    TableReader r{read_table(root, "train", source), source, pre + "train", {}};
-    auto& t = c.train;
-    r.read("steps", t.steps);
-    r.read("batch_size", t.batch_size);
-    r.read("micro_batches", t.micro_batches);
-    r.read("lr", t.lr);
-    r.read("lr_token", t.lr_token);
-    r.read("lr_concept", t.lr_concept);
-    r.read("lr_other", t.lr_other);
-    r.read("weight_decay", t.weight_decay);
-    r.read_enum("weight_decay_mode", t.weight_decay_mode,
-                {{"coupled", WeightDecayMode::coupled}, {"independent", WeightDecayMode::independent}});
-    r.read("beta1", t.beta1);
-    r.read("beta2", t.beta2);
-    r.read("eps", t.eps);
-    r.read("grad_clip", t.grad_clip);
-    r.read_enum("schedule", t.schedule, {{"cosine", Schedule::cosine}, {"wsd", Schedule::wsd}});
-    r.read("warmup_steps", t.warmup_steps);
-    r.read("min_lr_ratio", t.min_lr_ratio);
-    r.read("decay_fraction", t.decay_fraction);
-    r.read("eval_every", t.eval_every);
-    r.read("eval_windows", t.eval_windows);
-    r.read("checkpoint_every", t.checkpoint_every);
-    r.read("seed", t.seed);
-    r.read("diverge_loss", t.diverge_loss);
-    r.finish();
-  }
-  {
-    TableReader r{read_table(root, "data", source), source, pre + "data", {}};
-    auto& d = c.data;
-    r.read("dir", d.dir);
-    r.read("train_bin", d.train_bin);
-    r.read("val_bin", d.val_bin);
-    r.read("vocab_size", d.vocab_size);
+  // Table by table, so an unknown key is reported before the next table is read.
+  for (const std::string section : kSections) {
+    TableReader r{read_table(root, section, source), source, pre + section, {}};
+    for_each_field(c, [&](const char* table, const char* key, auto& member) {
+      if (table == section) r.read(key, member);
+    });
     r.finish();
   }
   if (check) validate(c, source);
@@ -262,61 +278,25 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 }
 
 std::string to_toml(const RunConfig& c) {
-  const auto& m = c.model;
-  const auto& b = c.boundary;
-  const auto& t = c.train;
-  const auto& d = c.data;
-  toml::table model{{"arch", name(m.arch)},
-                    {"vocab_size", m.vocab_size},
-                    {"seq_len", m.seq_len},
-                    {"d_token", m.d_token},
-                    {"n_heads_token", m.n_heads_token},
-                    {"n_kv_heads_token", m.n_kv_heads_token},
-                    {"n_layers", m.n_layers},
-                    {"encoder_layers", m.encoder_layers},
-                    {"decoder_layers", m.decoder_layers},
-                    {"d_concept", m.d_concept},
-                    {"n_heads_concept", m.n_heads_concept},
-                    {"n_kv_heads_concept", m.n_kv_heads_concept},
-                    {"concept_layers", m.concept_layers},
-                    {"ffn_mult", m.ffn_mult},
-                    {"rope_theta", m.rope_theta},
-                    {"init_std", m.init_std},
-                    {"parametrisation", name(m.parametrisation)},
-                    {"d_token_base", m.d_token_base},
-                    {"d_concept_base", m.d_concept_base}};
-  toml::table boundary{{"mode", name(b.mode)},         {"ratio", b.ratio},
-                       {"aux_weight", b.aux_weight},   {"temperature", b.temperature},
-                       {"d_scan", b.d_scan},           {"smoothing", name(b.smoothing)}};
-  toml::table train{{"steps", t.steps},
-                    {"batch_size", t.batch_size},
-                    {"micro_batches", t.micro_batches},
-                    {"lr", t.lr},
-                    {"weight_decay", t.weight_decay},
-                    {"beta1", t.beta1},
-                    {"beta2", t.beta2},
-                    {"eps", t.eps},
-                    {"grad_clip", t.grad_clip},
-                    {"schedule", name(t.schedule)},
-                    {"warmup_steps", t.warmup_steps},
-                    {"min_lr_ratio", t.min_lr_ratio},
-                    {"decay_fraction", t.decay_fraction},
-                    {"eval_every", t.eval_every},
-                    {"eval_windows", t.eval_windows},
-                    {"checkpoint_every", t.checkpoint_every},
-                    {"seed", static_cast<int64_t>(t.seed)},
-                    {"diverge_loss", t.diverge_loss}};
   // Keys that cannot change the training stay out, so the configs written before them keep their
   // text and hash: a group rate equal to lr (or unset), and the decay mode under standard
   // parametrisation (where both modes decay alike).
-  const std::pair<const char*, const std::optional<double>*> rates[] = {
-      {"lr_token", &t.lr_token}, {"lr_concept", &t.lr_concept}, {"lr_other", &t.lr_other}};
-  for (const auto& [key, v] : rates)
-    if (*v && **v != t.lr) train.insert(key, **v);
-  if (m.parametrisation == Parametrisation::mup) train.insert("weight_decay_mode", name(t.weight_decay_mode));
-  toml::table data{{"dir", d.dir}, {"train_bin", d.train_bin}, {"val_bin", d.val_bin},
-                   {"vocab_size", d.vocab_size}};
-  toml::table root{{"model", model}, {"boundary", boundary}, {"train", train}, {"data", data}};
+  const auto left_out = [&](const std::string& key) {
+    return key == "weight_decay_mode" && c.model.parametrisation != Parametrisation::mup;
+  };
+  std::map<std::string, toml::table> tables;
+  for_each_field(c, [&](const char* section, const char* key, const auto& v) {
+    using T = std::decay_t<decltype(v)>;
+    auto& t = tables[section];
+    if (left_out(key)) return;
+    if constexpr (std::is_enum_v<T>) t.insert(key, name(v));
+    else if constexpr (std::is_same_v<T, std::optional<double>>) {
+      if (v && *v != c.train.lr) t.insert(key, *v);
+    } else if constexpr (std::is_same_v<T, uint64_t>) t.insert(key, static_cast<int64_t>(v));
+    else t.insert(key, v);
+  });
+  toml::table root;
+  for (const std::string section : kSections) root.insert(section, tables[section]);
   std::ostringstream out;
   out << root << "\n";
   return out.str();

@@ -94,7 +94,7 @@ void write_result(const fs::path& dir, const RunConfig& cfg, const data::Corpus&
     if (corpus.byte_level) domains[d]["val_bpb"] = e.bpb();
   }
   auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  json result = {{"status", name(summary.status)},
+  json result = {{"status", storage::to_string(summary.status)},
                  {"steps", pr.step},
                  {"tokens", pr.tokens},
                  // Passes over the training split: past a few, a run measures memorisation, not scaling.

@@ -32,10 +32,6 @@ namespace fs = std::filesystem;
 
 namespace dlcm::train {
 
-const char* name(RunStatus s) {
-  return s == RunStatus::completed ? "completed" : s == RunStatus::diverged ? "diverged" : "interrupted";
-}
-
 namespace {
 
 // Set from signal handlers (SIGINT, SIGTERM, and Slurm's SIGUSR1 before a time limit): the loop
@@ -326,7 +322,7 @@ TrainSummary train(const RunConfig& cfg, const TrainOptions& opt) {
   const double tok_s = (pr.step - first_step) * tokens_per_step / std::max(seconds_since(t_loop), 1e-9);
   if (root) write_result(dir, cfg, corpus, pr, summary, last_eval, {threads, comm.size, opt.device,
                                                                      seconds_since(t_start), tok_s, build});
-  log.say(fmt::format("{}: {} steps, train loss {:.4f}, val loss {:.4f}, result in {}", name(summary.status), pr.step,
+  log.say(fmt::format("{}: {} steps, train loss {:.4f}, val loss {:.4f}, result in {}", storage::to_string(summary.status), pr.step,
                       summary.final_train_loss, summary.final_val_loss, (dir / "result.json").string()));
   handle_stop_signals(SIG_DFL);
   return summary;

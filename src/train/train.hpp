@@ -47,6 +47,4 @@ struct TrainSummary {
 // the same summary (global losses).
 TrainSummary train(const RunConfig& cfg, const TrainOptions& opt);
 
-const char* name(RunStatus s);
-
 }  // namespace dlcm::train

@@ -11,6 +11,7 @@
 
 #include "data/corpus.hpp"
 #include "test_util.hpp"
+#include "corpus_fixture.hpp"
 
 namespace fs = std::filesystem;
 
@@ -36,13 +37,7 @@ class Cli : public ::testing::Test {
  protected:
   static inline fs::path root;
   static void SetUpTestSuite() {
-    root = fs::temp_directory_path() / ("dlcm-cli-test-" + std::to_string(::getpid()));
-    fs::remove_all(root);
-    fs::create_directories(root);
-    dlcm::data::PrepareOptions opt;
-    opt.out_dir = (root / "corpus").string();
-    opt.max_bytes_per_domain = 50000;
-    dlcm::data::prepare_corpus(opt);
+    root = dlcm::test::root_with_corpus("cli-test");
   }
   static void TearDownTestSuite() { fs::remove_all(root); }
 

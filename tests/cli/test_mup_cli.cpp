@@ -11,6 +11,7 @@
 #include "data/corpus.hpp"
 #include "storage/central.hpp"
 #include "test_util.hpp"
+#include "corpus_fixture.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -21,11 +22,7 @@ class MupCli : public ::testing::Test {
  protected:
   static inline fs::path root;
   static void SetUpTestSuite() {
-    root = dlcm::test::temp_dir("mup-cli");
-    dlcm::data::PrepareOptions opt;
-    opt.out_dir = (root / "corpus").string();
-    opt.max_bytes_per_domain = 30000;
-    dlcm::data::prepare_corpus(opt);
+    root = dlcm::test::root_with_corpus("mup-cli", 30000);
     std::ofstream(root / "c.toml") << "[model]\nseq_len = 32\nd_token = 16\nn_heads_token = 2\nd_concept = 32\n"
                                       "n_heads_concept = 2\nconcept_layers = 1\nparametrisation = \"mup\"\n"
                                       "d_token_base = 16\nd_concept_base = 32\n[train]\nbatch_size = 2\n[data]\ndir = \""

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/config.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm;
 
@@ -25,12 +26,7 @@ dir = "corpus"
 )";
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_run_config(text, "cfg.toml");
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { parse_run_config(text, "cfg.toml"); });
 }
 }  // namespace
 

@@ -3,17 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "core/overrides.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm;
 
 namespace {
 std::string error_of(toml::table& t, const std::vector<std::string>& sets) {
-  try {
-    apply_overrides(t, sets, "f.toml");
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { apply_overrides(t, sets, "f.toml"); });
 }
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/parallel.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm;
 
@@ -23,12 +24,7 @@ ParallelRequest in_run_dir() {
 }
 
 std::string error_of(const ParallelRequest& req, const Environment& env) {
-  try {
-    resolve_parallel(req, env);
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { resolve_parallel(req, env); });
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "fitting/fit.hpp"
 #include "fitting/laws.hpp"
+#include "test_util.hpp"
 
 namespace dlcm::fitting::test {
 
@@ -81,15 +82,6 @@ inline FitOptions small_grid() {
 
 inline double rel_error(double got, double want) { return std::abs(got - want) / std::abs(want); }
 
-// The message of what f throws, or "(no error)".
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using dlcm::test::error_of;  // the message of what f throws ("" when nothing)
 
 }  // namespace dlcm::fitting::test

@@ -217,37 +217,40 @@ TEST(Recommend, FromAnIngestedSweepRecoversTheLawsAndPricesTheBaseline) {
   opt.budget = 2e15;  // the true law's optimum there is interior, priced exactly: R 4, P ~0.7
   opt.replicates = 8;
   const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
-  for (const char* key : {"budget", "N", "P", "R", "D", "predicted_loss", "interval", "architecture",
-                          "hyperparameters", "baseline", "compute_multiplier", "warnings"})
-    EXPECT_TRUE(r.contains(key)) << key;
   const auto truth = allocate(test::kTrueDlcm, 2e15, opt.space, study.proxy->model, study.proxy->boundary).best;
-  EXPECT_NEAR(std::log(r["N"].get<double>() / truth.N), 0, 0.05);
-  EXPECT_NEAR(std::log(r["R"].get<double>() / truth.R), 0, 0.05);
-  EXPECT_EQ(r["status"], "interior") << r["bounds_hit"].dump() << " R " << r["R"] << " P " << r["P"] << " N " << r["N"] << " D " << r["D"];
+  EXPECT_NEAR(std::log(r.N / truth.N), 0, 0.05);
+  EXPECT_NEAR(std::log(r.R / truth.R), 0, 0.05);
+  EXPECT_EQ(r.status, Answer::interior) << json(r.bounds_hit).dump() << " R " << r.R << " P " << r.P << " N " << r.N
+                                        << " D " << r.D;
   // Clean data: every replicate refits the same law, so the interval holds the estimate.
-  EXPECT_LE(r["interval"]["predicted_loss"][0].get<double>(), r["predicted_loss"].get<double>() + 1e-6);
-  EXPECT_GE(r["interval"]["predicted_loss"][1].get<double>(), r["predicted_loss"].get<double>() - 1e-6);
+  ASSERT_TRUE(r.interval.predicted_loss);
+  EXPECT_LE(r.interval.predicted_loss->first, r.predicted_loss + 1e-6);
+  EXPECT_GE(r.interval.predicted_loss->second, r.predicted_loss - 1e-6);
   // The DLCM law is better than the baseline's at this budget: the baseline needs more compute.
-  EXPECT_LT(r["architecture"]["predicted_loss"].get<double>(), r["baseline"]["predicted_loss"].get<double>());
-  EXPECT_GT(r["compute_multiplier"].get<double>(), 1.0);
-  EXPECT_NEAR(baseline_optimal_loss(test::kTrueBaseline, r["baseline"]["compute_needed"].get<double>(),
-                                    laws.baseline_map),
-              r["architecture"]["predicted_loss"].get<double>(), 1e-3);
+  ASSERT_TRUE(r.baseline);
+  EXPECT_LT(r.architecture.predicted_loss, r.baseline->predicted_loss);
+  ASSERT_TRUE(r.compute_multiplier);
+  EXPECT_GT(*r.compute_multiplier, 1.0);
+  ASSERT_TRUE(r.baseline->compute_needed);
+  EXPECT_NEAR(baseline_optimal_loss(test::kTrueBaseline, *r.baseline->compute_needed, laws.baseline_map),
+              r.architecture.predicted_loss, 1e-3);
   // The baseline's compute map is its runs' own N_eff/N (LM head and attention at d 32–128: > 1).
-  EXPECT_GT(r["baseline"]["n_eff"].get<double>(), r["baseline"]["N"].get<double>());
+  EXPECT_GT(r.baseline->n_eff, r.baseline->N);
   EXPECT_LT(laws.baseline_map.max_rel_error, 0.2);
-  ASSERT_TRUE(r["interval"]["compute_multiplier"].is_array());
+  ASSERT_TRUE(r.interval.compute_multiplier && *r.interval.compute_multiplier);
   // The point and its replicates price the same model (the snapped architecture): on clean data the
   // interval holds the point.
-  EXPECT_LE(r["interval"]["compute_multiplier"][0].get<double>(), r["compute_multiplier"].get<double>() * (1 + 1e-6));
-  EXPECT_GE(r["interval"]["compute_multiplier"][1].get<double>(), r["compute_multiplier"].get<double>() * (1 - 1e-6));
+  const auto& m = **r.interval.compute_multiplier;
+  EXPECT_LE(m.first, *r.compute_multiplier * (1 + 1e-6));
+  EXPECT_GE(m.second, *r.compute_multiplier * (1 - 1e-6));
   // 2e15 is 20x the largest fitted budget.
-  ASSERT_FALSE(r["warnings"].empty());
-  EXPECT_NE(r["warnings"][0].get<std::string>().find("extrapolation"), std::string::npos);
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find("extrapolation"), std::string::npos);
   // The fixture's runs are standard parametrisation and there is no lr-transfer study: no μP table.
-  const auto& h = r["hyperparameters"];
-  EXPECT_FALSE(h.contains("groups"));
-  EXPECT_NE(h["refused"].get<std::string>().find("standard parametrisation"), std::string::npos);
+  EXPECT_FALSE(r.hyperparameters.mup);
+  EXPECT_NE(r.hyperparameters.refused.find("standard parametrisation"), std::string::npos);
+  // What --json prints and the table stores reads back as the same recommendation.
+  EXPECT_EQ(recommendation_from_json(json::parse(to_json(r).dump())), r);
 }
 
 // One target ratio cannot separate A_con from R^gamma: the law is not identified, and recommend
@@ -268,19 +271,20 @@ TEST(Recommend, AnUnidentifiedLawGivesNoPointAnswer) {
   opt.budget = 2e15;
   opt.replicates = 12;
   const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
-  EXPECT_EQ(r["status"], "unidentified");
-  const auto missing = r["unidentified"].get<std::vector<std::string>>();
-  EXPECT_NE(std::find(missing.begin(), missing.end(), "gamma"), missing.end()) << r["unidentified"].dump();
+  EXPECT_EQ(r.status, Answer::unidentified);
+  const auto& missing = r.unidentified;
+  EXPECT_NE(std::find(missing.begin(), missing.end(), "gamma"), missing.end()) << json(missing).dump();
   // Said as a phrase, not as JSON, wherever a person reads it.
   std::string phrase;
   for (const auto& m : missing) phrase += (phrase.empty() ? "" : ", ") + m;
   EXPECT_EQ(unidentified_names(r), phrase);
-  EXPECT_EQ(unidentified_names(json{{"unidentified", {"A_con", "gamma"}}}), "A_con, gamma");
+  Recommendation two;
+  two.unidentified = {"A_con", "gamma"};
+  EXPECT_EQ(unidentified_names(two), "A_con, gamma");
   bool said = false;
-  for (const auto& w : r["warnings"])
-    said |= w.get<std::string>().find("not identified") != std::string::npos &&
-            w.get<std::string>().find("more compression ratios") != std::string::npos;
-  EXPECT_TRUE(said) << r["warnings"].dump();
+  for (const auto& w : r.warnings)
+    said |= w.find("not identified") != std::string::npos && w.find("more compression ratios") != std::string::npos;
+  EXPECT_TRUE(said) << json(r.warnings).dump();
 }
 
 // What the fits see of a run is its evidence priced by core/flops: non-embedding N, compute at the
@@ -327,9 +331,9 @@ TEST(Recommend, AMuPRunsRateIsAMuPBaseRateAtItsBaseWidths) {
   EXPECT_EQ(lr.d_token_base, 32);  // the base widths its rate belongs to, not the run's widths
   EXPECT_EQ(lr.d_concept_base, 64);
   const auto h = mup_hyperparameters(study.proxy->model, study.proxy->train, lr);
-  for (const auto& g : h["groups"])
-    if (g["group"] == "backbone") {
-      EXPECT_NEAR(g["lr"].get<double>(), 2e-3 * 64 / study.proxy->model.d_concept, 1e-12);
+  for (const auto& g : h.groups)
+    if (g.group == "backbone") {
+      EXPECT_NEAR(g.lr, 2e-3 * 64 / study.proxy->model.d_concept, 1e-12);
     }
 }
 
@@ -367,9 +371,10 @@ TEST(Recommend, AnUnidentifiedBaselineLawGivesNoMultiplier) {
   opt.budget = 2e15;
   opt.replicates = 4;
   const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
-  EXPECT_TRUE(r["compute_multiplier"].is_null());
-  const auto loose = r["baseline"]["unidentified"].get<std::vector<std::string>>();
-  EXPECT_NE(std::find(loose.begin(), loose.end(), "alpha"), loose.end()) << r["baseline"].dump();
+  EXPECT_FALSE(r.compute_multiplier);
+  ASSERT_TRUE(r.baseline);
+  const auto& loose = r.baseline->unidentified;
+  EXPECT_NE(std::find(loose.begin(), loose.end(), "alpha"), loose.end()) << to_json(r)["baseline"].dump();
 }
 
 // A study that swept η_tok alone sets η_tok; η_con and η_other stay the best run's, and each group's
@@ -387,11 +392,11 @@ TEST(Recommend, AnLrTransferOfOneRateSetsOnlyThatRate) {
   EXPECT_DOUBLE_EQ(lr.lr, 2e-3);  // the best run's, for η_con and η_other
   EXPECT_FALSE(lr.lr_concept);
   const auto h = mup_hyperparameters(study.proxy->model, study.proxy->train, lr);
-  EXPECT_DOUBLE_EQ(h["base_lrs"]["token"].get<double>(), 0.008);
-  EXPECT_DOUBLE_EQ(h["base_lrs"]["concept"].get<double>(), 2e-3);
-  for (const auto& g : h["groups"]) {
-    if (g["group"] == "token") { EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 0.008); }
-    if (g["group"] == "backbone") { EXPECT_DOUBLE_EQ(g["base_lr"].get<double>(), 2e-3); }
+  EXPECT_DOUBLE_EQ(h.base_lr_token, 0.008);
+  EXPECT_DOUBLE_EQ(h.base_lr_concept, 2e-3);
+  for (const auto& g : h.groups) {
+    if (g.group == "token") { EXPECT_DOUBLE_EQ(g.base_lr, 0.008); }
+    if (g.group == "backbone") { EXPECT_DOUBLE_EQ(g.base_lr, 2e-3); }
   }
 }
 
@@ -443,8 +448,8 @@ TEST(Recommend, StoredFitGivesItsOwnLawAndId) {
   opt.budget = 1e15;
   opt.replicates = 0;
   const auto r = recommend(laws, study, base_learning_rate(db, study), opt);
-  EXPECT_EQ(r["fit_id"], id);
-  EXPECT_NEAR(r["N"].get<double>() / allocate(t, 1e15, opt.space, study.proxy->model, study.proxy->boundary).best.N,
+  EXPECT_EQ(r.fit_id, id);
+  EXPECT_NEAR(r.N / allocate(t, 1e15, opt.space, study.proxy->model, study.proxy->boundary).best.N,
               1.0, 1e-6);  // params round-trip via logs
 
   const auto chin = storage::store_fit(db, "s", "chinchilla", R"({"law": "chinchilla", "params": {}})");

@@ -229,16 +229,19 @@ TEST(VerifyCli, RefusesARecommendationThatIsNoAnswer) {
 }
 
 TEST(Verify, SaysWhyARecommendationCannotBeVerified) {
-  json r = {{"recommendation_id", 7}, {"status", "on_bound"}, {"bounds_hit", {"P"}},
-            {"interval", {{"architecture_loss", {2.0, 2.2}}}}};
+  reports::Recommendation r;
+  r.recommendation_id = 7;
+  r.status = reports::Answer::on_bound;
+  r.bounds_hit = {"P"};
+  r.interval.architecture_loss = std::pair{2.0, 2.2};
   auto why = reports::unverifiable(r, "s", 1e12);
   EXPECT_NE(why.find("recommendation 7 is no prediction to verify: the law's optimum lies on the search bound [\"P\"]"),
             std::string::npos)
       << why;
   EXPECT_NE(why.find("`dlcm recommend --sweep s --budget 1e+12`"), std::string::npos) << why;
-  r["status"] = "interior";
+  r.status = reports::Answer::interior;
   EXPECT_EQ(reports::unverifiable(r, "s", 1e12), "");
-  r["interval"] = {{"level", 0.9}, {"replicates", 0}};  // --bootstrap 0: nothing measured
+  r.interval = {};  // --bootstrap 0: nothing measured
   why = reports::unverifiable(r, "s", 1e12);
   EXPECT_NE(why.find("has no bootstrap interval of its predicted loss"), std::string::npos) << why;
 }

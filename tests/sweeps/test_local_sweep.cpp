@@ -17,6 +17,7 @@
 #include "storage/central.hpp"
 #include "sweeps/slurm.hpp"
 #include "test_util.hpp"
+#include "corpus_fixture.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -41,12 +42,7 @@ std::string spec(const std::string& name, const std::string& budgets) {
 class LocalSweep : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_root = fs::temp_directory_path() / ("dlcm-sweep-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_root);
-    dlcm::data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 50000;
-    dlcm::data::prepare_corpus(opt);
+    g_root = dlcm::test::root_with_corpus("sweep-test");
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
   static std::string write(const std::string& name, const std::string& text) {

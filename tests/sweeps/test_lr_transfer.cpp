@@ -16,6 +16,7 @@
 #include "storage/central.hpp"
 #include "sweeps/lr_transfer.hpp"
 #include "test_util.hpp"
+#include "corpus_fixture.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -162,11 +163,7 @@ TEST(LrTransferCurves, AverageSeedsAndNoteDivergedAndUnfinishedRuns) {
 }
 
 TEST(LrTransferCli, RunsThroughTheSweepMachineryStoresTheStudyAndAReRunTrainsNothing) {
-  const auto root = test::temp_dir("lr-transfer");
-  data::PrepareOptions prep;
-  prep.out_dir = (root / "corpus").string();
-  prep.max_bytes_per_domain = 30000;
-  data::prepare_corpus(prep);
+  const auto root = test::root_with_corpus("lr-transfer", 30000);
   const auto spec = root / "spec.toml";
   std::ofstream(spec) << "name = \"tiny-transfer\"\nruns_dir = \"" << (root / "runs").string()
                       << "\"\nlrs = [1e-3, 1e-2, 1e-1]\ntoken_widths = [16, 32]\naxes = [\"token\"]\n"

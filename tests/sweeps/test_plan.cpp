@@ -8,6 +8,7 @@
 
 #include "core/flops.hpp"
 #include "sweeps/spec.hpp"
+#include "test_util.hpp"
 
 using namespace dlcm;
 using namespace dlcm::sweeps;
@@ -43,12 +44,7 @@ std::string edited(std::string text, const std::vector<std::pair<std::string, st
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    plan(parse_spec(text, "spec.toml"));
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { plan(parse_spec(text, "spec.toml")); });
 }
 }  // namespace
 

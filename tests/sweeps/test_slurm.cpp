@@ -16,6 +16,7 @@
 #include "storage/central.hpp"
 #include "storage/run_metrics.hpp"
 #include "test_util.hpp"
+#include "corpus_fixture.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -39,12 +40,7 @@ class SlurmSweep : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!dlcm::test::slurm_unavailable().empty()) return;
-    g_root = fs::temp_directory_path() / ("dlcm-slurm-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_root);
-    dlcm::data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 50000;
-    dlcm::data::prepare_corpus(opt);
+    g_root = dlcm::test::root_with_corpus("slurm-test");
   }
   static void TearDownTestSuite() {
     if (!g_root.empty()) fs::remove_all(g_root);

@@ -6,6 +6,7 @@
 
 #include "data/corpus.hpp"
 #include "train/coord_check.hpp"
+#include "corpus_fixture.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -17,12 +18,7 @@ fs::path g_root;
 class CoordCheckTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_root = fs::temp_directory_path() / ("dlcm-coord-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_root);
-    data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 50000;
-    data::prepare_corpus(opt);
+    g_root = test::root_with_corpus("coord-test");
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 

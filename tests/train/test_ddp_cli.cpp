@@ -17,6 +17,7 @@
 #include "data/corpus.hpp"
 #include "storage/run_metrics.hpp"
 #include "test_util.hpp"
+#include "corpus_fixture.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -59,11 +60,7 @@ std::vector<double> train_losses(const fs::path& run) {
 class DataParallelCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_root = test::temp_dir("ddp-cli");
-    data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 200000;
-    data::prepare_corpus(opt);
+    g_root = test::root_with_corpus("ddp-cli", 200000);
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 

@@ -12,6 +12,7 @@
 #include "train/eval.hpp"
 #include "train/inspect.hpp"
 #include "train/train.hpp"
+#include "corpus_fixture.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -23,12 +24,7 @@ fs::path g_root;
 class TrainTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_root = fs::temp_directory_path() / ("dlcm-train-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_root);
-    data::PrepareOptions opt;
-    opt.out_dir = (g_root / "corpus").string();
-    opt.max_bytes_per_domain = 200000;
-    data::prepare_corpus(opt);
+    g_root = test::root_with_corpus("train-test", 200000);
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 
