@@ -31,7 +31,7 @@ std::optional<storage::RunRow> matched_baseline(const Study& study, const storag
 
 namespace {
 
-std::string loss_cell(const train::PositionLoss& r, const train::PositionCell& c) {
+std::string loss_cell(const PositionLoss& r, const PositionCell& c) {
   if (c.count == 0) return "–";
   if (!r.has_baseline()) return num(c.loss());
   return fmt::format("{} ({}{})", num(c.loss()), c.loss() >= c.baseline_loss() ? "+" : "", num(c.loss() - c.baseline_loss(), 2));
@@ -55,7 +55,7 @@ std::string position_section(const PositionAnalysis& a) {
                                       html_escape(a.baseline_label))
                           : fmt::format(" No baseline: {}.</p>\n", html_escape(a.note));
   std::vector<std::vector<std::string>> rows;
-  for (const auto& [name, c] : train::position_classes(r)) {
+  for (const auto& [name, c] : position_classes(r)) {
     std::vector<std::string> row{name, num(c->count, 7), num(100 * c->count / std::max(1.0, r.all.count), 3), num(c->loss())};
     if (r.has_baseline()) row.insert(row.end(), {num(c->baseline_loss()), num(c->loss() - c->baseline_loss(), 3)});
     rows.push_back(row);

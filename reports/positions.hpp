@@ -1,20 +1,21 @@
 #pragma once
 // The report's "Loss by position inside a concept" section (issue 18, analysis 1). The CLI runs
-// the analysis (train/positions.hpp, LibTorch) on the runs chosen here and passes the result in:
-// the report library itself never links LibTorch, and nothing is stored in the database.
+// the analysis (train/positions.hpp, LibTorch) on the runs chosen here and passes the result
+// (core/concept_positions.hpp) in: the report library itself never links LibTorch, and nothing is
+// stored in the database.
 #include <optional>
 #include <string>
 
+#include "core/concept_positions.hpp"
 #include "reports/recommend.hpp"
 #include "storage/central.hpp"
-#include "train/positions.hpp"
 
 namespace dlcm::reports {
 
 // What the section shows: the study's best completed DLCM run, against its matched-compute baseline.
 struct PositionAnalysis {
   std::string run_label, baseline_label;   // baseline_label empty: no baseline
-  std::optional<train::PositionLoss> result;
+  std::optional<PositionLoss> result;
   std::string note = "none was given";     // why there is no result (or no baseline)
 };
 

@@ -9,14 +9,14 @@
 namespace dlcm::cli {
 namespace {
 
-nlohmann::json cell_json(const train::PositionLoss& r, const train::PositionCell& c) {
+nlohmann::json cell_json(const PositionLoss& r, const PositionCell& c) {
   nlohmann::json j = {{"count", c.count}, {"loss", c.loss()}};  // NaN (an empty bucket) dumps as null
   if (r.has_baseline()) j.update({{"baseline_loss", c.baseline_loss()}, {"delta", c.loss() - c.baseline_loss()}});
   return j;
 }
 
 // "1.234" or, beside a baseline, "1.234 (-0.056)": the DLCM's mean loss and its gap to the baseline.
-std::string cell_text(const train::PositionLoss& r, const train::PositionCell& c) {
+std::string cell_text(const PositionLoss& r, const PositionCell& c) {
   if (c.count == 0) return "-";
   if (!r.has_baseline()) return fmt::format("{:.3f}", c.loss());
   return fmt::format("{:.3f} ({:+.3f})", c.loss(), c.loss() - c.baseline_loss());
@@ -24,7 +24,7 @@ std::string cell_text(const train::PositionLoss& r, const train::PositionCell& c
 
 }  // namespace
 
-nlohmann::json positions_json(const train::PositionLoss& r) {
+nlohmann::json positions_json(const PositionLoss& r) {
   nlohmann::json classes;
   for (const auto& [name, c] : position_classes(r)) classes[name] = cell_json(r, *c);
   nlohmann::json by_length = nlohmann::json::array();
@@ -51,7 +51,7 @@ nlohmann::json positions_json(const train::PositionLoss& r) {
             {"last", cell_json(r, r.longer[2])}}}};
 }
 
-void print_positions(const train::PositionLoss& r) {
+void print_positions(const PositionLoss& r) {
   fmt::print("Loss by position inside a concept: {}{}\n", r.run_dir,
              r.has_baseline() ? fmt::format(" against baseline {}", r.baseline_run_dir) : "");
   fmt::print("{} targets ({} windows per domain of {}), realised R = {:.2f}; each target's loss is bucketed by "

@@ -17,6 +17,6 @@ void add_report_command(CLI::App& app);
 void add_mup_commands(CLI::App& app);    // mup coord-check|lr-transfer
 
 // dlcm inspect --positions output (cmd_positions.cpp).
-nlohmann::json positions_json(const train::PositionLoss& r);
-void print_positions(const train::PositionLoss& r);
+nlohmann::json positions_json(const PositionLoss& r);
+void print_positions(const PositionLoss& r);
 }  // namespace dlcm::cli

@@ -14,12 +14,12 @@ using namespace dlcm;
 namespace {
 
 // Two windows' worth of targets by hand: lengths 1, 2 and one concept longer than max_length = 2.
-train::PositionLoss small_analysis() {
-  train::PositionLoss r;
+PositionLoss small_analysis() {
+  PositionLoss r;
   r.run_dir = "runs/d";
   r.baseline_run_dir = "runs/b";
   r.seq_len = 8, r.windows = 1, r.max_length = 2, r.concepts = 4;
-  r.by_length = {std::vector<train::PositionCell>(1), std::vector<train::PositionCell>(2)};
+  r.by_length = {std::vector<PositionCell>(1), std::vector<PositionCell>(2)};
   r.single = r.by_length[0][0] = {1, 3.0, 2.0};
   r.first = r.by_length[1][0] = {2, 2.0, 3.0};
   r.last = r.by_length[1][1] = {2, 1.0, 1.5};
@@ -73,6 +73,8 @@ TEST(PositionSection, ShowsTheClassesTheLengthsAndTheGapToTheBaseline) {
   EXPECT_NE(h.find("<tr><td>2</td><td>2</td><td>1 (-0.5)</td><td>0.5 (-0.25)</td></tr>"), std::string::npos) << h;
   EXPECT_NE(h.find("<td>&gt; 2</td><td>0</td><td>first –</td><td>internal 2.5 (+0.5)</td>"), std::string::npos) << h;
   EXPECT_NE(h.find("Loss by position class"), std::string::npos);
+  EXPECT_NE(h.find("<svg"), std::string::npos) << h;  // drawn, with named tics, not a note
+  EXPECT_EQ(h.find("not drawn"), std::string::npos);
   EXPECT_EQ(std::count(h.begin(), h.end(), '<') - std::count(h.begin(), h.end(), '>'), 0);
 }
 

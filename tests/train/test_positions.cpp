@@ -64,7 +64,7 @@ class Positions : public ::testing::Test {
   }
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 
-  static train::PositionLoss analyse(bool with_baseline) {
+  static PositionLoss analyse(bool with_baseline) {
     train::PositionOptions o;
     o.run_dir = run_dir("dlcm");
     if (with_baseline) o.baseline_run_dir = run_dir("base");
@@ -74,8 +74,8 @@ class Positions : public ::testing::Test {
   }
 };
 
-void expect_cell_sum(const train::PositionCell& got, const std::vector<const train::PositionCell*>& parts) {
-  train::PositionCell sum;
+void expect_cell_sum(const PositionCell& got, const std::vector<const PositionCell*>& parts) {
+  PositionCell sum;
   for (const auto* p : parts) sum.count += p->count, sum.loss_sum += p->loss_sum, sum.baseline_loss_sum += p->baseline_loss_sum;
   EXPECT_EQ(got.count, sum.count);
   EXPECT_NEAR(got.loss_sum, sum.loss_sum, 1e-9 * got.loss_sum);
@@ -119,10 +119,10 @@ TEST_F(Positions, FixedBoundariesGiveExactCountsPerBucket) {
 TEST_F(Positions, BucketMeansRecombineToTheEvaluatorsLoss) {
   const auto r = analyse(true);
   expect_cell_sum(r.all, {&r.single, &r.first, &r.internal, &r.last, &r.open});
-  std::vector<const train::PositionCell*> closed{&r.longer[0], &r.longer[1], &r.longer[2]};
+  std::vector<const PositionCell*> closed{&r.longer[0], &r.longer[1], &r.longer[2]};
   for (const auto& row : r.by_length)
     for (const auto& c : row) closed.push_back(&c);
-  train::PositionCell closed_sum;
+  PositionCell closed_sum;
   for (const auto* c : {&r.single, &r.first, &r.internal, &r.last})
     closed_sum.count += c->count, closed_sum.loss_sum += c->loss_sum, closed_sum.baseline_loss_sum += c->baseline_loss_sum;
   expect_cell_sum(closed_sum, closed);
