@@ -67,6 +67,11 @@ std::string plot_svg(const Plot& p) {
       quoted(plot_label(p.x_label)), quoted(plot_label(p.y_label)));
   if (p.log_x) script += "set logscale x\nset format x '%.0e'\n";
   if (p.log_y) script += "set logscale y\n";
+  if (!p.x_tics.empty()) {
+    std::string tics;
+    for (const auto& [x, label] : p.x_tics) tics += fmt::format("{}{} {:.17g}", tics.empty() ? "" : ", ", quoted(plot_label(label)), x);
+    script += "set xtics (" + tics + ")\n";
+  }
   std::vector<std::string> clauses;
   for (std::size_t i = 0; i < p.series.size(); ++i) {
     const auto& s = p.series[i];

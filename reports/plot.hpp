@@ -3,6 +3,7 @@
 // data and a script in a private temp directory; the SVG comes back ready to inline in HTML.
 // Text from the database never reaches gnuplot raw: titles go through plot_label().
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dlcm::reports {
@@ -17,6 +18,7 @@ struct Series {
 struct Plot {
   std::string title, x_label, y_label;
   bool log_x = false, log_y = false;
+  std::vector<std::pair<double, std::string>> x_tics;  // named tics at these x (default: numbered)
   std::vector<Series> series;
   int width = 640, height = 380;
 };

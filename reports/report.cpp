@@ -11,7 +11,9 @@
 #include "fitting/isoflop.hpp"
 #include "fitting/lr_transfer.hpp"
 #include "fitting/uncertainty.hpp"
+#include "reports/html.hpp"
 #include "reports/plot.hpp"
+#include "reports/positions.hpp"
 #include "reports/recommend.hpp"
 #include "reports/verify.hpp"
 #include "sweeps/slurm.hpp"
@@ -73,32 +75,8 @@ const std::vector<std::pair<std::string, std::string>>& segmentation_samples() {
 
 namespace {
 
-std::string num(double v, int digits = 4) {
-  return std::isfinite(v) ? fmt::format("{:.{}g}", v, digits) : std::string("–");
-}
+using reports::num;
 std::string esc(const std::string& s) { return html_escape(s); }
-
-// A figure that failed (a fit that does not exist, gnuplot missing) becomes a visible note.
-std::string figure(const Plot& p) {
-  try {
-    return "<figure>" + plot_svg(p) + "</figure>\n";
-  } catch (const std::exception& e) {
-    return fmt::format("<p class=note>Figure “{}” not drawn: {}</p>\n", esc(p.title), esc(e.what()));
-  }
-}
-
-std::string table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows,
-                  const std::vector<std::string>& row_classes = {}) {
-  std::string h = "<table><thead><tr>";
-  for (const auto& c : head) h += "<th>" + c + "</th>";
-  h += "</tr></thead><tbody>\n";
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    h += r < row_classes.size() && !row_classes[r].empty() ? "<tr class=" + row_classes[r] + ">" : "<tr>";
-    for (const auto& c : rows[r]) h += "<td>" + c + "</td>";
-    h += "</tr>\n";
-  }
-  return h + "</tbody></table>\n";
-}
 
 const char* kStyle = R"(<style>
 body{font-family:"DejaVu Sans",sans-serif;max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222;background:#fff}
@@ -795,7 +773,8 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
   const std::string runs_html = sweep_table(c), compute_html = compute_section(c), fit_html = fit_section(c),
                     curves_html = curves_section(c), frontier_html = frontier_section(c),
                     rec_html = recommendation_section(c, computed, stored),
-                    mup_html = mup_section(c), ratio_html = ratio_section(c), seg_html = segmentation_section(c);
+                    mup_html = mup_section(c), ratio_html = ratio_section(c), seg_html = segmentation_section(c),
+                    positions_html = position_section(o.positions);
   const std::string answer = answer_box(c, computed, stored);
 
   std::map<std::string, int> status;
@@ -813,10 +792,10 @@ std::string render_report(storage::Database& db, const std::string& sweep, const
       "<h1>Scaling study “{}”</h1>\n{}{}<p><a href=#runs>runs</a> · <a href=#compute>loss vs compute</a> · "
       "<a href=#curves>training curves</a> · <a href=#fit>fit</a> · <a href=#frontier>frontier</a> · "
       "<a href=#recommend>recommendations</a> · <a href=#mup>μP</a> · <a href=#ratio>tokens per concept</a> · "
-      "<a href=#segmentation>segmentation</a></p>\n"
-      "{}{}{}{}{}{}{}{}{}{}</body></html>\n",
+      "<a href=#segmentation>segmentation</a> · <a href=#positions>loss by concept position</a></p>\n"
+      "{}{}{}{}{}{}{}{}{}{}{}</body></html>\n",
       esc(sweep), kStyle, esc(sweep), answer, summary, runs_html, compute_html, curves_html, fit_html, frontier_html, rec_html,
-      mup_html, ratio_html, seg_html, build_footer(c));
+      mup_html, ratio_html, seg_html, positions_html, build_footer(c));
 }
 
 }  // namespace dlcm::reports

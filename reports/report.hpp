@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/build_info.hpp"
+#include "reports/positions.hpp"
 #include "storage/sqlite.hpp"
 
 namespace dlcm::reports {
@@ -30,6 +31,7 @@ struct ReportOptions {
   std::string segmentation_run;  // label of the run the examples come from
   std::vector<Segmentation> segmentations;
   std::string segmentation_note; // why there are none
+  PositionAnalysis positions;    // loss by position inside a concept (reports/positions.hpp)
   BuildInfo build;               // the binary writing the report (its footer)
 };
 

@@ -9,6 +9,7 @@
 #include "reports/recommend.hpp"
 #include "reports/report.hpp"
 #include "train/inspect.hpp"
+#include "train/positions.hpp"
 #include "train/probes.hpp"
 
 namespace fs = std::filesystem;
@@ -25,8 +26,7 @@ struct ReportArgs {
 
 // The best DLCM run's checkpoint segments the sample texts; the report library itself never links
 // LibTorch, so the CLI runs the trainer's plain interface and passes the results in.
-void add_segmentations(storage::Database& db, const std::string& sweep, reports::ReportOptions& opt, int threads) {
-  const auto study = reports::load_study(db, sweep);
+void add_segmentations(const reports::Study& study, reports::ReportOptions& opt, int threads) {
   if (!study.proxy) {
     opt.segmentation_note = "the sweep has no completed DLCM run";
     return;
@@ -47,6 +47,31 @@ void add_segmentations(storage::Database& db, const std::string& sweep, reports:
   }
 }
 
+// Loss by position inside a concept for the best DLCM run, beside its matched-compute baseline
+// (reports/positions.hpp), over the run's own validation windows.
+void add_positions(const reports::Study& study, reports::ReportOptions& opt, int threads) {
+  auto& a = opt.positions;
+  const auto run = reports::position_run(study);
+  if (!run) {
+    a.note = "the sweep has no completed DLCM run";
+    return;
+  }
+  a.run_label = run->label;
+  train::PositionOptions po;
+  po.run_dir = run->run_dir;
+  po.threads = threads;
+  const auto base = reports::matched_baseline(study, *run);
+  if (!base) a.note = "no completed baseline run in the DLCM run's budget";
+  else if (!fs::exists(fs::path(base->run_dir) / "checkpoint.pt"))
+    a.note = fmt::format("baseline run {} has no checkpoint in {}", base->label, base->run_dir);
+  else po.baseline_run_dir = base->run_dir, a.baseline_label = base->label;
+  try {
+    a.result = train::position_loss(po);
+  } catch (const std::exception& e) {
+    a.note = fmt::format("analysing run {} failed: {}", run->label, e.what());
+  }
+}
+
 void run_report(const ReportArgs& a) {
   if (!fs::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
   auto db = storage::open_central_readonly(a.db);  // a report reads; it never changes the study
@@ -56,8 +81,13 @@ void run_report(const ReportArgs& a) {
   opt.threads = a.threads;
   opt.zero_offsets = a.zero_offsets;
   opt.build = train::build_info();
-  if (a.no_examples) opt.segmentation_note = "left out (--no-examples)";
-  else add_segmentations(db, a.sweep, opt, a.threads);
+  if (a.no_examples) {
+    opt.segmentation_note = opt.positions.note = "left out (--no-examples)";
+  } else {
+    const auto study = reports::load_study(db, a.sweep);
+    add_segmentations(study, opt, a.threads);
+    add_positions(study, opt, a.threads);
+  }
   const std::string html = reports::render_report(db, a.sweep, opt);
   const fs::path out(a.out);
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
@@ -79,7 +109,7 @@ void add_report_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads for fits and inspection (0: every core)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--zero-offsets", a->zero_offsets, "Fit the dlcm law with t_tok = t_con = t_data = 0");
-  cmd->add_flag("--no-examples", a->no_examples, "Skip the segmentation examples (no checkpoint is loaded)");
+  cmd->add_flag("--no-examples", a->no_examples, "Skip what reads checkpoints: the segmentation examples and the loss by concept position");
   cmd->callback([a] { run_report(*a); });
 }
 

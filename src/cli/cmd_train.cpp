@@ -1,4 +1,4 @@
-// dlcm train / dlcm inspect.
+// dlcm train / dlcm inspect (--positions output: cmd_positions.cpp).
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "storage/status.hpp"
 #include "train/inspect.hpp"
+#include "train/positions.hpp"
 #include "train/train.hpp"
 
 namespace dlcm::cli {
@@ -64,18 +65,43 @@ void add_train_commands(CLI::App& app) {
     if (s.status == train::RunStatus::interrupted) std::exit(storage::code(storage::TrainExit::interrupted));
   });
 
-  auto* in = app.add_subcommand("inspect", "Show how a trained run cuts text into concepts, with per-token loss");
+  auto* in = app.add_subcommand(
+      "inspect", "Show how a trained run cuts text into concepts, with per-token loss; or (--positions) its "
+                 "validation loss by position inside a concept");
   struct InspectArgs {
     std::string run_dir, text;
-    bool json = false;
+    bool json = false, positions = false;
     int threads = 0;
+    train::PositionOptions pos;
   };
   auto b = std::make_shared<InspectArgs>();
   in->add_option("--run-dir", b->run_dir, "A trained run directory")->required();
-  in->add_option("--text", b->text, "Text to segment")->required();
+  auto* text = in->add_option("--text", b->text, "Text to segment");
+  auto* positions = in->add_flag("--positions", b->positions,
+                                 "Validation loss by position inside a concept (first, internal, last; by length)");
+  text->excludes(positions);
+  in->add_option("--baseline", b->pos.baseline_run_dir,
+                 "With --positions: a baseline run whose loss on the same tokens is bucketed by the DLCM's concepts")
+      ->needs(positions);
+  in->add_option("--windows", b->pos.windows, "With --positions: validation windows per domain (default: the run's eval_windows)")
+      ->needs(positions)
+      ->check(CLI::PositiveNumber);
+  in->add_option("--max-length", b->pos.max_length, "With --positions: concept lengths tabulated one by one")
+      ->needs(positions)
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   in->add_option("--threads", b->threads, "Intra-op threads");
   in->add_flag("--json", b->json, "Machine-readable output");
-  in->callback([b] {
+  in->callback([b, text] {
+    if (b->positions) {
+      b->pos.run_dir = b->run_dir;
+      b->pos.threads = b->threads;
+      const auto r = train::position_loss(b->pos);
+      if (b->json) fmt::print("{}\n", positions_json(r).dump());
+      else print_positions(r);
+      return;
+    }
+    if (text->count() == 0) throw std::runtime_error("inspect: give --text TEXT or --positions");
     const auto r = train::inspect(b->run_dir, b->text, b->threads);
     if (b->json) {
       nlohmann::json j = {{"tokens", r.tokens},

@@ -154,4 +154,15 @@ std::optional<fs::path> restore_parameters(const fs::path& dir, model::LanguageM
       warn);
 }
 
+model::LanguageModel load_trained(const fs::path& dir, const RunConfig& cfg, int64_t max_len) {
+  ModelConfig m = cfg.model;
+  if (max_len > 0) m.seq_len = max_len;
+  model::LanguageModel net(m, cfg.boundary);
+  // The same newest-good-first fallback as resuming: a reader reads whatever a resume would.
+  if (!restore_parameters(dir, net, [](const std::string& warning) { fmt::print(stderr, "{}\n", warning); }))
+    throw std::runtime_error(fmt::format("{}: missing checkpoint", (dir / kCheckpointFiles[0]).string()));
+  net->eval();
+  return net;
+}
+
 }  // namespace dlcm::train

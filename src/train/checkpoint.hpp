@@ -47,5 +47,10 @@ std::optional<std::filesystem::path> restore_checkpoint(const std::filesystem::p
 // The same newest-good-first choice, loading the model's parameters alone (`dlcm inspect`).
 std::optional<std::filesystem::path> restore_parameters(const std::filesystem::path& dir, model::LanguageModel& net,
                                                         const Warn& warn);
+// A trained run's model for reading (`dlcm inspect`, the analyses): built from cfg with room for
+// inputs of `max_len` tokens (0: the run's seq_len; parameters do not depend on it), parameters
+// from the newest good checkpoint (warnings to stderr), in eval mode. Throws naming the
+// checkpoint file when the run has none.
+model::LanguageModel load_trained(const std::filesystem::path& dir, const RunConfig& cfg, int64_t max_len = 0);
 
 }  // namespace dlcm::train

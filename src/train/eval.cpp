@@ -5,34 +5,50 @@
 
 namespace dlcm::train {
 
+std::vector<DomainWindows> validation_windows(const data::Corpus& corpus, int64_t T, int windows, const Comm& comm) {
+  std::vector<data::DomainSpan> spans = corpus.val_domains;
+  if (spans.empty()) spans.push_back({"all", 0, static_cast<int64_t>(corpus.val.size())});
+  std::vector<DomainWindows> out;
+  for (const auto& s : spans) {
+    const int64_t room = s.end - s.begin - (T + 1);
+    if (room < 0) continue;
+    auto& w = out.emplace_back(DomainWindows{s.domain, {}});
+    for (int i = comm.rank; i < windows; i += comm.size)
+      w.offsets.push_back(s.begin + (windows > 1 ? room * i / (windows - 1) : 0));
+  }
+  return out;
+}
+
+torch::Tensor window_batch(const data::Corpus& corpus, const std::vector<int64_t>& offsets, size_t first, int64_t n,
+                           int64_t T) {
+  auto w = torch::empty({n, T + 1}, torch::kLong);
+  auto acc = w.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t t = 0; t <= T; ++t) acc[b][t] = corpus.val[offsets[first + b] + t];
+  return w;
+}
+
+torch::Tensor token_nats(const torch::Tensor& logits, const torch::Tensor& targets) {
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
+                                              targets.reshape({-1}),
+                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+      .to(torch::kDouble);
+}
+
 std::map<std::string, DomainEval> evaluate(model::LanguageModel& net, const data::Corpus& corpus, int64_t T,
                                            int windows, int batch, torch::Device dev, const Comm& comm) {
   c10::InferenceMode inference;  // no autograd bookkeeping at all, not just no gradients
   net->eval();
-  std::vector<data::DomainSpan> spans = corpus.val_domains;
-  if (spans.empty()) spans.push_back({"all", 0, static_cast<int64_t>(corpus.val.size())});
   std::map<std::string, DomainEval> out;
-  for (const auto& s : spans) {
-    const int64_t room = s.end - s.begin - (T + 1);
-    if (room < 0) continue;
-    std::vector<int64_t> offsets;
-    for (int i = comm.rank; i < windows; i += comm.size)
-      offsets.push_back(s.begin + (windows > 1 ? room * i / (windows - 1) : 0));
-    auto& d = out[s.domain];
+  for (const auto& [domain, offsets] : validation_windows(corpus, T, windows, comm)) {
+    auto& d = out[domain];
     for (size_t i = 0; i < offsets.size(); i += batch) {
       const auto n = static_cast<int64_t>(std::min<size_t>(batch, offsets.size() - i));
-      auto w = torch::empty({n, T + 1}, torch::kLong);
-      auto acc = w.accessor<int64_t, 2>();
-      for (int64_t b = 0; b < n; ++b)
-        for (int64_t t = 0; t <= T; ++t) acc[b][t] = corpus.val[offsets[i + b] + t];
-      w = w.to(dev);
+      const auto w = window_batch(corpus, offsets, i, n, T).to(dev);
       model::Autocast amp(dev);
       auto o = net->forward(w.slice(1, 0, T));
       const auto targets = w.slice(1, 1).reshape({-1});
-      const auto nats = torch::nn::functional::cross_entropy(
-                            o.logits.reshape({-1, o.logits.size(-1)}).to(torch::kFloat), targets,
-                            torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
-                            .to(torch::kDouble);
+      const auto nats = token_nats(o.logits, targets);
       const auto text = corpus.byte_level ? (targets != data::kDocSeparator).to(torch::kDouble) : torch::ones_like(nats);
       d.loss_sum += nats.sum().item<double>();
       d.tokens += static_cast<double>(n * T);

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "data/corpus.hpp"
 #include "model/model.hpp"
@@ -24,6 +25,21 @@ struct DomainEval {
   double bpb() const { return text_tokens > 0 ? text_loss_sum / text_tokens / std::log(2.0) : 0; }
   double ratio() const { return concepts > 0 ? tokens / concepts : 1; }
 };
+
+// One domain's validation windows: where each window of T + 1 tokens starts in corpus.val.
+struct DomainWindows {
+  std::string domain;
+  std::vector<int64_t> offsets;
+};
+// Fixed, evenly spaced windows per domain (`windows` each; a domain shorter than one window has
+// none), the rank's share of them (every size-th). The windows evaluate() and the analyses read.
+std::vector<DomainWindows> validation_windows(const data::Corpus& corpus, int64_t T, int windows, const Comm& comm = {});
+
+// Windows offsets[first, first + n) of corpus.val as a [n, T + 1] int64 tensor (inputs and targets).
+torch::Tensor window_batch(const data::Corpus& corpus, const std::vector<int64_t>& offsets, size_t first, int64_t n,
+                           int64_t T);
+// Nats of each target, flattened [B·T] in double, from logits [B, T, V] and targets [B, T].
+torch::Tensor token_nats(const torch::Tensor& logits, const torch::Tensor& targets);
 
 // Fixed, evenly spaced validation windows per domain (`windows` of T + 1 tokens each): the same
 // windows at every evaluation. Data-parallel ranks take every size-th window and sum their results.

@@ -28,12 +28,7 @@ Inspection inspect(const std::string& run_dir, const std::string& text, int thre
   }
   if (text.empty()) throw std::runtime_error("--text: empty text");
   if (threads > 0) torch::set_num_threads(threads);
-  model::LanguageModel net(cfg.model, cfg.boundary);
-  // The same newest-good-first fallback as resuming: inspect reads whatever a resume would.
-  const auto loaded =
-      restore_parameters(dir, net, [](const std::string& warning) { fmt::print(stderr, "{}\n", warning); });
-  if (!loaded) throw std::runtime_error(fmt::format("{}: missing checkpoint", (dir / kCheckpointFiles[0]).string()));
-  net->eval();
+  auto net = load_trained(dir, cfg);
   torch::NoGradGuard no_grad;
   const size_t n = std::min<size_t>(text.size(), static_cast<size_t>(cfg.model.seq_len));
   Inspection out;
