@@ -21,7 +21,7 @@ const std::vector<std::string> kExportColumns = {
     "sweep", "hash", "label", "status", "arch", "budget", "d_token", "d_concept", "n_layers", "encoder_layers",
     "concept_layers", "decoder_layers", "seed", "lr", "N", "N_total", "P", "R", "R_target", "realised_ratio",
     "train_ratio", "n_eff", "D", "C", "C_planned", "steps", "steps_done", "epochs", "final_train_loss",
-    "final_val_loss", "loss", "val_bpb"};
+    "final_val_loss", "loss", "val_bpb", "boundary_mode", "inference_flops_per_token"};
 
 nlohmann::json export_row(const storage::RunRow& r) {
   const RunConfig c = parse_run_config(r.config, "database run " + r.hash);
@@ -60,7 +60,9 @@ nlohmann::json export_row(const storage::RunRow& r) {
           {"final_train_loss", opt(r.final_train_loss)},
           {"final_val_loss", opt(r.final_val_loss)},
           {"loss", opt(r.final_val_loss)},
-          {"val_bpb", opt(r.val_bpb)}};
+          {"val_bpb", opt(r.val_bpb)},
+          {"boundary_mode", dlcm ? json(name(c.boundary.mode)) : json(nullptr)},
+          {"inference_flops_per_token", inference_flops_per_token(r, c)}};
 }
 
 std::string export_runs(const std::vector<storage::RunRow>& rows, const std::string& format) {

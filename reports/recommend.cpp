@@ -23,6 +23,11 @@ RunAccounting account_run(const storage::RunRow& r, const RunConfig& cfg) {
   return account(cfg.model, cfg.boundary, r.train_ratio.value_or(r.R), r.tokens.value_or(r.D));
 }
 
+double inference_flops_per_token(const storage::RunRow& r, const RunConfig& cfg) {
+  const bool dlcm = cfg.model.arch == Arch::dlcm;
+  return flops_per_token(cfg.model, cfg.boundary, dlcm ? r.realised_ratio.value_or(r.R) : 1.0).inference_flops();
+}
+
 Observation observe(const storage::RunRow& r, const RunConfig& cfg) {
   // Compute is what the run spent (at its training ratio); R is what its loss was measured at.
   const auto a = account_run(r, cfg);

@@ -23,6 +23,9 @@ namespace dlcm::reports {
 // tokens it trained (result.json), or at its plan when it has not trained. The one rule the fits,
 // the report and `export` read runs by.
 RunAccounting account_run(const storage::RunRow& r, const RunConfig& cfg);
+// Forward FLOPs per token of serving the run (core/flops inference_flops) at the ratio of the
+// thresholded boundaries its validation measured (the target before it was evaluated).
+double inference_flops_per_token(const storage::RunRow& r, const RunConfig& cfg);
 // A finished run as the fits see it: account_run's N, P, D and C, R the realised ratio of its
 // validation boundaries, grouped by the budget it was planned for.
 fitting::Observation observe(const storage::RunRow& r, const RunConfig& cfg);

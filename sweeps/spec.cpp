@@ -27,12 +27,21 @@ constexpr const char* kEmptyAxis = "empty list: the grid would be empty";
 std::string fmt_num(double v) { return fmt::format("{:g}", v); }
 
 // The grid's axes, in the order the planner nests them (the last varies fastest).
-enum Axis : int { kDToken, kRatio, kBaselineLayers, kDConcept, kConceptLayers, kEncoderLayers, kDecoderLayers, kSeed, kLr, kAxes };
+// boundary_mode comes last, so a grid that does not vary it nests as it always did.
+enum Axis : int { kDToken, kRatio, kBaselineLayers, kDConcept, kConceptLayers, kEncoderLayers, kDecoderLayers, kSeed, kLr,
+                  kBoundaryMode, kAxes };
 constexpr const char* kAxisKeys[kAxes] = {"d_token",        "ratio",          "baseline_layers", "d_concept", "concept_layers",
-                                          "encoder_layers", "decoder_layers", "seed",            "lr"};
+                                          "encoder_layers", "decoder_layers", "seed",            "lr",        "boundary_mode"};
 constexpr const char* kAxisList =
     "d_token, baseline_layers, d_concept, concept_width_mult, concept_layers, encoder_layers, decoder_layers, ratio, "
-    "seed, lr";
+    "seed, lr, boundary_mode";
+
+// The boundary predictor a grid word names (core/config's own words for it), nullopt for none.
+std::optional<BoundaryMode> boundary_mode_of(const std::string& word) {
+  for (BoundaryMode m : {BoundaryMode::global, BoundaryMode::sequence, BoundaryMode::fixed})
+    if (word == name(m)) return m;
+  return std::nullopt;
+}
 
 int axis_of(const std::string& key) {
   if (key == "concept_width_mult") return kDConcept;
@@ -57,6 +66,7 @@ auto with_axis(const Grid& g, int a, F&& f) {
     case kEncoderLayers: return f(g.encoder_layers);
     case kDecoderLayers: return f(g.decoder_layers);
     case kSeed: return f(g.seed);
+    case kBoundaryMode: return f(g.boundary_mode);
     default: return f(g.lr);
   }
 }
@@ -164,7 +174,8 @@ void check_pairs(const Grid& g, const std::string& path, bool top) {
 Grid read_grid(const toml::table& t, const std::string& where, const std::string& path, const Grid& fallback, bool top) {
   static const std::set<std::string> list_keys = {"d_token",        "baseline_layers", "d_concept", "concept_width_mult",
                                                   "concept_layers", "encoder_layers",  "decoder_layers", "ratio",
-                                                  "seed",           "lr",              "tokens_per_param"};
+                                                  "seed",           "lr",              "tokens_per_param",
+                                                  "boundary_mode"};
   static const std::set<std::string> top_keys = [] {
     auto k = list_keys;
     k.insert({"pair", "per_budget"});
@@ -201,6 +212,10 @@ Grid read_grid(const toml::table& t, const std::string& where, const std::string
   list("ratio", g.ratio);
   list("seed", g.seed);
   list("lr", g.lr);
+  list("boundary_mode", g.boundary_mode);
+  for (const auto& m : g.boundary_mode)
+    if (!boundary_mode_of(m))
+      fail(path, where + "boundary_mode", fmt::format("\"{}\" is not a boundary mode (global, sequence, fixed)", m));
   bool has_baseline = false;
   for (double r : g.ratio) {
     if (r < 1) fail(path, where + "ratio", fmt::format("R must be at least 1 (got {})", r));
@@ -250,7 +265,10 @@ std::string run_label(const RunConfig& c) {
                                ? fmt::format("dlcm d{} c{}x{} e{} d{} R{}", m.d_token, m.d_concept, m.concept_layers,
                                              m.encoder_layers, m.decoder_layers, fmt_num(c.boundary.ratio))
                                : fmt::format("baseline d{} L{}", m.d_token, m.n_layers);
-  return fmt::format("{} s{} lr{}", arch, c.train.seed, fmt_num(c.train.lr));
+  // The Global Parser is the default predictor; another one is named.
+  const std::string mode = m.arch == Arch::dlcm && c.boundary.mode != BoundaryMode::global
+                               ? fmt::format(" {}", name(c.boundary.mode)) : "";
+  return fmt::format("{}{} s{} lr{}", arch, mode, c.train.seed, fmt_num(c.train.lr));
 }
 
 PlannedRun planned_run(const RunConfig& c, std::string label, double budget) {
@@ -327,6 +345,7 @@ SweepSpec parse_spec(const std::string& text, const std::string& path) {
   defaults.ratio = {1.0, s.base.boundary.ratio};
   defaults.seed = {static_cast<int64_t>(s.base.train.seed)};
   defaults.lr = {s.base.train.lr};
+  defaults.boundary_mode = {name(s.base.boundary.mode)};
   if (!s.lr_from.empty() && g.get("lr"))
     fail(path, "grid.lr", fmt::format("lr_from = \"{}\" sets every run's learning rate: remove one", s.lr_from));
   s.grid = read_grid(g, "grid.", path, defaults, /*top=*/true);
@@ -435,6 +454,7 @@ Plan plan(const SweepSpec& s) {
         c.model.concept_layers = lc;
         c.model.encoder_layers = le;
         c.model.decoder_layers = ld;
+        c.boundary.mode = *boundary_mode_of(g.boundary_mode[pt[kBoundaryMode]]);  // checked on parse
       }
       const int64_t seed = g.seed[pt[kSeed]];
       const double lr = g.lr[pt[kLr]];

@@ -7,6 +7,7 @@
 //   d_token = [64]        baseline_layers = [4]       # R = 1 runs: the plain stack
 //   d_concept = [96, 192] concept_layers = [2]  encoder_layers = [1]  decoder_layers = [1]
 //   ratio = [1, 2, 4]     seed = [1]  lr = [3e-3]
+//   boundary_mode = ["global", "sequence"]  # optional: the DLCM boundary predictors ([base.boundary] mode)
 //   pair = ["d_token", "d_concept"]      # optional: these lists are zipped (equal lengths), not crossed
 //   concept_width_mult = [1, 2]          # optional, instead of d_concept: d_concept = mult·d_token
 //   tokens_per_param = [20, 200]         # optional: keep runs whose planned D/N is in [lo, hi]
@@ -32,6 +33,7 @@ struct Grid {
   std::vector<int> d_token, baseline_layers, d_concept, concept_layers, encoder_layers, decoder_layers;
   std::vector<double> ratio, lr;
   std::vector<int64_t> seed;
+  std::vector<std::string> boundary_mode;  // DLCM boundary predictors: global, sequence, fixed
   // When not empty, the concept width axis is given as multiples of d_token (replacing d_concept):
   // d_concept = mult·d_token, which must be a whole number.
   std::vector<double> concept_width_mult;

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "core/files.hpp"
+#include "reports/analyses.hpp"
 #include "reports/recommend.hpp"
 #include "reports/report.hpp"
 #include "train/inspect.hpp"
@@ -21,7 +22,7 @@ struct ReportArgs {
   std::string sweep, db = "dlcm.db", out = "report.html";
   std::vector<double> budgets;
   int bootstrap = 20, threads = 0;
-  bool no_examples = false, zero_offsets = false;
+  bool no_examples = false, zero_offsets = false, json = false;
 };
 
 // The best DLCM run's checkpoint segments the sample texts; the report library itself never links
@@ -75,6 +76,10 @@ void add_positions(const reports::Study& study, reports::ReportOptions& opt, int
 void run_report(const ReportArgs& a) {
   if (!fs::exists(a.db)) throw std::runtime_error(fmt::format("{}: database not found", a.db));
   auto db = storage::open_central_readonly(a.db);  // a report reads; it never changes the study
+  if (a.json) {  // the ablations alone, no fits, no HTML
+    fmt::print("{}\n", reports::to_json(reports::analyse(reports::load_run_facts(db, reports::load_study(db, a.sweep)))).dump(2));
+    return;
+  }
   reports::ReportOptions opt;
   opt.budgets = a.budgets;
   opt.replicates = a.bootstrap;
@@ -109,6 +114,9 @@ void add_report_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads for fits and inspection (0: every core)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--zero-offsets", a->zero_offsets, "Fit the dlcm law with t_tok = t_con = t_data = 0");
+  cmd->add_flag("--json", a->json,
+                "Print the ablation analyses (boundary predictors, compression ratio, tokens per concept, matched "
+                "inference cost) as JSON instead of writing the report");
   cmd->add_flag("--no-examples", a->no_examples, "Skip what reads checkpoints: the segmentation examples and the loss by concept position");
   cmd->callback([a] { run_report(*a); });
 }

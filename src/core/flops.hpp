@@ -32,6 +32,9 @@ struct FlopsPerToken {
   double attention = 0;       // QK^T and AV, causal: average context T/2 (backbone: T/(2R))
   double n_eff() const { return token_linear + concept_linear + attention; }
   double train_flops() const { return 6.0 * n_eff(); }  // forward + backward, per token
+  // Forward only, per token: what serving the model costs (2 FLOPs per multiply-accumulate). Price
+  // it at the ratio of the thresholded boundaries inference uses (a run's `realised_ratio`).
+  double inference_flops() const { return 2.0 * n_eff(); }
 };
 
 ParamCounts count_params(const ModelConfig& m, const BoundaryConfig& b);

@@ -105,6 +105,10 @@ void write_result(const fs::path& dir, const RunConfig& cfg, const data::Corpus&
                  {"flops_per_token", fpt.train_flops()},
                  {"n_eff", fpt.n_eff()},
                  {"train_flops", fpt.train_flops() * pr.tokens},
+                 // Serving cost, forward only, at the thresholded boundaries' ratio inference uses.
+                 {"inference_flops_per_token",
+                  flops_per_token(cfg.model, cfg.boundary, dlcm && evaluated ? summary.realised_ratio : run_ratio)
+                      .inference_flops()},
                  {"final_train_loss", num(summary.final_train_loss)},
                  {"final_val_loss", num(summary.final_val_loss)},
                  {"val_bpb", corpus.byte_level && evaluated ? num(all.bpb()) : json(nullptr)},

@@ -21,6 +21,8 @@ TEST(Flops, BaselineMatchesHandComputedCount) {
   const auto f = flops_per_token(m, {}, 1.0);
   EXPECT_DOUBLE_EQ(f.n_eff(), 2 * per_layer + head + attn);
   EXPECT_DOUBLE_EQ(f.train_flops(), 6 * f.n_eff());
+  // Serving is the forward pass alone: 2 FLOPs per multiply-accumulate.
+  EXPECT_DOUBLE_EQ(f.inference_flops(), 2 * (2 * per_layer + head + attn));
   const auto p = count_params(m, {});
   EXPECT_EQ(p.total(), static_cast<int64_t>(2 * per_layer + 2 * head + 2 * 2 * 64 + 64));
   // The laws' N leaves out the embedding and the LM head: here they are 20% of every parameter.
@@ -44,6 +46,17 @@ TEST(Flops, AccountingOfADlcmRunPricesTheRatioItRealised) {
   EXPECT_DOUBLE_EQ(at4.C, 6 * flops_per_token(m, b, 4.0).n_eff() * 1e6);
   EXPECT_LT(at5.C, at4.C);  // more tokens per concept, fewer backbone steps
   EXPECT_EQ(at4.N, at5.N);
+}
+
+TEST(Flops, InferenceCostIsAThirdOfTrainingCostAtTheSameRatio) {
+  ModelConfig m;
+  m.arch = Arch::dlcm;
+  BoundaryConfig b;
+  const auto at4 = flops_per_token(m, b, 4.0), at5 = flops_per_token(m, b, 5.0);
+  EXPECT_DOUBLE_EQ(3 * at4.inference_flops(), at4.train_flops());
+  // Priced at the ratio inference realises: coarser boundaries serve cheaper.
+  EXPECT_LT(at5.inference_flops(), at4.inference_flops());
+  EXPECT_DOUBLE_EQ(at4.inference_flops() - at5.inference_flops(), 2 * (at4.n_eff() - at5.n_eff()));
 }
 
 TEST(Flops, ConceptRateTermsShrinkWithTheRealisedRatio) {

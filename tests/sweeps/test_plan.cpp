@@ -276,3 +276,73 @@ TEST(Plan, BadGridCombinationsNameTheKey) {
     EXPECT_NE(err.find(c.expect), std::string::npos) << "got: " << err << "\nwant: " << c.expect;
   }
 }
+
+TEST(Plan, BoundaryModeAxisPlansEachPredictorAtTheSameTargetAndBudget) {
+  const auto p = plan(parse_spec(edited(kSpec, {{"ratio = [1, 2, 4]", "ratio = [1, 4]\nboundary_mode = [\"global\", "
+                                                                      "\"sequence\", \"fixed\"]"}}),
+                                 "spec.toml"));
+  std::map<std::pair<double, std::string>, int> dlcm;  // (budget, mode) -> runs
+  std::set<std::string> hashes;
+  int baselines = 0;
+  for (const auto& r : p.runs) {
+    hashes.insert(r.hash);
+    if (r.cfg.model.arch == Arch::baseline) {
+      ++baselines;
+      continue;
+    }
+    const std::string mode = name(r.cfg.boundary.mode);
+    ++dlcm[{r.budget, mode}];
+    EXPECT_EQ(r.R, 4);
+    // The default predictor is unnamed in labels; the others are named.
+    EXPECT_EQ(r.label.find(" sequence") != std::string::npos, mode == "sequence") << r.label;
+    EXPECT_EQ(r.label.find(" fixed") != std::string::npos, mode == "fixed") << r.label;
+  }
+  EXPECT_EQ(hashes.size(), p.runs.size());  // the mode is part of a run's identity
+  // The baseline has no boundaries: one baseline per width and budget, not one per mode.
+  EXPECT_EQ(baselines, 2 * 2);
+  for (double budget : {1e11, 1e12}) {
+    const int global = dlcm[std::make_pair(budget, std::string("global"))];
+    EXPECT_GT(global, 0);
+    EXPECT_EQ(dlcm[std::make_pair(budget, std::string("sequence"))], global);
+    EXPECT_EQ(dlcm[std::make_pair(budget, std::string("fixed"))], global);
+  }
+}
+
+TEST(Plan, BoundaryModeDefaultsToTheBaseAndPairsLikeAnyAxis) {
+  // Without the axis, every DLCM run takes [base.boundary] mode.
+  const auto base = plan(parse_spec(edited(kSpec, {{"[base.train]", "[base.boundary]\nmode = \"sequence\"\n[base.train]"}}),
+                                    "spec.toml"));
+  for (const auto& r : base.runs) {
+    if (r.cfg.model.arch == Arch::dlcm) {
+      EXPECT_EQ(r.cfg.boundary.mode, BoundaryMode::sequence) << r.label;
+    }
+  }
+  // Zipped with R: fixed at 2, global at 4 (and the baseline at 1).
+  const auto zipped = plan(parse_spec(edited(kSpec, {{"ratio = [1, 2, 4]", "ratio = [1, 2, 4]\nboundary_mode = [\"global\", "
+                                                                            "\"fixed\", \"global\"]\npair = [\"ratio\", "
+                                                                            "\"boundary_mode\"]"}}),
+                                      "spec.toml"));
+  for (const auto& r : zipped.runs) {
+    if (r.cfg.model.arch == Arch::baseline) continue;
+    EXPECT_EQ(r.cfg.boundary.mode, r.R == 2 ? BoundaryMode::fixed : BoundaryMode::global) << r.label;
+  }
+}
+
+TEST(Plan, BadBoundaryModesNameTheKey) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"boundary_mode = [\"normal\"]", "spec.toml: grid.boundary_mode: \"normal\" is not a boundary mode (global, sequence, fixed)"},
+      {"boundary_mode = [\"global\", \"global\"]", "spec.toml: grid.boundary_mode: duplicate values"},
+      {"boundary_mode = []", "spec.toml: grid.boundary_mode: empty list"},
+      {"boundary_mode = [4]", "spec.toml: grid.boundary_mode: expected a list of strings"},
+      {"boundary_mode = \"global\"", "spec.toml: grid.boundary_mode: expected a list"},
+      {"pair = [\"boundary_mode\", \"mode\"]", "spec.toml: grid.pair: \"mode\" is not a grid axis"},
+  };
+  for (const auto& [line, expect] : cases) {
+    const auto err = error_of(edited(kSpec, {{"ratio = [1, 2, 4]", "ratio = [1, 2, 4]\n" + line}}));
+    EXPECT_NE(err.find(expect), std::string::npos) << "got: " << err << "\nwant: " << expect;
+  }
+  // In a per-budget table too.
+  const auto err = error_of(edited(kSpec, {{"[base.model]", "[grid.per_budget.\"1e12\"]\nboundary_mode = [\"parser\"]\n[base.model]"}}));
+  EXPECT_NE(err.find("spec.toml: grid.per_budget.\"1e12\".boundary_mode: \"parser\" is not a boundary mode"), std::string::npos)
+      << err;
+}
