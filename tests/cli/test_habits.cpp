@@ -214,17 +214,30 @@ TEST_F(Habits, WatchFollowsASweepAndExitsWhenItEnds) {
     st::write_metrics(m, {{2, "train", "all", "loss", 3.25}, {3, "train", "all", "loss", 2.5}});
   }
   Result watched{-1, "", ""};
+  const auto frames = (dir / "frames.txt").string();  // the watcher flushes every frame here
   const auto t0 = std::chrono::steady_clock::now();
-  std::thread watcher([&] { watched = run("sweep status w --watch --interval 0.2 --db " + shell_quote(db_path)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::thread watcher([&] {
+    watched = run("sweep status w --watch --interval 0.2 --db " + shell_quote(db_path) + " > " + shell_quote(frames));
+    watched.out = dlcm::read_file(frames);
+  });
+  // The run ends once the watcher has drawn it running twice (a loaded machine may take seconds to
+  // start the binary: a fixed sleep made this test flaky under load).
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    std::string seen;
+    if (fs::exists(frames)) seen = dlcm::read_file(frames);
+    if (count(seen, "sweep w: 2 runs: 1 done, 1 running, 0 failed, 0 pending") >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   {
     auto db = st::open_central(db_path);
     st::set_status(db, "bbbb", "completed");
   }
+  const auto ended = std::chrono::steady_clock::now();
   watcher.join();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // It exits on its own once nothing runs (a hang would never get here; 30 s is only a guard).
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - ended).count();
   EXPECT_EQ(watched.code, 0) << watched.err;
-  EXPECT_LT(secs, 15.0);
+  EXPECT_LT(secs, 30.0);
   EXPECT_GE(count(watched.out, "sweep w: 2 runs: 1 done, 1 running, 0 failed, 0 pending"), 2u) << watched.out;
   EXPECT_NE(watched.out.find("compute 1e+09 of 4e+09 FLOPs done (25.0%)"), std::string::npos) << watched.out;
   EXPECT_NE(watched.out.find("bbbb run b"), std::string::npos) << watched.out;
