@@ -459,6 +459,7 @@ Fit merge(Fit first, Fit second) {
 // the smallest value it offsets), so the law is the zero-offset law, which the profile searched, and
 // raising any offset from 0 does not lower the objective (∂f/∂t >= 0 at t = 0: an optimum of the
 // bounded problem t >= 0, as the local fits in log t cannot tell, their gradient vanishing there).
+// Baselines have no concept term, so t_con neither offsets nor moves them.
 bool zero_offsets_optimal(const Fit& fit, std::span<const Observation> obs, double delta) {
   const auto p = natural_params(fit.model);
   std::array<double, 3> smallest{INFINITY, INFINITY, INFINITY}, slope{};
@@ -470,6 +471,7 @@ bool zero_offsets_optimal(const Fit& fit, std::span<const Observation> obs, doub
     // ∂log L/∂t = -exponent · (the term's share of L) / (input + t), at t = 0.
     const std::array<double, 3> d{-p[3] * g[1] / v[0], -p[7] * g[4] / v[1], -p[10] * g[8] / v[2]};
     for (int k = 0; k < 3; ++k) {
+      if (!(v[k] > 0)) continue;  // a baseline's N·P
       smallest[k] = std::min(smallest[k], v[k]);
       slope[k] += huber_slope(r, delta) * d[k];
     }

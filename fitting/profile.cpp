@@ -282,20 +282,30 @@ namespace {
 
 // The dlcm law's runs in logs, and the features (1, x_tok^-delta1, R^gamma·x_con^-delta2,
 // x_data^-alpha) of its four linear terms, where x = input + offset, each log centred on a constant
-// (its mean over the runs at offset 0) that the amplitudes absorb.
+// (its mean over the runs at offset 0) that the amplitudes absorb. A baseline (P = 0, log N·P =
+// -inf) has no concept term: its concept feature is 0 whatever the parameters (concept_feature),
+// and it is left out of that term's mean.
 struct DlcmRuns {
   std::vector<DlcmInputs> x;
   std::vector<double> loss;
   double m_tok = 0, m_con = 0, m_r = 0, m_d = 0;
   explicit DlcmRuns(std::span<const Observation> obs) : loss(losses(obs)) {
-    for (const auto& o : obs) {
-      x.push_back(dlcm_inputs(o));
-      const double n = static_cast<double>(obs.size());
-      m_tok += x.back().log_ntok / n;
-      m_con += x.back().log_ncon / n;
-      m_r += x.back().log_r / n;
-      m_d += x.back().log_d / n;
-    }
+    for (const auto& o : obs) x.push_back(dlcm_inputs(o));
+    auto mean_of = [&](double DlcmInputs::*field) {
+      double sum = 0;
+      int n = 0;
+      for (const auto& v : x)
+        if (std::isfinite(v.*field)) sum += v.*field, ++n;
+      return n > 0 ? sum / n : 0.0;
+    };
+    m_tok = mean_of(&DlcmInputs::log_ntok);
+    m_con = mean_of(&DlcmInputs::log_ncon);
+    m_r = mean_of(&DlcmInputs::log_r);
+    m_d = mean_of(&DlcmInputs::log_d);
+  }
+  // R^gamma·x_con^-delta2, centred, at ℓ_con = log(N·P + t_con); 0 for a baseline.
+  double concept_feature(std::size_t i, double gamma, double delta2, double l_con) const {
+    return std::isfinite(x[i].log_ncon) ? std::exp(gamma * (x[i].log_r - m_r) - delta2 * (l_con - m_con)) : 0;
   }
   // theta (fitting space) from amplitudes c (at features centred as above) and the nonlinear
   // parameters; z: the features the amplitudes were solved at, for amplitudes of 0.
@@ -320,6 +330,9 @@ struct DlcmRuns {
 std::vector<std::vector<double>> dlcm_profile_starts(std::span<const Observation> obs, const FitOptions& opt,
                                                      int points, int k) {
   const DlcmRuns runs(obs);
+  // Only baselines: no concept term to profile; the grid's starts refuse them with the reason.
+  if (std::none_of(runs.x.begin(), runs.x.end(), [](const DlcmInputs& x) { return std::isfinite(x.log_ncon); }))
+    return dlcm_start_grid(obs);
   const std::size_t n = obs.size();
   const int p = points;
   const auto exponent = axis(0, kMaxExponent, p), gamma = axis(-kMaxExponent, kMaxExponent, p);
@@ -330,9 +343,7 @@ std::vector<std::vector<double>> dlcm_profile_starts(std::span<const Observation
       const auto& x = runs.x[i];
       ftok[j * n + i] = std::exp(-exponent[j] * (x.log_ntok - runs.m_tok));
       fd[j * n + i] = std::exp(-exponent[j] * (x.log_d - runs.m_d));
-      for (int jd = 0; jd < p; ++jd)
-        fcon[(j * p + jd) * n + i] =
-            std::exp(gamma[j] * (x.log_r - runs.m_r) - exponent[jd] * (x.log_ncon - runs.m_con));
+      for (int jd = 0; jd < p; ++jd) fcon[(j * p + jd) * n + i] = runs.concept_feature(i, gamma[j], exponent[jd], x.log_ncon);
     }
   // Axes (delta1, gamma, delta2, alpha), alpha fastest.
   auto index = [p](int cell) {
@@ -366,14 +377,12 @@ std::vector<std::vector<double>> dlcm_offset_starts(std::span<const Observation>
                                                     const std::vector<std::vector<double>>& ends, int k) {
   const DlcmRuns runs(obs);
   const std::size_t n = obs.size();
-  // Each offset's candidates, on the scale of what it offsets: from ~0 (1e-3 of the smallest value)
+  // Each offset's candidates, on the scale of what it offsets: from ~0 (1e-12 of the smallest value)
   // to 10x the largest.
   auto candidates = [&](double DlcmInputs::*field) {
     double lo = INFINITY, hi = -INFINITY;
-    for (const auto& x : runs.x) {
-      lo = std::min(lo, x.*field);
-      hi = std::max(hi, x.*field);
-    }
+    for (const auto& x : runs.x)
+      if (std::isfinite(x.*field)) lo = std::min(lo, x.*field), hi = std::max(hi, x.*field);  // not baselines
     return std::array<double, kDlcmOffsetValues>{lo - std::log(1e12), lo - std::log(10.0), 0.5 * (lo + hi), hi,
                                                  hi + std::log(10.0)};
   };
@@ -395,7 +404,7 @@ std::vector<std::vector<double>> dlcm_offset_starts(std::span<const Observation>
           const auto& x = runs.x[i];
           z[4 * i] = 1;
           z[4 * i + 1] = std::exp(-d1 * (offset_log(x.log_ntok, tau[0]) - runs.m_tok));
-          z[4 * i + 2] = std::exp(gamma * (x.log_r - runs.m_r) - d2 * (offset_log(x.log_ncon, tau[1]) - runs.m_con));
+          z[4 * i + 2] = runs.concept_feature(i, gamma, d2, offset_log(x.log_ncon, tau[1]));
           z[4 * i + 3] = std::exp(-alpha * (offset_log(x.log_d, tau[2]) - runs.m_d));
         }
         std::array<double, 4> c{};

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 
 #include "fitting/fit.hpp"
 #include "fitting/profile.hpp"
@@ -362,12 +363,68 @@ TEST(DlcmProfileSearch, FittedOffsetsOnZeroOffsetDataAreNoWorseThanFixedOnes) {
   expect_golden(s.profile, 0.00019687332014642692, {}, 0);
 }
 
-TEST(DlcmProfileSearch, OffsetsTheDataNeedFallBackToTheGridAndKeepTheLower) {
+TEST(DlcmProfileSearch, DataFromALawWithOffsetsReachTheGridObjective) {
+  // kDlcm's offsets, 1 % noise: the objective is flat along t_data (with A_data, alpha and E0), the
+  // grid ending at t_data 1.1e8 and the profile's polish at ~0 with an objective lower by 5e-11.
+  // Whether the polish ends with offsets ~0 (no grid) or not (grid too) turns on rounding; the
+  // objective does not (JointTableWithOffsetsTheDataNeedFallsBackToTheGrid pins the fallback).
   const auto obs = test::with_losses(small_dlcm_design(), dlcm_model(kDlcm), 0.01, 13);
   const auto s = fit_dlcm_both(obs, true);
   EXPECT_TRUE(s.profile.model.offsets);
-  EXPECT_GT(s.profile.outcomes.size(), 1296u);  // the profile's starts, then the grid's
   expect_golden(s.profile, 0.00028121021227490837, {}, 0);  // the grid's: 2.8121021228802266e-4
+}
+
+// small_dlcm_design's 36 DLCM runs and 9 baselines at its sizes and token counts: the joint table of
+// a sweep with baselines_in_law, whose baselines (P = 0) have no concept term.
+std::vector<Observation> joint_design() {
+  auto obs = small_dlcm_design();
+  for (double N : {1e7, 1e8, 1e9})
+    for (double D : {1e9, 1e10, 1e11}) obs.push_back({.N = N, .D = D, .loss = 0, .P = 0, .R = 1});
+  return obs;
+}
+
+void expect_finite(const std::vector<std::vector<double>>& starts) {
+  for (const auto& s : starts)
+    for (double v : s) EXPECT_TRUE(std::isfinite(v)) << fmt::format("{}", fmt::join(s, ", "));
+}
+
+TEST(DlcmProfileSearch, JointTableWithBaselinesReachesTheGridOptimum) {
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  const auto obs = test::with_losses(joint_design(), dlcm_model(truth, false), 0.01, 14);
+  // A baseline's concept feature is 0, not exp(delta2 · inf): every start is finite.
+  const auto starts = dlcm_profile_starts(obs, {});
+  EXPECT_FALSE(starts.empty());
+  expect_finite(starts);
+  expect_finite(dlcm_offset_starts(obs, {}, starts));
+  const auto s = fit_dlcm_both(obs, false);
+  EXPECT_LT(s.profile.outcomes.size(), 1296u);  // no fallback to the grid
+  EXPECT_EQ(s.profile.active_bounds, s.grid.active_bounds);
+  // Golden: the grid's optimum (objective and natural parameters), which both give.
+  const std::vector<double> golden{1.5601691602110965, 92.481993144583868, 0, 0.34847002030490654,
+                                   79.529748400681385, 0.14758519763414191, 0, 0.34276028936520747,
+                                   710.81442196140404, 0, 0.34261988570719809};
+  for (const Fit* f : {&s.profile, &s.grid}) expect_golden(*f, 0.0003742491253548863, golden, 1e-6);
+}
+
+TEST(DlcmProfileSearch, JointTableWithOffsetsTheDataNeedFallsBackToTheGrid) {
+  // kDlcm's offsets, 1 % noise: the optimum has t_tok 2.0e7, t_con 2.6e6, t_data 6.3e7, not ~0, so
+  // the profile's answer is not one its safety rule vouches for: the grid runs too, its optimum kept.
+  const auto obs = test::with_losses(joint_design(), dlcm_model(kDlcm), 0.01, 15);
+  const auto s = fit_dlcm_both(obs, true);
+  EXPECT_TRUE(s.profile.model.offsets);
+  EXPECT_GT(s.profile.outcomes.size(), 1296u);  // the profile's starts, then the grid's
+  EXPECT_EQ(s.profile.model.theta, s.grid.model.theta);
+  expect_golden(s.profile, 0.00025393766006168167, {}, 0);
+}
+
+TEST(DlcmProfileSearch, OnlyBaselinesAreRefusedWithTheReason) {
+  const auto joint = joint_design();
+  std::vector<Observation> obs(joint.begin() + 36, joint.end());
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  obs = test::with_losses(obs, dlcm_model(truth, false));
+  EXPECT_EQ(error_of([&] { fit_law(Law::dlcm, obs, {}); }), "dlcm law: no DLCM run (P > 0) to fit its concept term to");
 }
 
 TEST(Fit, BadInputsAreErrors) {
