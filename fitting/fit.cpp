@@ -482,7 +482,8 @@ bool zero_offsets_optimal(const Fit& fit, std::span<const Observation> obs, doub
 }
 
 // dlcm's profile search (fitting/README.md): the zero-offset profile's minima, polished with offsets
-// fixed at 0; with offsets, those ends with each offset set from a few candidates (amplitudes solved
+// fixed at 0, then polished again from any lower point that switching on a term the polish left off
+// reaches (dlcm_switch_on_starts); with offsets, those ends with each offset set from a few candidates (amplitudes solved
 // again), polished with offsets free. Every polish by active set. Falls back to the grid (both
 // searches' starts, the lower objective kept) when the answer's polish did not converge or, with
 // offsets, when they are not ~0 at an optimum of the zero-offset law.
@@ -491,6 +492,11 @@ Fit fit_dlcm_profile(std::span<const Observation> obs, const FitOptions& opt) {
   zero.offsets = false;
   std::vector<std::vector<double>> ends;
   Fit fit = fit_starts(Law::dlcm, obs, zero, dlcm_profile_starts(obs, opt), &ends, true);
+  if (const auto more = dlcm_switch_on_starts(obs, opt, ends); !more.empty()) {
+    std::vector<std::vector<double>> more_ends;
+    fit = merge(std::move(fit), fit_starts(Law::dlcm, obs, zero, more, &more_ends, true));
+    ends.insert(ends.end(), more_ends.begin(), more_ends.end());
+  }
   if (opt.offsets) {
     Fit with = fit_starts(Law::dlcm, obs, opt, dlcm_offset_starts(obs, opt, ends), nullptr, true);
     // The zero-offset polishes count as starts of the search; its answer has offsets.

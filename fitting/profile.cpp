@@ -307,6 +307,19 @@ struct DlcmRuns {
   double concept_feature(std::size_t i, double gamma, double delta2, double l_con) const {
     return std::isfinite(x[i].log_ncon) ? std::exp(gamma * (x[i].log_r - m_r) - delta2 * (l_con - m_con)) : 0;
   }
+  // Every run's four features at these nonlinear parameters and offsets tau (logs; -inf: none).
+  void features(double d1, double gamma, double d2, double alpha, std::array<double, 3> tau,
+                std::span<double> z) const {
+    auto offset_log = [](double log_v, double t) {
+      return t == -INFINITY ? log_v : std::max(log_v, t) + std::log1p(std::exp(-std::abs(log_v - t)));
+    };
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      z[4 * i] = 1;
+      z[4 * i + 1] = std::exp(-d1 * (offset_log(x[i].log_ntok, tau[0]) - m_tok));
+      z[4 * i + 2] = concept_feature(i, gamma, d2, offset_log(x[i].log_ncon, tau[1]));
+      z[4 * i + 3] = std::exp(-alpha * (offset_log(x[i].log_d, tau[2]) - m_d));
+    }
+  }
   // theta (fitting space) from amplitudes c (at features centred as above) and the nonlinear
   // parameters; z: the features the amplitudes were solved at, for amplitudes of 0.
   std::vector<double> theta(std::span<const double> z, const double* c, double d1, double gamma, double d2,
@@ -373,6 +386,58 @@ std::vector<std::vector<double>> dlcm_profile_starts(std::span<const Observation
   return starts;
 }
 
+std::vector<std::vector<double>> dlcm_switch_on_starts(std::span<const Observation> obs, const FitOptions& opt,
+                                                       const std::vector<std::vector<double>>& ends, int points) {
+  const DlcmRuns runs(obs);
+  const auto exponent = axis(0, kMaxExponent, points), gamma = axis(-kMaxExponent, kMaxExponent, points);
+  // Each term's amplitude and nonlinear parameters (theta indices), and the axes they are scanned on.
+  struct Term {
+    int amplitude;
+    std::vector<int> params;
+    std::vector<const std::vector<double>*> axes;
+  };
+  const std::array<Term, 3> terms{{{1, {3}, {&exponent}}, {4, {5, 7}, {&gamma, &exponent}}, {8, {10}, {&exponent}}}};
+  std::vector<std::vector<double>> starts;
+  std::vector<double> z(4 * obs.size());
+  std::array<double, 11> g;
+  for (const auto& end : ends) {
+    double f_end = 0;
+    std::array<double, 11> share{};  // largest ∂log L/∂amplitude over the runs: the term's share of L
+    for (std::size_t i = 0; i < obs.size(); ++i) {
+      f_end += huber(dlcm_log_loss(end.data(), runs.x[i], false, g.data()) - std::log(runs.loss[i]), opt.huber_delta);
+      for (const auto& t : terms) share[t.amplitude] = std::max(share[t.amplitude], g[t.amplitude]);
+    }
+    for (const auto& t : terms) {
+      if (share[t.amplitude] >= kSwitchedOffShare) continue;
+      double best = f_end;
+      std::vector<double> best_theta;
+      int cells = 1;
+      for (const auto* a : t.axes) cells *= static_cast<int>(a->size());
+      for (int cell = 0; cell < cells; ++cell) {
+        std::vector<double> th = end;
+        for (int a = static_cast<int>(t.axes.size()) - 1, rest = cell; a >= 0; --a) {
+          const int m = static_cast<int>(t.axes[a]->size());
+          th[t.params[a]] = (*t.axes[a])[rest % m];
+          rest /= m;
+        }
+        runs.features(th[3], th[5], th[7], th[10], {-INFINITY, -INFINITY, -INFINITY}, z);
+        std::array<double, 4> c{};
+        const double f = solve_amplitudes<4>(z, runs.loss, opt.huber_delta, c.data());
+        if (f < best) best = f, best_theta = runs.theta(z, c.data(), th[3], th[5], th[7], th[10], {0, 0, 0});
+      }
+      if (best_theta.empty()) continue;
+      // Ends in one basin tend to give one start: polish it once.
+      const bool known = std::any_of(starts.begin(), starts.end(), [&](const std::vector<double>& s) {
+        for (std::size_t j = 0; j < s.size(); ++j)
+          if (std::abs(s[j] - best_theta[j]) > 1e-3 * std::max(1.0, std::abs(s[j]))) return false;
+        return true;
+      });
+      if (!known) starts.push_back(std::move(best_theta));
+    }
+  }
+  return starts;
+}
+
 std::vector<std::vector<double>> dlcm_offset_starts(std::span<const Observation> obs, const FitOptions& opt,
                                                     const std::vector<std::vector<double>>& ends, int k) {
   const DlcmRuns runs(obs);
@@ -393,20 +458,13 @@ std::vector<std::vector<double>> dlcm_offset_starts(std::span<const Observation>
   const int items = static_cast<int>(ends.size()) * per_end;
   std::vector<double> value(items);
   std::vector<std::vector<double>> theta(items);
-  auto offset_log = [](double log_x, double tau) { return std::max(log_x, tau) + std::log1p(std::exp(-std::abs(log_x - tau))); };
   parallel_for(static_cast<int>(ends.size()), opt.threads, [&] {
     return [&, z = std::vector<double>(4 * n)](int e) mutable {
       const auto& th = ends[e];
       const double d1 = th[3], gamma = th[5], d2 = th[7], alpha = th[10];
       for (int item = 0; item < per_end; ++item) {
         const std::array<double, 3> tau{t_tok[item / (v * v)], t_con[item / v % v], t_d[item % v]};
-        for (std::size_t i = 0; i < n; ++i) {
-          const auto& x = runs.x[i];
-          z[4 * i] = 1;
-          z[4 * i + 1] = std::exp(-d1 * (offset_log(x.log_ntok, tau[0]) - runs.m_tok));
-          z[4 * i + 2] = runs.concept_feature(i, gamma, d2, offset_log(x.log_ncon, tau[1]));
-          z[4 * i + 3] = std::exp(-alpha * (offset_log(x.log_d, tau[2]) - runs.m_d));
-        }
+        runs.features(d1, gamma, d2, alpha, tau, z);
         std::array<double, 4> c{};
         const int at = e * per_end + item;
         value[at] = solve_amplitudes<4>(z, runs.loss, opt.huber_delta, c.data());

@@ -33,6 +33,17 @@ inline constexpr int kDlcmProfileReweights = 6;
 std::vector<std::vector<double>> dlcm_profile_starts(std::span<const Observation> obs, const FitOptions& opt,
                                                      int points = kDlcmProfilePoints, int k = kDlcmProfileStarts);
 
+// dlcm with offsets fixed at 0: the polish cannot switch on a term it starts with switched off (its
+// amplitude ~0, so its exponents have no gradient), which a coarse profile does where the term's
+// gain lies between its cells. For each of `ends` (fitting space, as the zero-offset fits end) and
+// each term whose share of L is below kSwitchedOffShare in every run, the profile over that term's
+// own nonlinear parameters (delta1; gamma and delta2; alpha) on `points` values per axis, the rest
+// held at the end's values: a start at its lowest cell where that is below the end's objective.
+inline constexpr double kSwitchedOffShare = 1e-3;
+std::vector<std::vector<double>> dlcm_switch_on_starts(std::span<const Observation> obs, const FitOptions& opt,
+                                                       const std::vector<std::vector<double>>& ends,
+                                                       int points = kDlcmProfilePoints);
+
 // dlcm with offsets: from each of `ends` (fitting space, offsets fixed at 0, as the zero-offset
 // fits end), every combination of kDlcmOffsetValues candidate values per offset (1e-12 and 0.1 of
 // the smallest value it offsets, the geometric mean of the smallest and largest, the largest, 10x
