@@ -418,6 +418,31 @@ TEST(DlcmProfileSearch, JointTableWithOffsetsTheDataNeedFallsBackToTheGrid) {
   expect_golden(s.profile, 0.00025393766006168167, {}, 0);
 }
 
+TEST(DlcmProfileSearch, ConceptTermLeftOffIsSwitchedOnWhereThatLowersTheObjective) {
+  // As on the main job's runs: DLCMs pay a constant on top of the baselines, A_con·R^gamma with
+  // delta2 = 0 (0.02 nats at R 2), which a polish from an end with the concept term off cannot find.
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  truth.delta2 = 0;
+  truth.gamma = -0.4;
+  truth.A_con = 0.02 * std::pow(2.0, 0.4);
+  const auto obs = test::with_losses(joint_design(), dlcm_model(truth, false), 0.002, 16);
+  Model off = dlcm_model(truth, false);
+  off.theta[4] = std::log(1e-9);  // a_con: the term switched off
+  const auto more = dlcm_switch_on_starts(obs, {}, {off.theta});
+  ASSERT_EQ(more.size(), 1u);
+  const Model on{Law::dlcm, more[0], false};
+  EXPECT_EQ(natural_params(on)[7], 0.0);  // delta2 on its bound, as the truth
+  EXPECT_GT(natural_params(on)[4], 0.01);
+  EXPECT_LT(huber_objective(on, obs, 1e-3), 0.5 * huber_objective(off, obs, 1e-3));
+  // Every term on: nothing to switch on.
+  EXPECT_TRUE(dlcm_switch_on_starts(obs, {}, {dlcm_model(truth, false).theta}).empty());
+  // The whole search reaches the grid's optimum (fit_dlcm_both), with the concept term on.
+  const auto s = fit_dlcm_both(obs, false);
+  EXPECT_GT(natural_params(s.profile.model)[4], 0.01);
+  EXPECT_LT(s.profile.outcomes.size(), 1296u);
+}
+
 TEST(DlcmProfileSearch, OnlyBaselinesAreRefusedWithTheReason) {
   const auto joint = joint_design();
   std::vector<Observation> obs(joint.begin() + 36, joint.end());
