@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 
@@ -125,6 +126,9 @@ struct Problem {
   std::unique_ptr<ceres::LossFunction> huber;     // shared by the residual blocks
   std::unique_ptr<double[]> block;                // the bounded problem's parameters
   std::unique_ptr<ceres::Problem> bounded;
+  std::vector<int> held;  // parameters the law holds fixed (dlcm's offsets at 0)
+  // The BFGS problem with `held` and these parameters too held where they are (the active set).
+  std::function<std::unique_ptr<ceres::GradientProblem>(const std::vector<int>&)> holding;
 };
 
 template <int K, typename Inputs, typename LogLoss>
@@ -143,13 +147,20 @@ void pose(Problem& p, std::vector<Inputs> x, std::vector<double> y, const FitOpt
     if (std::isfinite(lo)) p.bounded->SetParameterLowerBound(p.block.get(), i, lo);
     if (std::isfinite(hi)) p.bounded->SetParameterUpperBound(p.block.get(), i, hi);
   }
+  p.holding = [x, y, delta = opt.huber_delta, law, held = p.held](const std::vector<int>& more) {
+    std::vector<int> fixed = held;
+    fixed.insert(fixed.end(), more.begin(), more.end());
+    auto* fn = new HuberObjective<K, Inputs, LogLoss>(x, y, delta, law);
+    return fixed.empty() ? std::make_unique<ceres::GradientProblem>(fn)
+                         : std::make_unique<ceres::GradientProblem>(fn, new ceres::SubsetManifold(K, fixed));
+  };
   auto* fn = new HuberObjective<K, Inputs, LogLoss>(std::move(x), std::move(y), opt.huber_delta, law);
   p.problem = manifold ? std::make_unique<ceres::GradientProblem>(fn, manifold)
                        : std::make_unique<ceres::GradientProblem>(fn);
 }
 
 Problem make_problem(Law law, std::span<const Observation> obs, const FitOptions& opt) {
-  Problem p{law, {}, nullptr, nullptr, nullptr, nullptr};
+  Problem p{law, {}, nullptr, nullptr, nullptr, nullptr, {}, {}};
   auto& s = p.centring.shift;
   std::vector<double> y;
   for (const auto& o : obs) y.push_back(std::log(o.loss));
@@ -173,6 +184,7 @@ Problem make_problem(Law law, std::span<const Observation> obs, const FitOptions
   // Fixed offsets have a zero gradient: BFGS holds them with a manifold, the trust region's damping
   // leaves them where they are.
   const std::vector<int> offsets(kDlcmOffsetParams.begin(), kDlcmOffsetParams.end());
+  if (!opt.offsets) p.held = offsets;
   pose<11>(p, std::move(x), std::move(y), opt, log_loss,
            opt.offsets ? nullptr : new ceres::SubsetManifold(11, offsets));
   return p;
@@ -224,7 +236,7 @@ void set_stopping(Options& o, const Tolerances& tol) {
 // BFGS on the summed Huber loss, unbounded. A least-squares solve with one ceres::HuberLoss block
 // per run minimises the same sum, but took ~2x the iterations and ~8x the time (fitting/README.md),
 // so it only runs where BFGS leaves the exponents' range.
-StartOutcome solve_bfgs(const Problem& p, double* theta, const Tolerances& tol) {
+StartOutcome solve_bfgs_on(const ceres::GradientProblem& problem, double* theta, const Tolerances& tol) {
   ceres::GradientProblemSolver::Options o;
   o.line_search_direction_type = ceres::BFGS;
   o.use_approximate_eigenvalue_bfgs_scaling = true;
@@ -235,8 +247,11 @@ StartOutcome solve_bfgs(const Problem& p, double* theta, const Tolerances& tol) 
   RelativeGradient relative_gradient(tol.gradient);
   o.callbacks.push_back(&relative_gradient);
   ceres::GradientProblemSolver::Summary s;
-  ceres::Solve(o, *p.problem, theta, &s);
+  ceres::Solve(o, problem, theta, &s);
   return {s.final_cost, termination_of(s), static_cast<int>(s.iterations.size())};
+}
+StartOutcome solve_bfgs(const Problem& p, double* theta, const Tolerances& tol) {
+  return solve_bfgs_on(*p.problem, theta, tol);
 }
 
 // Levenberg-Marquardt on the Huber-weighted residuals, with the exponents' bounds.
@@ -281,6 +296,70 @@ StartOutcome solve(const Problem& p, double* theta, const Tolerances& tol) {
   return out;
 }
 
+// A local fit from theta (original coordinates, updated in place) by BFGS with an active set: the
+// parameters on a bound are held there and BFGS moves the rest. A step that leaves the bounds is cut
+// where it first meets one (that parameter joins the set); a held parameter whose gradient points
+// into the bounds is released. Ends at a point that satisfies the bounds' optimality conditions (or
+// after 10 rounds), the lowest point seen. Used for the profile search's few starts, which often end
+// on a bound, where the bounded Levenberg-Marquardt path stalls (fitting/README.md).
+StartOutcome solve_active_set(const Problem& p, double* theta, const Tolerances& tol) {
+  const int k = p.problem->NumParameters();
+  recentre(p.law, p.centring, theta, +1);
+  std::vector<double> x(theta, theta + k);
+  std::vector<Bounds> bounds;
+  for (int i = 0; i < k; ++i) bounds.push_back(param_bounds(p.law, i));
+  std::vector<int> active;
+  for (int i = 0; i < k; ++i) {
+    x[i] = std::clamp(x[i], bounds[i].lower, bounds[i].upper);
+    if (x[i] == bounds[i].lower || x[i] == bounds[i].upper) active.push_back(i);
+  }
+  const auto free_problem = p.holding({});
+  auto value = [&](const std::vector<double>& at, double* grad) {
+    double f = INFINITY;
+    if (!free_problem->Evaluate(at.data(), &f, grad)) f = INFINITY;
+    return f;
+  };
+  std::vector<double> best = x;
+  double f_best = value(x, nullptr);
+  StartOutcome out{f_best, Termination::failed, 0, !active.empty()};
+  for (int round = 0; round < 10; ++round) {
+    std::vector<double> y = x;
+    const StartOutcome step = solve_bfgs_on(*p.holding(active), y.data(), tol);
+    out.termination = step.termination;
+    out.iterations += step.iterations;
+    if (!std::isfinite(step.objective)) break;
+    // Cut a step that leaves the bounds where it first meets one.
+    double t = 1;
+    int hit = -1;
+    for (int i = 0; i < k; ++i) {
+      const double d = y[i] - x[i];
+      if (y[i] > bounds[i].upper && (bounds[i].upper - x[i]) / d < t) t = (bounds[i].upper - x[i]) / d, hit = i;
+      if (y[i] < bounds[i].lower && (bounds[i].lower - x[i]) / d < t) t = (bounds[i].lower - x[i]) / d, hit = i;
+    }
+    for (int i = 0; i < k; ++i) x[i] = hit < 0 ? y[i] : std::clamp(x[i] + t * (y[i] - x[i]), bounds[i].lower, bounds[i].upper);
+    if (hit >= 0) {
+      x[hit] = y[hit] > bounds[hit].upper ? bounds[hit].upper : bounds[hit].lower;
+      active.push_back(hit);
+    }
+    std::vector<double> g(k);
+    const double f = value(x, g.data());
+    if (f < f_best) best = x, f_best = f;
+    if (hit >= 0) continue;
+    // Inside the bounds: release a held parameter whose gradient points into them.
+    const auto released = std::erase_if(active, [&](int i) {
+      const double slope = g[i];
+      return std::abs(slope) > tol.gradient * f &&
+             ((x[i] == bounds[i].lower && slope < 0) || (x[i] == bounds[i].upper && slope > 0));
+    });
+    if (released == 0) break;
+  }
+  std::copy(best.begin(), best.end(), theta);
+  out.objective = f_best;
+  out.bounded = out.bounded || !active.empty();
+  recentre(p.law, p.centring, theta, -1);
+  return out;
+}
+
 void check_input(Law law, std::span<const Observation> obs) {
   if (obs.empty()) throw std::invalid_argument(fmt::format("{} fit: no runs", law_name(law)));
 }
@@ -305,8 +384,11 @@ int Fit::converged_starts() const {
 
 namespace {
 
+// Every start run to convergence, the lowest objective kept. ends (when given) gets every start's
+// end point (fitting space, original coordinates).
 Fit fit_starts(Law law, std::span<const Observation> obs, const FitOptions& opt,
-               const std::vector<std::vector<double>>& starts) {
+               const std::vector<std::vector<double>>& starts, std::vector<std::vector<double>>* ends_out = nullptr,
+               bool active_set = false) {
   if (starts.empty()) throw std::invalid_argument(fmt::format("{} fit: no starts", law_name(law)));
   const std::size_t k = param_names(law).size();
   for (const auto& s : starts)
@@ -319,7 +401,8 @@ Fit fit_starts(Law law, std::span<const Observation> obs, const FitOptions& opt,
   std::vector<std::vector<double>> ends(starts);
   parallel_for(n, opt.threads, [&] {
     return [&, problem = make_problem(law, obs, opt)](int i) {
-      outcomes[i] = solve(problem, ends[i].data(), opt.tol);
+      outcomes[i] = active_set ? solve_active_set(problem, ends[i].data(), opt.tol)
+                               : solve(problem, ends[i].data(), opt.tol);
     };
   });
 
@@ -334,6 +417,7 @@ Fit fit_starts(Law law, std::span<const Observation> obs, const FitOptions& opt,
   fit.objective = huber_objective(fit.model, obs, opt.huber_delta);
   fit.best = static_cast<std::size_t>(best);
   fit.active_bounds = active_bounds(fit.model);
+  if (ends_out) *ends_out = std::move(ends);
   return fit;
 }
 
@@ -357,12 +441,82 @@ bool interior_optimum(const Fit& fit, std::span<const Observation> obs) {
   return *std::min_element(largest.begin(), largest.end()) >= 1e-3;
 }
 
+// Two searches as one fit: the starts of `first`, then those of `second`, and the lower objective's
+// model (ties: first's).
+Fit merge(Fit first, Fit second) {
+  const std::size_t shift = first.outcomes.size();
+  first.outcomes.insert(first.outcomes.end(), second.outcomes.begin(), second.outcomes.end());
+  if (second.objective < first.objective) {
+    first.model = std::move(second.model);
+    first.objective = second.objective;
+    first.best = shift + second.best;
+    first.active_bounds = std::move(second.active_bounds);
+  }
+  return first;
+}
+
+// Whether a dlcm fit with offsets can stand without the grid: each offset negligible (below 1e-6 of
+// the smallest value it offsets), so the law is the zero-offset law, which the profile searched, and
+// raising any offset from 0 does not lower the objective (∂f/∂t >= 0 at t = 0: an optimum of the
+// bounded problem t >= 0, as the local fits in log t cannot tell, their gradient vanishing there).
+// Baselines have no concept term, so t_con neither offsets nor moves them.
+bool zero_offsets_optimal(const Fit& fit, std::span<const Observation> obs, double delta) {
+  const auto p = natural_params(fit.model);
+  std::array<double, 3> smallest{INFINITY, INFINITY, INFINITY}, slope{};
+  std::array<double, 11> g;
+  for (const auto& o : obs) {
+    const auto x = dlcm_inputs(o);
+    const std::array<double, 3> v{std::exp(x.log_ntok), std::exp(x.log_ncon), o.D};
+    const double r = dlcm_log_loss(fit.model.theta.data(), x, false, g.data()) - std::log(o.loss);
+    // ∂log L/∂t = -exponent · (the term's share of L) / (input + t), at t = 0.
+    const std::array<double, 3> d{-p[3] * g[1] / v[0], -p[7] * g[4] / v[1], -p[10] * g[8] / v[2]};
+    for (int k = 0; k < 3; ++k) {
+      if (!(v[k] > 0)) continue;  // a baseline's N·P
+      smallest[k] = std::min(smallest[k], v[k]);
+      slope[k] += huber_slope(r, delta) * d[k];
+    }
+  }
+  for (int k = 0; k < 3; ++k)
+    if (!(p[kDlcmOffsetParams[k]] < 1e-6 * smallest[k]) || slope[k] * smallest[k] < -1e-10 * fit.objective) return false;
+  return true;
+}
+
+// dlcm's profile search (fitting/README.md): the zero-offset profile's minima, polished with offsets
+// fixed at 0, then polished again from any lower point that switching on a term the polish left off
+// reaches (dlcm_switch_on_starts); with offsets, those ends with each offset set from a few candidates (amplitudes solved
+// again), polished with offsets free. Every polish by active set. Falls back to the grid (both
+// searches' starts, the lower objective kept) when the answer's polish did not converge or, with
+// offsets, when they are not ~0 at an optimum of the zero-offset law.
+Fit fit_dlcm_profile(std::span<const Observation> obs, const FitOptions& opt) {
+  FitOptions zero = opt;
+  zero.offsets = false;
+  std::vector<std::vector<double>> ends;
+  Fit fit = fit_starts(Law::dlcm, obs, zero, dlcm_profile_starts(obs, opt), &ends, true);
+  if (const auto more = dlcm_switch_on_starts(obs, opt, ends); !more.empty()) {
+    std::vector<std::vector<double>> more_ends;
+    fit = merge(std::move(fit), fit_starts(Law::dlcm, obs, zero, more, &more_ends, true));
+    ends.insert(ends.end(), more_ends.begin(), more_ends.end());
+  }
+  if (opt.offsets) {
+    Fit with = fit_starts(Law::dlcm, obs, opt, dlcm_offset_starts(obs, opt, ends), nullptr, true);
+    // The zero-offset polishes count as starts of the search; its answer has offsets.
+    with.outcomes.insert(with.outcomes.begin(), fit.outcomes.begin(), fit.outcomes.end());
+    with.best += fit.outcomes.size();
+    fit = std::move(with);
+  }
+  const bool safe = converged(fit.outcomes[fit.best].termination) &&
+                    (!opt.offsets || zero_offsets_optimal(fit, obs, opt.huber_delta));
+  if (safe) return fit;
+  return merge(std::move(fit), fit_starts(Law::dlcm, obs, opt, default_starts(Law::dlcm, obs)));
+}
+
 }  // namespace
 
 Fit fit_law(Law law, std::span<const Observation> obs, const FitOptions& opt) {
   check_input(law, obs);
   if (!opt.starts.empty()) return fit_starts(law, obs, opt, opt.starts);
-  if (opt.search == Search::grid || law != Law::chinchilla) return fit_starts(law, obs, opt, default_starts(law, obs));
+  if (opt.search == Search::grid) return fit_starts(law, obs, opt, default_starts(law, obs));
+  if (law == Law::dlcm) return fit_dlcm_profile(obs, opt);
   Fit fit = fit_starts(law, obs, opt, profile_starts(obs, opt));
   if (interior_optimum(fit, obs)) return fit;
   Fit grid = fit_starts(law, obs, opt, default_starts(law, obs));

@@ -23,9 +23,10 @@ struct Tolerances {
 };
 
 // Where the local fits start when FitOptions::starts is empty. grid: every start of
-// default_starts(law, obs) (Hoffmann's 4500 for chinchilla). profile: for chinchilla, the few starts
-// variable projection picks (fitting/profile.hpp), the grid's optimum at a thirtieth of its time;
-// dlcm keeps its grid (its profile starts missed the grid's optimum on the demo: fitting/README.md).
+// default_starts(law, obs) (Hoffmann's 4500 for chinchilla, 1296 for dlcm). profile: the few starts
+// variable projection picks (fitting/profile.hpp), with the grid as fallback where the answer is not
+// one the profile can vouch for (fitting/README.md): the grid's optimum, or a lower one, in a
+// fraction of its time.
 enum class Search { profile, grid };
 
 struct FitOptions {

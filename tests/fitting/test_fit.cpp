@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 
 #include "fitting/fit.hpp"
 #include "fitting/profile.hpp"
@@ -41,6 +42,7 @@ TEST(Fit, CleanDlcmDataGivesTrueParametersWithTheDefaultGrid) {
   const Model truth = dlcm_model(kDlcm);
   const auto obs = test::with_losses(test::dlcm_design(), truth);
   FitOptions opt;
+  opt.search = Search::grid;
   const Fit fit = fit_law(Law::dlcm, obs, opt);
   EXPECT_EQ(fit.outcomes.size(), 1296u);
   expect_params_near(fit.model, truth, 1e-6);
@@ -282,6 +284,172 @@ TEST(ProfileSearch, AmplitudesSolveTheirNonnegativeProblem) {
   EXPECT_TRUE(std::isfinite(solve_amplitudes<3>(z, loss, 1e-3, c.data())));
   EXPECT_EQ(c[1], 0);
   EXPECT_GT(c[0], 0);
+}
+
+// The dlcm profile search against the 1296-start grid on a 36-run table (3 sizes x 2 shares x 2
+// ratios x 3 token counts, 1 % noise): the same optimum, to 1e-9 in objective, or a lower one.
+std::vector<Observation> small_dlcm_design() {
+  std::vector<Observation> obs;
+  for (double N : {1e7, 1e8, 1e9})
+    for (double P : {0.4, 0.7})
+      for (double R : {2.0, 4.0})
+        for (double D : {1e9, 1e10, 1e11}) obs.push_back({.N = N, .D = D, .loss = 0, .P = P, .R = R});
+  return obs;
+}
+
+struct DlcmSearches {
+  Fit profile, grid;
+};
+DlcmSearches fit_dlcm_both(const std::vector<Observation>& obs, bool offsets) {
+  FitOptions profile, grid;
+  profile.offsets = grid.offsets = offsets;
+  grid.search = Search::grid;
+  DlcmSearches s{fit_law(Law::dlcm, obs, profile), fit_law(Law::dlcm, obs, grid)};
+  EXPECT_EQ(s.grid.outcomes.size(), 1296u);
+  EXPECT_LE(s.profile.objective, s.grid.objective * (1 + 1e-9)) << fmt_double(s.profile.objective) << " against "
+                                                                 << fmt_double(s.grid.objective);
+  return s;
+}
+
+void expect_golden(const Fit& fit, double objective, const std::vector<double>& params, double tol) {
+  EXPECT_LT(rel_error(fit.objective, objective), 1e-9) << fmt_double(fit.objective);
+  const auto p = natural_params(fit.model);
+  for (std::size_t k = 0; k < params.size(); ++k)
+    if (params[k] == 0) EXPECT_EQ(p[k], 0) << param_names(Law::dlcm)[k];
+    else EXPECT_LT(rel_error(p[k], params[k]), tol) << param_names(Law::dlcm)[k] << " " << fmt_double(p[k]);
+}
+
+// kDlcm without offsets on small_dlcm_design, 1 % noise.
+std::vector<Observation> zero_offset_table() {
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  return test::with_losses(small_dlcm_design(), dlcm_model(truth, false), 0.01, 11);
+}
+
+TEST(DlcmProfileSearch, ZeroOffsetsReachTheGridOptimum) {
+  const auto s = fit_dlcm_both(zero_offset_table(), false);
+  EXPECT_FALSE(s.profile.model.offsets);
+  EXPECT_EQ(s.profile.active_bounds, s.grid.active_bounds);
+  EXPECT_EQ(s.profile.outcomes.size(), 1u);  // one minimum of the profile, no fallback to the grid
+  // Golden: the grid's optimum (objective and natural parameters), which both give.
+  const std::vector<double> golden{1.5491194620596456, 430.90171202037334, 0, 0.4624665612774415, 54.06983161906779,
+                                   0.24997664721935858, 0, 0.3164007330334195, 218.28736426158343, 0,
+                                   0.28435540603304116};
+  for (const Fit* f : {&s.profile, &s.grid}) expect_golden(*f, 0.00020370112566542753, golden, 1e-6);
+}
+
+TEST(DlcmProfileSearch, GammaOnItsUpperBoundMatchesTheGrid) {
+  DlcmParams steep = kDlcm;  // gamma = 4, beyond kMaxExponent: the fit ends on gamma = 3
+  steep.t_tok = steep.t_con = steep.t_data = 0;
+  steep.gamma = 4;
+  steep.A_con = 0.05 * std::pow(4e6, steep.delta2) / std::pow(2.0, steep.gamma);  // 0.05 nats at R 2, N·P 4e6
+  const auto obs = test::with_losses(small_dlcm_design(), dlcm_model(steep, false), 0.01, 12);
+  const auto s = fit_dlcm_both(obs, false);
+  EXPECT_LT(s.profile.outcomes.size(), 1296u);
+  EXPECT_EQ(natural_params(s.profile.model)[5], kMaxExponent);
+  EXPECT_EQ(s.profile.active_bounds, s.grid.active_bounds);
+  // Golden: lower than the grid's 2.2590261e-4, whose bounded Levenberg-Marquardt starts stop short on
+  // the bound gamma = 3 where the active-set polish does not.
+  expect_golden(s.profile, 0.00022557095593901471, {}, 0);
+}
+
+TEST(DlcmProfileSearch, FittedOffsetsOnZeroOffsetDataAreNoWorseThanFixedOnes) {
+  // Data from a law without offsets, plus noise, that large offsets fit better (the grid's optimum:
+  // t_tok 3.3e7, t_con 5.9e7, t_data 2.0e8): the search falls back to the grid and keeps the lower.
+  const auto s = fit_dlcm_both(zero_offset_table(), true);
+  EXPECT_TRUE(s.profile.model.offsets);
+  EXPECT_GT(s.profile.outcomes.size(), 1296u);  // the profile's starts, then the grid's
+  EXPECT_LE(s.profile.objective, 0.00020370112566542753);  // the zero-offset optimum above
+  expect_golden(s.profile, 0.00019687332014642692, {}, 0);
+}
+
+TEST(DlcmProfileSearch, DataFromALawWithOffsetsReachTheGridObjective) {
+  // kDlcm's offsets, 1 % noise: the objective is flat along t_data (with A_data, alpha and E0), the
+  // grid ending at t_data 1.1e8 and the profile's polish at ~0 with an objective lower by 5e-11.
+  // Whether the polish ends with offsets ~0 (no grid) or not (grid too) turns on rounding; the
+  // objective does not (JointTableWithOffsetsTheDataNeedFallsBackToTheGrid pins the fallback).
+  const auto obs = test::with_losses(small_dlcm_design(), dlcm_model(kDlcm), 0.01, 13);
+  const auto s = fit_dlcm_both(obs, true);
+  EXPECT_TRUE(s.profile.model.offsets);
+  expect_golden(s.profile, 0.00028121021227490837, {}, 0);  // the grid's: 2.8121021228802266e-4
+}
+
+// small_dlcm_design's 36 DLCM runs and 9 baselines at its sizes and token counts: the joint table of
+// a sweep with baselines_in_law, whose baselines (P = 0) have no concept term.
+std::vector<Observation> joint_design() {
+  auto obs = small_dlcm_design();
+  for (double N : {1e7, 1e8, 1e9})
+    for (double D : {1e9, 1e10, 1e11}) obs.push_back({.N = N, .D = D, .loss = 0, .P = 0, .R = 1});
+  return obs;
+}
+
+void expect_finite(const std::vector<std::vector<double>>& starts) {
+  for (const auto& s : starts)
+    for (double v : s) EXPECT_TRUE(std::isfinite(v)) << fmt::format("{}", fmt::join(s, ", "));
+}
+
+TEST(DlcmProfileSearch, JointTableWithBaselinesReachesTheGridOptimum) {
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  const auto obs = test::with_losses(joint_design(), dlcm_model(truth, false), 0.01, 14);
+  // A baseline's concept feature is 0, not exp(delta2 · inf): every start is finite.
+  const auto starts = dlcm_profile_starts(obs, {});
+  EXPECT_FALSE(starts.empty());
+  expect_finite(starts);
+  expect_finite(dlcm_offset_starts(obs, {}, starts));
+  const auto s = fit_dlcm_both(obs, false);
+  EXPECT_LT(s.profile.outcomes.size(), 1296u);  // no fallback to the grid
+  EXPECT_EQ(s.profile.active_bounds, s.grid.active_bounds);
+  // Golden: the grid's optimum (objective and natural parameters), which both give.
+  const std::vector<double> golden{1.5601691602110965, 92.481993144583868, 0, 0.34847002030490654,
+                                   79.529748400681385, 0.14758519763414191, 0, 0.34276028936520747,
+                                   710.81442196140404, 0, 0.34261988570719809};
+  for (const Fit* f : {&s.profile, &s.grid}) expect_golden(*f, 0.0003742491253548863, golden, 1e-6);
+}
+
+TEST(DlcmProfileSearch, JointTableWithOffsetsTheDataNeedFallsBackToTheGrid) {
+  // kDlcm's offsets, 1 % noise: the optimum has t_tok 2.0e7, t_con 2.6e6, t_data 6.3e7, not ~0, so
+  // the profile's answer is not one its safety rule vouches for: the grid runs too, its optimum kept.
+  const auto obs = test::with_losses(joint_design(), dlcm_model(kDlcm), 0.01, 15);
+  const auto s = fit_dlcm_both(obs, true);
+  EXPECT_TRUE(s.profile.model.offsets);
+  EXPECT_GT(s.profile.outcomes.size(), 1296u);  // the profile's starts, then the grid's
+  EXPECT_EQ(s.profile.model.theta, s.grid.model.theta);
+  expect_golden(s.profile, 0.00025393766006168167, {}, 0);
+}
+
+TEST(DlcmProfileSearch, ConceptTermLeftOffIsSwitchedOnWhereThatLowersTheObjective) {
+  // As on the main job's runs: DLCMs pay a constant on top of the baselines, A_con·R^gamma with
+  // delta2 = 0 (0.02 nats at R 2), which a polish from an end with the concept term off cannot find.
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  truth.delta2 = 0;
+  truth.gamma = -0.4;
+  truth.A_con = 0.02 * std::pow(2.0, 0.4);
+  const auto obs = test::with_losses(joint_design(), dlcm_model(truth, false), 0.002, 16);
+  Model off = dlcm_model(truth, false);
+  off.theta[4] = std::log(1e-9);  // a_con: the term switched off
+  const auto more = dlcm_switch_on_starts(obs, {}, {off.theta});
+  ASSERT_EQ(more.size(), 1u);
+  const Model on{Law::dlcm, more[0], false};
+  EXPECT_EQ(natural_params(on)[7], 0.0);  // delta2 on its bound, as the truth
+  EXPECT_GT(natural_params(on)[4], 0.01);
+  EXPECT_LT(huber_objective(on, obs, 1e-3), 0.5 * huber_objective(off, obs, 1e-3));
+  // Every term on: nothing to switch on.
+  EXPECT_TRUE(dlcm_switch_on_starts(obs, {}, {dlcm_model(truth, false).theta}).empty());
+  // The whole search reaches the grid's optimum (fit_dlcm_both), with the concept term on.
+  const auto s = fit_dlcm_both(obs, false);
+  EXPECT_GT(natural_params(s.profile.model)[4], 0.01);
+  EXPECT_LT(s.profile.outcomes.size(), 1296u);
+}
+
+TEST(DlcmProfileSearch, OnlyBaselinesAreRefusedWithTheReason) {
+  const auto joint = joint_design();
+  std::vector<Observation> obs(joint.begin() + 36, joint.end());
+  DlcmParams truth = kDlcm;
+  truth.t_tok = truth.t_con = truth.t_data = 0;
+  obs = test::with_losses(obs, dlcm_model(truth, false));
+  EXPECT_EQ(error_of([&] { fit_law(Law::dlcm, obs, {}); }), "dlcm law: no DLCM run (P > 0) to fit its concept term to");
 }
 
 TEST(Fit, BadInputsAreErrors) {
