@@ -413,7 +413,7 @@ Fit fit_starts(Law law, std::span<const Observation> obs, const FitOptions& opt,
       best = i;
   if (best < 0)
     throw std::runtime_error(fmt::format("{} fit: no start reached a finite objective", law_name(law)));
-  Fit fit{Model{law, ends[best], opt.offsets}, 0, std::move(outcomes)};
+  Fit fit{Model{law, ends[best], opt.offsets}, 0, std::move(outcomes), 0, {}};
   fit.objective = huber_objective(fit.model, obs, opt.huber_delta);
   fit.best = static_cast<std::size_t>(best);
   fit.active_bounds = active_bounds(fit.model);

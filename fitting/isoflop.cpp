@@ -66,10 +66,10 @@ double axis_value(const Observation& o, Axis x) {
   return o.N;
 }
 
-bool isoflop_family(std::span<const Observation> obs) {
+bool isoflop_family(std::span<const Observation> obs, std::size_t min_sizes) {
   std::map<double, std::set<double>> sizes;
   for (const auto& o : obs) sizes[o.budget].insert(o.N);
-  return std::any_of(sizes.begin(), sizes.end(), [](const auto& b) { return b.second.size() >= 2; });
+  return std::any_of(sizes.begin(), sizes.end(), [&](const auto& b) { return b.second.size() >= min_sizes; });
 }
 
 Isoflop fit_isoflop(std::span<const Observation> obs, const IsoflopOptions& opt) {

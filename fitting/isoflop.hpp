@@ -54,8 +54,9 @@ struct Isoflop {
 
 // Whether runs of one architecture family trace an isoFLOP curve: some budget holds >= 2 distinct
 // N (at two, a curve short of its third size). A DLCM ratio at one size per budget beside a ratio
-// that traces one is a probe (one model moved along R), not a curve to bracket.
-bool isoflop_family(std::span<const Observation> obs);
+// that traces one is a probe (one model moved along R), not a curve to bracket. With min_sizes 3:
+// whether some budget holds a parabola's worth of sizes.
+bool isoflop_family(std::span<const Observation> obs, std::size_t min_sizes = 2);
 
 // Leaves out, with a SkippedBudget, each budget with fewer than 3 runs, fewer than 3 distinct x,
 // a parabola that opens downward (curvature <= 0) or, with opt.bracketed, a minimum outside its

@@ -567,6 +567,9 @@ std::string answer_box(const Context& c, const std::vector<Recommendation>& comp
   // the runs, or too few of them), or no isoFLOP fit at all.
   for (const auto& fi : c.isoflop) {
     if (!fi.fit) {
+      // Probes with at most two sizes at any budget (a ratio moved at one or two models) are no
+      // curve the study set out to bracket: the fit section notes them, the answer does not.
+      if (!isoflop_family(fi.family.obs, 3)) continue;
       h += fmt::format("<p class=warn>No isoFLOP fit of {}: {}</p>\n", esc(fi.family.name), esc(fi.error));
       continue;
     }

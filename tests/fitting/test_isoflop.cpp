@@ -214,5 +214,26 @@ TEST(Isoflop, BootstrapIsReproducibleAndBracketsTheEstimate) {
   EXPECT_EQ(a.failed, 0);
 }
 
+
+// A family is an isoFLOP curve once some budget holds two sizes (extend then adds the third); a
+// parabola needs three, which is what the report asks before it warns that a family has no fit.
+TEST(Isoflop, AFamilyIsACurveFromTwoSizesAtABudgetAndAParabolaFromThree) {
+  auto run = [](double N, double budget) {
+    Observation o;
+    o.N = N;
+    o.D = budget / (6 * N);
+    o.loss = 2;
+    o.budget = budget;
+    return o;
+  };
+  const std::vector<Observation> probe{run(1e4, 1e12), run(1e4, 3e12)};  // one size per budget
+  const std::vector<Observation> two{run(1e4, 1e12), run(2e4, 1e12), run(1e4, 3e12)};
+  const std::vector<Observation> three{run(1e4, 1e12), run(2e4, 1e12), run(4e4, 1e12)};
+  EXPECT_FALSE(isoflop_family(probe));
+  EXPECT_TRUE(isoflop_family(two));
+  EXPECT_FALSE(isoflop_family(two, 3));
+  EXPECT_TRUE(isoflop_family(three, 3));
+}
+
 }  // namespace
 }  // namespace dlcm::fitting

@@ -204,7 +204,9 @@ TEST_F(LocalSweep, RunsAddedBySweepExtendAreTrainedAndSubmittedOnce) {
     auto d = dlcm::storage::open_central(db);
     // One size per family: extend proposes a smaller and a larger one of each; the smaller baseline
     // is applied, and another proposal is registered as an older version of the spec would have.
-    auto ext = dlcm::reports::plan_extension(d, "added", {.per_side = 1});
+    dlcm::reports::ExtendOptions one_per_side;
+    one_per_side.per_side = 1;
+    auto ext = dlcm::reports::plan_extension(d, "added", one_per_side);
     for (const auto& p : ext.proposals) {
       if (p.family == "baseline" && p.side == "small") added = p;
       else if (stale.hash.empty()) stale = p;
