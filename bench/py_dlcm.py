@@ -6,15 +6,16 @@ clip_grad_norm, AdamW) so that bench/train_step.sh can time the same step on the
 both frontends. Run with Debian's interpreter (the `python3` on PATH may be a shim without torch):
 
     /usr/bin/python3 bench/py_dlcm.py --config configs/tiny-dlcm.toml --steps 20 --warmup 3 --threads 2 [--json]
-        [--expect-params N] [--ops-profile OUT.json] [--foreach] [--no-aux]
+        [--expect-params N] [--ops-profile OUT.json] [--foreach]
 
 What is the same as C++: architecture and parameter count (asserted with --expect-params), every
 tensor op of the forward (RMSNorm, RoPE rotate-half, SwiGLU, grouped KV via repeat_interleave,
 aten::_scaled_dot_product_attention with is_causal, cosine boundary detector with identity-initialised
-projections, sharpened Bernoulli sampling, scatter-add mean pooling, concept backbone, replicated
-cross-attention with QK-RMSNorm and a null concept), the losses (cross-entropy, Global Parser ratio
-loss incl. the deferred micro-batch form), global-norm clipping at grad_clip, AdamW with the same
-parameter groups, betas, ε and decoupled weight decay, and the schedule. What differs by design:
+projections, sharpened Bernoulli sampling (one uniform per element, as C++), scatter-add mean
+pooling, concept backbone, replicated cross-attention with QK-RMSNorm and a null concept), the losses
+(cross-entropy, Global Parser ratio loss incl. the deferred micro-batch form), global-norm clipping
+at grad_clip, AdamW with the same parameter groups (per-group base rates, μP multipliers, ε and
+decoupled weight decay in either mode), betas, and the schedule. What differs by design:
 torch.optim.AdamW picks its own kernel path (in 1.13, foreach=None means the per-parameter loop on
 CPU; --foreach forces the multi-tensor path), clip uses torch.nn.utils.clip_grad_norm_, and the data
 windows are drawn with numpy rather than the trainer's mt19937_64 (same shape, same corpus file).
@@ -39,8 +40,9 @@ MODEL_DEFAULTS = dict(arch="dlcm", vocab_size=256, seq_len=256, d_token=64, n_he
                       n_layers=4, encoder_layers=1, decoder_layers=1, d_concept=128, n_heads_concept=4,
                       n_kv_heads_concept=0, concept_layers=2, ffn_mult=8.0 / 3.0, rope_theta=10000.0,
                       init_std=0.02, parametrisation="standard", d_token_base=64, d_concept_base=128)
-BOUNDARY_DEFAULTS = dict(mode="global", ratio=4.0, aux_weight=0.03, temperature=0.1, d_scan=0, smoothing="none")
-TRAIN_DEFAULTS = dict(steps=200, batch_size=16, micro_batches=1, lr=3e-3, weight_decay=0.1, beta1=0.9, beta2=0.95,
+BOUNDARY_DEFAULTS = dict(mode="global", ratio=4.0, aux_weight=0.03, temperature=0.03, d_scan=0, smoothing="none")
+TRAIN_DEFAULTS = dict(steps=200, batch_size=16, micro_batches=1, lr=3e-3, lr_token=None, lr_concept=None, lr_other=None,
+                      weight_decay=0.1, weight_decay_mode="independent", beta1=0.9, beta2=0.95,
                       eps=1e-8, grad_clip=1.0, schedule="cosine", warmup_steps=20, min_lr_ratio=0.1,
                       decay_fraction=0.2, eval_every=50, eval_windows=16, checkpoint_every=100, seed=1,
                       diverge_loss=20.0)
@@ -99,8 +101,27 @@ def group_rule(m, group, fan_in):
     s_tok, s_con = width_mults(m)
     if group in ("token", "backbone", "joining"):
         s = s_con if fan_in == "d_concept" else s_tok
-        return sigma / math.sqrt(s), 1.0 / s, 1.0 / s, 1.0
+        init = sigma / math.sqrt(s)
+        if group == "joining" and fan_in == "d_concept":  # the concept stream's readout (core/mup.cpp)
+            init *= math.sqrt(min(1.0, s_tok / s_con))
+        return init, 1.0 / s, 1.0 / s, 1.0
     return sigma, 1.0, 1.0, 1.0 if decays else 0.0
+
+
+def group_hyperparameters(m, t, group, fan_in):
+    """(peak lr, eps, AdamW weight decay) as core/mup.cpp's group_hyperparameters."""
+    _, lr_mult, eps_mult, decays = group_rule(m, group, fan_in)
+    if group == "token" or (group == "joining" and fan_in == "d_token"):
+        base = t.lr_token
+    elif group == "backbone" or group == "joining":
+        base = t.lr_concept
+    else:
+        base = t.lr_other
+    base = t.lr if base is None else base
+    lr = base * lr_mult
+    # independent: the per-step decay lr·wd comes out as weight_decay·base, whatever the width factor.
+    wd = t.weight_decay * decays * (base / lr if t.weight_decay_mode == "independent" else 1.0)
+    return lr, t.eps * eps_mult, wd
 
 
 def n_eff(m, b, ratio):
@@ -284,7 +305,8 @@ def boundary_probs(q, k):
     return torch.cat([torch.ones(q.size(0), 1, dtype=p.dtype), p], 1)
 
 
-def sample_boundaries(p, b, training):
+def sample_boundaries(p, b, training, uniforms=None):
+    """uniforms [B, T]: the draws to sample with, else torch.rand's."""
     B, T = p.shape
     with torch.no_grad():
         if b.mode == "fixed":
@@ -292,7 +314,8 @@ def sample_boundaries(p, b, training):
             out = (torch.arange(T) % R == 0).to(p.dtype).expand(B, T).contiguous()
         elif training:
             pc = p.clamp(1e-6, 1.0 - 1e-6)
-            out = torch.bernoulli(torch.sigmoid(torch.logit(pc) / b.temperature))
+            u = torch.rand(B, T) if uniforms is None else uniforms
+            out = (u < torch.sigmoid(torch.logit(pc) / b.temperature)).to(p.dtype)
         else:
             out = (p >= 0.5).to(p.dtype)
         out[:, 0].fill_(1.0)
@@ -337,7 +360,7 @@ class LanguageModel(nn.Module):
         self.final_norm = RMSNorm(d)
         self.lm_head = nn.Parameter(torch.empty(V, d))
 
-    def forward(self, tokens):
+    def forward(self, tokens, uniforms=None):
         B, T = tokens.shape
         x = F.embedding(tokens, self.tok_emb)
         p = bnd = None
@@ -350,7 +373,7 @@ class LanguageModel(nn.Module):
             h = self.enc_norm(x)
             q, k = linear(h, self.w_scan_q), linear(h, self.w_scan_k)
             p = boundary_probs(q, k)
-            bnd = sample_boundaries(p, self.b, self.training)
+            bnd = sample_boundaries(p, self.b, self.training, uniforms)
             seg = bnd.long().cumsum(1) - 1
             K = int(seg.max().item()) + 1
             idx = seg.unsqueeze(-1).expand(B, T, h.size(2))
@@ -419,16 +442,15 @@ def aux_loss(p, bnd, b):
 
 
 def make_adamw(model, cfg, foreach):
-    """Same groups as train::make_adamw: one per (μP group, fan-in), each with its lr multiplier, ε, decay."""
+    """Same groups as train::make_adamw: one per (μP group, fan-in), each with its peak rate, ε, decay."""
     m, t = cfg.model, cfg.train
     groups, index = [], {}
     for n, p, g, f in param_infos(model):
-        _, lr_mult, eps_mult, wd = group_rule(m, g, f)
+        lr, eps, wd = group_hyperparameters(m, t, g, f)
         key = g + ("/d_concept" if f == "d_concept" else "/d_token" if f == "d_token" else "")
         if key not in index:
             index[key] = len(groups)
-            groups.append(dict(params=[], name=key, lr_mult=lr_mult, eps=t.eps * eps_mult,
-                               weight_decay=t.weight_decay * wd, lr=t.lr))
+            groups.append(dict(params=[], name=key, peak_lr=lr, eps=eps, weight_decay=wd, lr=lr))
         groups[index[key]]["params"].append(p)
     return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, weight_decay=t.weight_decay,
                              foreach=foreach)
@@ -443,51 +465,53 @@ def load_tokens(cfg, root):
 # --- one optimizer step (train::forward_backward + clip + AdamW) ---------------------------------
 
 
-def forward_backward(model, params, data, rng, cfg):
+def forward_backward(model, params, next_windows, cfg, next_uniforms=None):
+    """next_windows(B): the next micro-batch's windows [B, T+1]; next_uniforms(B): its boundary draws."""
     b, t, m = cfg.boundary, cfg.train, cfg.model
     M = t.micro_batches
     mb, T = t.batch_size // M, m.seq_len
     dlcm = m.arch == "dlcm"
-    deferred = dlcm and b.mode == "global" and M > 1 and b.aux_weight > 0
+    pooled = dlcm and b.mode == "global" and M > 1
+    deferred = pooled and b.aux_weight > 0
     grad_G = [None] * len(params) if deferred else []
     loss_sum = aux_sum = 0.0
     F_sum = G_sum = boundaries = 0.0
     K_max = 0
     for _ in range(M):
-        off = rng.integers(0, len(data) - T, size=mb)
-        w = torch.from_numpy(data[off[:, None] + np.arange(T + 1)].astype(np.int64))
-        logits, p, bnd = model(w[:, :T])
+        w = next_windows(mb)
+        logits, p, bnd = model(w[:, :T], next_uniforms(mb) if next_uniforms else None)
         ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1))
         loss = ce / M
         if dlcm:
             boundaries += bnd.sum().item()
             K_max = max(K_max, int(bnd.sum(1).max().item()))  # the backbone runs on [B, K_max, d_concept]
-            if deferred:
+            if pooled:
                 G = p.mean()
                 F_sum += bnd.mean().item()
                 G_sum += G.item()
-                g = torch.autograd.grad([G / M], params, retain_graph=True, allow_unused=True)
-                for j, gj in enumerate(g):
-                    if gj is not None:
-                        grad_G[j] = gj if grad_G[j] is None else grad_G[j] + gj
+                if deferred:
+                    g = torch.autograd.grad([G / M], params, retain_graph=True, allow_unused=True)
+                    for j, gj in enumerate(g):
+                        if gj is not None:
+                            grad_G[j] = gj if grad_G[j] is None else grad_G[j] + gj
             else:
                 aux = aux_loss(p, bnd, b)
                 aux_sum += aux.item() / M
                 loss = loss + b.aux_weight * aux / M
         loss.backward()
         loss_sum += ce.item() / M
-    if deferred:
+    if pooled:
         Fm, Gm, R = F_sum / M, G_sum / M, b.ratio
         aux_sum = R / (R - 1) * ((R - 1) * Fm * Gm + (1 - Fm) * (1 - Gm)) - 1
         coef = b.aux_weight * R / (R - 1) * (R * Fm - 1)
         with torch.no_grad():
-            for j, p_ in enumerate(params):
-                if grad_G[j] is None:
+            for p_, gG in zip(params, grad_G):
+                if gG is None:
                     continue
                 if p_.grad is not None:
-                    p_.grad.add_(grad_G[j], alpha=coef)
+                    p_.grad.add_(gG, alpha=coef)
                 else:
-                    p_.grad = grad_G[j] * coef
+                    p_.grad = gG * coef
     ratio = t.batch_size * T / max(1.0, boundaries) if dlcm else 1.0
     return loss_sum, aux_sum, ratio, K_max
 
@@ -518,9 +542,9 @@ def main():
     ap.add_argument("--ops-profile", default="", help="write per-step operator counts (autograd profiler)")
     ap.add_argument("--root", default=".", help="where data.dir is relative to (repository root)")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
 
     cfg = load_config(a.config)
-    torch.set_num_threads(a.threads)
     torch.manual_seed(cfg.train.seed)
     model = LanguageModel(cfg.model, cfg.boundary)
     init_parameters(model)
@@ -532,6 +556,10 @@ def main():
     params = [p for g in opt.param_groups for p in g["params"]]
     data = load_tokens(cfg, a.root)
     rng = np.random.default_rng(cfg.train.seed)
+
+    def next_windows(B):
+        off = rng.integers(0, len(data) - cfg.model.seq_len, size=B)
+        return torch.from_numpy(data[off[:, None] + np.arange(cfg.model.seq_len + 1)].astype(np.int64))
     tokens_per_step = cfg.train.batch_size * cfg.model.seq_len
     total = a.warmup + a.steps
     step_seconds, losses, ratios, Ks = [], [], [], []
@@ -543,12 +571,12 @@ def main():
         lrf = lr_factor(NS({**cfg.train, "steps": total}), step)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        loss, aux, ratio, K = forward_backward(model, params, data, rng, cfg)
+        loss, aux, ratio, K = forward_backward(model, params, next_windows, cfg)
         gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)) if cfg.train.grad_clip > 0 else 0.0
         if not math.isfinite(loss) or not math.isfinite(gnorm):
             sys.exit(f"py_dlcm: step {step}: loss {loss}, grad norm {gnorm}: diverged")
         for g in opt.param_groups:
-            g["lr"] = cfg.train.lr * lrf * g["lr_mult"]
+            g["lr"] = lrf * g["peak_lr"]
         opt.step()
         step_seconds.append(time.perf_counter() - t0)
         losses.append(loss)
