@@ -7,6 +7,12 @@ both frontends. Run with Debian's interpreter (the `python3` on PATH may be a sh
 
     /usr/bin/python3 bench/py_dlcm.py --config configs/tiny-dlcm.toml --steps 20 --warmup 3 --threads 2 [--json]
         [--expect-params N] [--ops-profile OUT.json] [--foreach]
+    /usr/bin/python3 bench/py_dlcm.py --golden DIR [--threads 1]
+
+--golden is the golden test (tests/model/test_golden.cpp, docs/model.md): DIR holds cases the C++
+model exported (config.toml, index.json, tensors.bin); each is recomputed here from the same weights,
+batch and boundary draws and compared; the result per case goes to DIR/golden.json, exit 1 on any
+mismatch.
 
 What is the same as C++: architecture and parameter count (asserted with --expect-params), every
 tensor op of the forward (RMSNorm, RoPE rotate-half, SwiGLU, grouped KV via repeat_interleave,
@@ -306,7 +312,7 @@ def boundary_probs(q, k):
 
 
 def sample_boundaries(p, b, training, uniforms=None):
-    """uniforms [B, T]: the draws to sample with, else torch.rand's."""
+    """uniforms [B, T]: the draws to sample with (golden tests), else torch.rand's."""
     B, T = p.shape
     with torch.no_grad():
         if b.mode == "fixed":
@@ -529,9 +535,116 @@ def matmul_flops(n, reps):
     return max(fl)  # best rep: the ceiling (as dlcm_bench_step)
 
 
+# --- the golden test against the C++ model (tests/model/test_golden.cpp) -------------------------
+
+# Elementwise |py - c++| <= GOLDEN_TOL * (max|c++| + |c++|): relative to the tensor's own scale, not
+# to 1, since a tiny model's gradients are ~1e-3 and an absolute 1e-5 would pass them 1% off.
+GOLDEN_TOL = 1e-5
+
+
+def read_tensors(case_dir, index):
+    """The exporter's tensors.bin: raw little-endian tensors at the offsets index.json gives."""
+    raw = np.fromfile(os.path.join(case_dir, "tensors.bin"), dtype=np.uint8)
+    out = {}
+    for name, e in index.items():
+        dt = np.dtype("<f4" if e["dtype"] == "float32" else "<i8")
+        n = math.prod(e["shape"])
+        a = raw[e["offset"]:e["offset"] + n * dt.itemsize].view(dt).reshape(e["shape"])
+        out[name] = torch.from_numpy(a.copy())
+    return out
+
+
+def golden_case(case_dir):
+    """Loads one case's weights into this model, recomputes the forward and the trainer's step (up to
+    the update) with the case's windows and boundary draws, and compares every result with C++'s."""
+    with open(os.path.join(case_dir, "index.json")) as f:
+        idx = json.load(f)
+    cfg = load_config(os.path.join(case_dir, "config.toml"))
+    m, t = cfg.model, cfg.train
+    ts = read_tensors(case_dir, idx["tensors"])
+    model = LanguageModel(m, cfg.boundary)
+    ours = dict(model.named_parameters())
+    theirs = {n[len("param/"):]: v for n, v in ts.items() if n.startswith("param/")}
+    shapes = lambda d: {n: tuple(v.shape) for n, v in d.items()}
+    if shapes(ours) != shapes(theirs):
+        diff = sorted(set(shapes(ours).items()) ^ set(shapes(theirs).items()))
+        return dict(ok=False, failures=[f"parameters differ (name, shape): {diff[:4]}"])
+    with torch.no_grad():
+        for n, p in ours.items():
+            p.copy_(theirs[n])
+    model.train(idx["training"])
+    M, T = t.micro_batches, m.seq_len
+    mb = t.batch_size // M
+    windows, uniforms = ts["windows"], ts.get("uniforms")
+    draws = lambda: iter(uniforms.split(mb)) if uniforms is not None else iter([None] * M)
+    pairs, failures = [], []
+
+    with torch.no_grad():
+        outs = [model(w[:, :T], u) for w, u in zip(windows.split(mb), draws())]
+    pairs.append(("logits", torch.cat([o[0] for o in outs]), ts["logits"]))
+    if m.arch == "dlcm":
+        pairs.append(("p", torch.cat([o[1] for o in outs]), ts["p"]))
+        bnd = torch.cat([o[2] for o in outs])
+        if not torch.equal(bnd, ts["boundaries"]):
+            failures.append(f"boundaries: {int((bnd != ts['boundaries']).sum())} of {bnd.numel()} decisions differ")
+
+    opt = make_adamw(model, cfg, None)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    batches, step_draws = iter(windows.split(mb)), draws()
+    loss, aux, ratio, _ = forward_backward(model, params, lambda B: next(batches), cfg, lambda B: next(step_draws))
+    names = {id(p): n for n, p in ours.items()}
+    with_grad = {names[id(p)] for p in params if p.grad is not None}
+    cpp_grad = {n[len("grad/"):] for n in ts if n.startswith("grad/")}
+    if with_grad != cpp_grad:
+        failures.append(f"gradients defined for different parameters: {sorted(with_grad ^ cpp_grad)}")
+    pairs += [(f"grad/{n}", ours[n].grad, ts[f"grad/{n}"]) for n in sorted(with_grad & cpp_grad)]
+    gnorm = float(torch.nn.utils.clip_grad_norm_(params, t.grad_clip)) if t.grad_clip > 0 else 0.0
+    groups = [dict(name=g["name"], lr=g["peak_lr"], eps=g["eps"], weight_decay=g["weight_decay"],
+                   params=[names[id(p)] for p in g["params"]]) for g in opt.param_groups]
+    if groups != idx["groups"]:
+        failures.append(f"optimizer groups differ: {groups} != C++ {idx['groups']}")
+    pairs += [(k, torch.tensor(v, dtype=torch.float64), torch.tensor(idx[k], dtype=torch.float64))
+              for k, v in (("loss", loss), ("aux", aux), ("ratio", ratio), ("grad_norm", gnorm))]
+
+    worst = ("", 0.0, 0.0)  # name, max |py - c++|, its share of the bound
+    for name, a, b in pairs:
+        if a.shape != b.shape:
+            failures.append(f"{name}: shape {tuple(a.shape)} != C++ {tuple(b.shape)}")
+            continue
+        a, b = a.double(), b.double()
+        d = (a - b).abs()
+        ratio = torch.where(d == 0, 0.0, d / (GOLDEN_TOL * (b.abs().max() + b.abs())))  # NaN stays NaN
+        share = float(ratio.max()) if d.numel() else 0.0
+        if not share <= 1.0:  # NaN fails too
+            failures.append(f"{name}: max |py - c++| {float(d.max()):.3g} is {share:.3g}x the bound")
+        if not share <= worst[2]:
+            worst = (name, float(d.max()), share)
+    return dict(ok=not failures, failures=failures, worst=worst[0], worst_abs=worst[1], worst_share=worst[2],
+                tensors_compared=len(pairs), parameters=len(ours))
+
+
+def golden(root):
+    """Every case directory under root (tests/model/test_golden.cpp writes them); golden.json there."""
+    report = {}
+    for case in sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "index.json"))):
+        r = report[case] = golden_case(os.path.join(root, case))
+        status = "ok" if r["ok"] else "MISMATCH"
+        print(f"{case:44s} {status:8s} worst {r.get('worst', '')}: |py - c++| {r.get('worst_abs', 0):.2g}, "
+              f"{r.get('worst_share', 0):.3f} of the bound ({r.get('tensors_compared', 0)} tensors)")
+        for f in r["failures"]:
+            print(f"    {f}")
+    with open(os.path.join(root, "golden.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    if not report:
+        print(f"py_dlcm: {root}: no case directories (index.json) to compare", file=sys.stderr)
+    return 0 if report and all(r["ok"] for r in report.values()) else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True)
+    ap.add_argument("--config")
+    ap.add_argument("--golden", default="", metavar="DIR",
+                    help="compare with the C++ model's exported cases in DIR (tests/model/test_golden.cpp)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -543,6 +656,10 @@ def main():
     ap.add_argument("--root", default=".", help="where data.dir is relative to (repository root)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.golden:
+        sys.exit(golden(a.golden))
+    if not a.config:
+        ap.error("--config is required (or --golden DIR)")
 
     cfg = load_config(a.config)
     torch.manual_seed(cfg.train.seed)
