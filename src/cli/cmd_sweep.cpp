@@ -340,11 +340,14 @@ void add_plan_command(CLI::App* sweep) {
       fmt::print("{}\n", runs.dump(2));
       return;
     }
-    fmt::print("{:<16} {:>9} {:<36} {:>9} {:>6} {:>4} {:>9} {:>9} {:>6}\n", "hash", "budget", "run", "N", "P", "R",
+    // The run column is as wide as the longest label, so every row's numbers stay under their heading.
+    size_t w = 3;
+    for (const auto& r : p.runs) w = std::max(w, r.label.size());
+    fmt::print("{:<16} {:>9} {:<{}} {:>9} {:>6} {:>4} {:>9} {:>9} {:>6}\n", "hash", "budget", "run", w, "N", "P", "R",
                "D", "C/budget", "steps");
     for (const auto& r : p.runs)
-      fmt::print("{:<16} {:>9.3g} {:<36} {:>9.3g} {:>6.3f} {:>4g} {:>9.3g} {:>9.4f} {:>6}\n", r.hash, r.budget, r.label,
-                 r.N, r.P, r.R, r.D, r.C / r.budget, r.steps);
+      fmt::print("{:<16} {:>9.3g} {:<{}} {:>9.3g} {:>6.3f} {:>4g} {:>9.3g} {:>9.4f} {:>6}\n", r.hash, r.budget, r.label,
+                 w, r.N, r.P, r.R, r.D, r.C / r.budget, r.steps);
     for (const auto& d : p.dropped) fmt::print("dropped at budget {:.3g}: {}: {}\n", d.budget, d.label, d.reason);
     fmt::print("{} runs, {} dropped", p.runs.size(), p.dropped.size());
     if (!a->no_calibrate) fmt::print("; estimated wall time {} on {} workers (calibrated here)", format_duration(secs), workers);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/config.hpp"
@@ -136,6 +137,25 @@ TEST_F(Habits, ABadOverrideNamesTheKeyOrTheArgument) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "dlcm: error: " + path +
                        ": base.train.batch_size: expected an integer (from --set base.train.batch_size=1.5)\n");
+}
+
+TEST_F(Habits, ThePlanTableKeepsItsColumnsUnderLongRunLabels) {
+  // A boundary mode and a long seed make labels longer than the run column used to be (36).
+  const auto path = write("long.toml", spec("long", "[1e9]", corpus()));
+  const auto p = run("sweep plan --no-calibrate " + shell_quote(path) +
+                     " --set 'grid.boundary_mode=[\"sequence\"]' --set 'grid.seed=[123456789]'");
+  ASSERT_EQ(p.code, 0) << p.err;
+  std::istringstream lines(p.out);
+  std::string line, header;
+  std::getline(lines, header);
+  ASSERT_EQ(header.rfind("hash", 0), 0u) << p.out;
+  int rows = 0;
+  while (std::getline(lines, line) && line.find(" runs, ") == std::string::npos) {
+    EXPECT_EQ(line.size(), header.size()) << "\n" << header << "\n" << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2) << p.out;
+  EXPECT_GT(header.size(), 77u + 36) << p.out;  // the other columns take 77: the run column grew past 36
 }
 
 TEST_F(Habits, SweepOverridesChangeThePlanTheRunsAndTheStoredSpec) {

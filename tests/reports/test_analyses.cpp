@@ -12,6 +12,7 @@
 
 #include "core/files.hpp"
 #include "corpus_fixture.hpp"
+#include "tiny_config.hpp"
 #include "reports/analyses.hpp"
 #include "reports/report.hpp"
 #include "storage/run_metrics.hpp"
@@ -285,17 +286,8 @@ d_concept = [32]
 concept_layers = [1]
 ratio = [1, 4]
 boundary_mode = ["global", "fixed"]
-[base.model]
-seq_len = 64
-n_heads_token = 1
-n_heads_concept = 1
-[base.train]
-batch_size = 4
-eval_windows = 2
-[base.data]
-dir = "{}"
-)",
-                                     (root / "runs").string(), (root / "corpus").string());
+{})",
+                                     (root / "runs").string(), test::tiny_sweep_base(root / "corpus"));
   const std::string db = (root / "dlcm.db").string();
   const auto run = test::run_command(fmt::format("{} sweep run {} --db {} --workers 2 2>&1", DLCM_BIN,
                                                  test::shell_quote(spec.string()), test::shell_quote(db)));

@@ -13,6 +13,7 @@
 #include "reports/verify.hpp"
 #include "study_fixture.hpp"
 #include "test_util.hpp"
+#include "tiny_config.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -22,7 +23,7 @@ namespace {
 
 // A DLCM (1+1 token layers, 1 backbone layer) or 2-layer baseline that trains in seconds on the
 // test corpus; heads of 16.
-RunConfig tiny_config(const fs::path& corpus, bool dlcm, int d_token, int d_concept, double R) {
+RunConfig proxy_config(const fs::path& corpus, bool dlcm, int d_token, int d_concept, double R) {
   RunConfig c;
   c.model.arch = dlcm ? Arch::dlcm : Arch::baseline;
   c.model.seq_len = 64;
@@ -51,7 +52,7 @@ test::SyntheticStudy tiny_study(const fs::path& root) {
   s.d_concept = {32, 64, 96};
   s.baseline_d_token = {16, 32, 64};
   const auto corpus = root / "corpus";
-  s.config = [corpus](bool dlcm, int d, int dc, double R) { return tiny_config(corpus, dlcm, d, dc, R); };
+  s.config = [corpus](bool dlcm, int d, int dc, double R) { return proxy_config(corpus, dlcm, d, dc, R); };
   s.spec = fmt::format(R"(name = "tiny"
 budgets = [3e8, 1e9, 3e9]
 runs_dir = "{}"
@@ -63,17 +64,8 @@ baseline_layers = [2]
 d_concept = [32, 64, 96]
 concept_layers = [1]
 ratio = [1, 2, 4]
-[base.model]
-seq_len = 64
-n_heads_token = 1
-n_heads_concept = 1
-[base.train]
-batch_size = 4
-eval_windows = 2
-[base.data]
-dir = "{}"
-)",
-                       (root / "runs").string(), corpus.string());
+{})",
+                       (root / "runs").string(), test::tiny_sweep_base(corpus));
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include "data/corpus.hpp"
 #include "train/coord_check.hpp"
 #include "corpus_fixture.hpp"
+#include "tiny_config.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -23,15 +24,9 @@ class CoordCheckTest : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 
   static RunConfig tiny(Parametrisation p) {
-    RunConfig c;
-    c.model.arch = Arch::dlcm;
+    RunConfig c = test::tiny_config();
     c.model.parametrisation = p;
     c.model.seq_len = 64;
-    c.model.d_token = 32;
-    c.model.n_heads_token = 2;
-    c.model.d_concept = 64;
-    c.model.n_heads_concept = 2;
-    c.model.concept_layers = 1;
     c.model.d_token_base = 32;
     c.model.d_concept_base = 64;
     c.train.batch_size = 8;

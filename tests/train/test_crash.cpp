@@ -120,7 +120,8 @@ double Crash::reference_ms_ = 0;
 
 TEST_F(Crash, SigkillAtRandomMomentsThenResumingEndsBitIdentical) {
   // Kill points from a fixed seed, spread over start-up, training and the final write-out: each
-  // restart is killed after a random share of an uninterrupted run's wall time.
+  // restart is killed after a random share of an uninterrupted run's wall time (one of them right
+  // after its first checkpoint appears, so a resume from a checkpoint is always among them).
   std::mt19937 rng(20261122);
   std::uniform_real_distribution<double> share(0.2, 0.9);
   auto delay_ms = [&](std::mt19937& g) { return static_cast<int>(share(g) * reference_ms_); };
@@ -131,7 +132,19 @@ TEST_F(Crash, SigkillAtRandomMomentsThenResumingEndsBitIdentical) {
     int landed = 0;  // a restart quicker than its kill has finished (exit 0): that kill tested nothing
     for (int k = 0; k < 3; ++k) {
       const pid_t pid = start_train(dir);
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+      const int delay = delay_ms(rng);  // drawn every time, so the other kills keep their moments
+      bool exited = false;
+      if (trial == 2 && k == 0) {
+        // This kill waits for the first checkpoint file instead: at least one restart resumes from
+        // a checkpoint however slowly this machine starts a trainer today.
+        while (!exited && !fs::exists(dir / "checkpoint.pt")) {
+          exited = waitpid(pid, nullptr, WNOHANG) == pid;
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      }
+      if (exited) continue;  // finished before its kill: tested nothing
       kill(pid, SIGKILL);
       landed += wait_exit(pid) == -SIGKILL;
     }

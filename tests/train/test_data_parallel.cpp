@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "test_util.hpp"
+#include "tiny_config.hpp"
 #include "train/step.hpp"
 
 using namespace dlcm;
@@ -13,15 +14,9 @@ using namespace dlcm;
 namespace {
 
 RunConfig tiny(BoundaryMode mode, int micro_batches) {
-  RunConfig c;
-  c.model.arch = Arch::dlcm;
+  RunConfig c = test::tiny_config();
   c.model.vocab_size = 256;
   c.model.seq_len = 32;
-  c.model.d_token = 32;
-  c.model.n_heads_token = 2;
-  c.model.d_concept = 64;
-  c.model.n_heads_concept = 2;
-  c.model.concept_layers = 1;
   c.boundary.mode = mode;
   c.boundary.aux_weight = 0.5;  // large, so a wrong ∇G would show in the gradients
   c.train.batch_size = 8;

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "model/model.hpp"
+#include "tiny_config.hpp"
 #include "train/optim.hpp"
 
 using namespace dlcm;
@@ -21,15 +22,11 @@ constexpr double kSigma = 0.02, kEps = 1e-8, kDecay = 0.1;
 constexpr double kLrToken = 1e-3, kLrConcept = 4e-4, kLrOther = 2.5e-3;
 
 RunConfig config(Parametrisation p, int d_token, int d_concept) {
-  RunConfig c;
-  c.model.arch = Arch::dlcm;
+  RunConfig c = test::tiny_config();
   c.model.parametrisation = p;
   c.model.seq_len = 32;
   c.model.d_token = d_token;
   c.model.d_concept = d_concept;
-  c.model.n_heads_token = 2;
-  c.model.n_heads_concept = 2;
-  c.model.concept_layers = 1;
   c.model.d_token_base = 64;
   c.model.d_concept_base = 128;
   c.model.init_std = kSigma;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "corpus_fixture.hpp"
+#include "tiny_config.hpp"
 #include "test_util.hpp"
 #include "train/checkpoint.hpp"
 #include "train/eval.hpp"
@@ -27,14 +28,8 @@ constexpr int kWindows = 3;  // per domain
 fs::path g_root;
 
 RunConfig tiny(Arch arch) {
-  RunConfig c;
-  c.model.arch = arch;
+  RunConfig c = test::tiny_config(arch);
   c.model.seq_len = kT;
-  c.model.d_token = 32;
-  c.model.n_heads_token = 2;
-  c.model.d_concept = 64;
-  c.model.n_heads_concept = 2;
-  c.model.concept_layers = 1;
   c.model.n_layers = 2;
   c.boundary.mode = BoundaryMode::fixed;  // concepts of exactly kR tokens from each window's start
   c.boundary.ratio = kR;

@@ -13,6 +13,7 @@
 #include "train/inspect.hpp"
 #include "train/train.hpp"
 #include "corpus_fixture.hpp"
+#include "tiny_config.hpp"
 
 using namespace dlcm;
 namespace fs = std::filesystem;
@@ -29,14 +30,8 @@ class TrainTest : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(g_root); }
 
   static RunConfig tiny(Arch arch = Arch::dlcm) {
-    RunConfig c;
-    c.model.arch = arch;
+    RunConfig c = test::tiny_config(arch);
     c.model.seq_len = 128;
-    c.model.d_token = 32;
-    c.model.n_heads_token = 2;
-    c.model.d_concept = 64;
-    c.model.n_heads_concept = 2;
-    c.model.concept_layers = 1;
     c.model.n_layers = 2;
     c.train.steps = 6;
     c.train.batch_size = 8;
