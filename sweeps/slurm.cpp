@@ -271,6 +271,8 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   if (opt.signal_seconds < 1) throw std::runtime_error("--signal-seconds: must be at least 1");
   if (opt.gpus_per_task < 0) throw std::runtime_error("--gpus-per-task: must not be negative");
   if (opt.max_running < 0) throw std::runtime_error("--max-running: must not be negative");
+  // Before anything is registered or claimed: a build without a trainer submits nothing.
+  const std::string trainer = fs::absolute(opt.trainer_binary.empty() ? trainer_exe() : opt.trainer_binary).string();
 
   register_plan(db, spec, plan);
   const auto obs = collect(db, spec.name);
@@ -317,7 +319,7 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   fs::path dir = runs_dir / "slurm" / utc_stamp();
   BatchScript b;
   b.job_name = job_name(spec.name);
-  b.trainer_binary = fs::absolute(opt.trainer_binary.empty() ? trainer_exe() : opt.trainer_binary).string();
+  b.trainer_binary = trainer;
   b.workdir = fs::current_path().string();
   b.runs_dir = runs_dir.string();
   b.tasks = static_cast<int>(sub.hashes.size());

@@ -4,6 +4,9 @@
 // model (train, inspect, mup coord-check, calibrate), and `dlcm` hands those to it (trainer.hpp).
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <exception>
+
 #include "core/concept_positions.hpp"
 
 namespace dlcm::cli {
@@ -15,6 +18,21 @@ inline constexpr const char* kInspectAbout =
     "by position inside a concept";
 inline constexpr const char* kCoordCheckAbout = "Mean |activation| per module family over widths for a few steps";
 inline constexpr const char* kMupAbout = "Validate decoupled μP: coordinate check, learning-rate transfer";
+
+// Both binaries' main: parses and runs the command; a usage error exits as CLI11 says, any other
+// error prints one "dlcm: error: ..." line (the trainer's too: `dlcm train` shows it as its own) and
+// exits 1.
+inline int run(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dlcm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
 
 // dlcm
 void add_data_command(CLI::App& app);

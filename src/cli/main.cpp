@@ -1,8 +1,5 @@
 // dlcm: scaling-law experiment orchestrator for Dynamic Large Concept Models. This binary never
 // loads LibTorch: train, inspect and mup coord-check are dlcm-train's, which it execs for them.
-#include <cstdio>
-#include <exception>
-
 #include "commands.hpp"
 #include "core/build_info.hpp"
 #include "trainer.hpp"
@@ -21,13 +18,5 @@ int main(int argc, char** argv) {
   dlcm::cli::add_verify_command(app);
   dlcm::cli::add_report_command(app);
   dlcm::cli::add_mup_commands(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dlcm: error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return dlcm::cli::run(app, argc, argv);
 }

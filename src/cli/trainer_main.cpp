@@ -1,8 +1,5 @@
 // dlcm-train: the commands of dlcm that run a model, in the one binary that links LibTorch. `dlcm
 // train|inspect|mup coord-check` exec it with their arguments; sweeps start it for every run.
-#include <cstdio>
-#include <exception>
-
 #include "commands.hpp"
 #include "train/probes.hpp"
 
@@ -16,13 +13,5 @@ int main(int argc, char** argv) {
   mup->require_subcommand(1);
   dlcm::cli::add_coord_check_command(*mup);
   dlcm::cli::add_calibrate_command(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dlcm: error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return dlcm::cli::run(app, argc, argv);
 }
