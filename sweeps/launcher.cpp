@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/build_info.hpp"
 #include "core/files.hpp"
 #include "core/process.hpp"
 #include "data/corpus.hpp"
@@ -116,8 +117,6 @@ int pick_gpu(const std::vector<int>& running_per_gpu, int runs_per_gpu) {
     if (running_per_gpu[i] < runs_per_gpu && (best < 0 || running_per_gpu[i] < running_per_gpu[best])) best = i;
   return best;
 }
-
-std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
 
 void prepare_run_dir(const std::string& dir, const RunConfig& cfg) {
   fs::create_directories(dir);
@@ -245,7 +244,7 @@ Pool make_pool(const LocalOptions& opt) {
   pool.workers = pool.on_gpu ? (opt.workers > 0 ? std::min(opt.workers, gpu_slots) : gpu_slots)
                              : (opt.workers > 0 ? opt.workers : cores);
   pool.threads = opt.threads > 0 ? opt.threads : std::max(1, cores / pool.workers);
-  pool.exe = opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary;
+  pool.exe = opt.trainer_binary.empty() ? trainer_exe() : opt.trainer_binary;
   return pool;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The local launcher (DESIGN §6): runs a sweep's pending runs as `dlcm train` child processes on
+// The local launcher (DESIGN §6): runs a sweep's pending runs as `dlcm-train train` child processes on
 // this machine, splitting the cores, ingesting each run directory into the central database.
 #include <optional>
 #include <string>
@@ -11,7 +11,7 @@
 namespace dlcm::sweeps {
 
 struct LocalOptions {
-  std::string dlcm_binary;  // the `dlcm` executable the workers run (default: this process's)
+  std::string trainer_binary;  // the trainer the workers run (default: core's trainer_exe(), dlcm-train)
   int workers = 0;          // 0: one per core (cpu), or GPUs × runs_per_gpu (cuda)
   int threads = 0;          // threads per worker; 0: cores / workers
   bool quiet = false;
@@ -67,8 +67,6 @@ SweepOutcome run_local(const SweepSpec& spec, const Plan& plan, storage::Databas
 // Writes the run's config where the worker reads it (unless already there); the trainer refuses a
 // directory that holds a different one, so a changed plan can never mix into an old run.
 void prepare_run_dir(const std::string& dir, const RunConfig& cfg);
-// This process's executable: the `dlcm` that workers run.
-std::string self_exe();
 
 // The plan's rows as the database stores them.
 void register_plan(storage::Database& db, const SweepSpec& spec, const Plan& plan);

@@ -1,8 +1,6 @@
 #include "sweeps/slurm.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -16,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/build_info.hpp"
 #include "core/files.hpp"
 #include "core/process.hpp"
 #include "data/corpus.hpp"
@@ -25,53 +24,6 @@ namespace fs = std::filesystem;
 
 namespace dlcm::sweeps {
 namespace {
-
-struct ProgramResult {
-  int code = -1;  // exit status; -1: could not start or killed by a signal
-  std::string out, err;
-};
-
-// Runs a program with these arguments (no shell in between), capturing both outputs.
-ProgramResult run_program(const std::vector<std::string>& args) {
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return {};
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return {};
-  }
-  pid_t pid = 0;
-  const int rc = spawn(args, pid, {.out_fd = out[1], .err_fd = err[1]});
-  close(out[1]);
-  close(err[1]);
-  ProgramResult r;
-  if (rc != 0) {
-    close(out[0]);
-    close(err[0]);
-    r.err = fmt::format("cannot run {}: {}", args[0], std::strerror(rc));
-    return r;
-  }
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sink[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  char buf[4096];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sink[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  r.code = wait_exit(pid);
-  return r;
-}
 
 std::string first_line(const std::string& s) {
   const auto start = s.find_first_not_of(" \t\r\n");
@@ -138,7 +90,7 @@ std::string batch_script(const BatchScript& b) {
   // Slurm expands %-patterns in its own output path, so the task names its log itself, below.
   s += "#SBATCH --output=/dev/null\n#SBATCH --chdir=/\n";
   s += "set -u\n";
-  s += "dlcm=" + shell_quote(b.dlcm_binary) + "\n";
+  s += "trainer=" + shell_quote(b.trainer_binary) + "\n";
   s += "workdir=" + shell_quote(b.workdir) + "\n";
   s += "runs=" + shell_quote(b.runs_dir) + "\n";
   s += "sub=" + shell_quote(b.submission_dir) + "\n";
@@ -155,7 +107,7 @@ requeue=0 worker=
 trap 'requeue=1; [ -n "$worker" ] && kill -USR1 "$worker"' USR1
 trap '[ -n "$worker" ] && kill -TERM "$worker"' TERM
 )";
-  s += R"("$dlcm" train --quiet --config "$run_dir/config.toml" --run-dir "$run_dir" --threads "${SLURM_CPUS_PER_TASK:-1}")";
+  s += R"("$trainer" train --quiet --config "$run_dir/config.toml" --run-dir "$run_dir" --threads "${SLURM_CPUS_PER_TASK:-1}")";
   s += o.gpus_per_task > 0 ? " --device cuda &\n" : " &\n";
   s += R"(worker=$!
 [ "$requeue" = 1 ] && kill -USR1 "$worker"
@@ -319,6 +271,8 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   if (opt.signal_seconds < 1) throw std::runtime_error("--signal-seconds: must be at least 1");
   if (opt.gpus_per_task < 0) throw std::runtime_error("--gpus-per-task: must not be negative");
   if (opt.max_running < 0) throw std::runtime_error("--max-running: must not be negative");
+  // Before anything is registered or claimed: a build without a trainer submits nothing.
+  const std::string trainer = fs::absolute(opt.trainer_binary.empty() ? trainer_exe() : opt.trainer_binary).string();
 
   register_plan(db, spec, plan);
   const auto obs = collect(db, spec.name);
@@ -365,7 +319,7 @@ Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Databa
   fs::path dir = runs_dir / "slurm" / utc_stamp();
   BatchScript b;
   b.job_name = job_name(spec.name);
-  b.dlcm_binary = fs::absolute(opt.dlcm_binary.empty() ? self_exe() : opt.dlcm_binary).string();
+  b.trainer_binary = trainer;
   b.workdir = fs::current_path().string();
   b.runs_dir = runs_dir.string();
   b.tasks = static_cast<int>(sub.hashes.size());

@@ -21,7 +21,7 @@
 namespace dlcm::sweeps {
 
 struct SlurmOptions {
-  std::string dlcm_binary;        // the `dlcm` the tasks run (default: this process's)
+  std::string trainer_binary;     // the trainer the tasks run (default: core's trainer_exe(), dlcm-train)
   std::string partition, time;    // empty: the cluster's defaults
   int cpus_per_task = 1;          // also the worker's thread count
   int gpus_per_task = 0;          // > 0: the worker trains on CUDA
@@ -70,7 +70,7 @@ Observation observe(storage::Database& db, const std::string& sweep);
 std::string shell_quote(const std::string& s);
 
 struct BatchScript {
-  std::string job_name, dlcm_binary, workdir, runs_dir, submission_dir;
+  std::string job_name, trainer_binary, workdir, runs_dir, submission_dir;
   int tasks = 0;
   SlurmOptions opt;
 };

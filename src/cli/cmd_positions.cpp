@@ -1,19 +1,12 @@
-// dlcm inspect --positions: loss by position inside a concept, as JSON or a table.
+// dlcm inspect --positions: loss by position inside a concept as a table (its JSON: core/concept_positions.hpp).
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 
 namespace dlcm::cli {
 namespace {
-
-nlohmann::json cell_json(const PositionLoss& r, const PositionCell& c) {
-  nlohmann::json j = {{"count", c.count}, {"loss", c.loss()}};  // NaN (an empty bucket) dumps as null
-  if (r.has_baseline()) j.update({{"baseline_loss", c.baseline_loss()}, {"delta", c.loss() - c.baseline_loss()}});
-  return j;
-}
 
 // "1.234" or, beside a baseline, "1.234 (-0.056)": the DLCM's mean loss and its gap to the baseline.
 std::string cell_text(const PositionLoss& r, const PositionCell& c) {
@@ -23,33 +16,6 @@ std::string cell_text(const PositionLoss& r, const PositionCell& c) {
 }
 
 }  // namespace
-
-nlohmann::json positions_json(const PositionLoss& r) {
-  nlohmann::json classes;
-  for (const auto& [name, c] : position_classes(r)) classes[name] = cell_json(r, *c);
-  nlohmann::json by_length = nlohmann::json::array();
-  for (int L = 1; L <= r.max_length; ++L) {
-    nlohmann::json cells = nlohmann::json::array();
-    for (const auto& c : r.by_length[L - 1]) cells.push_back(cell_json(r, c));
-    by_length.push_back({{"length", L}, {"concepts", r.by_length[L - 1].back().count}, {"positions", cells}});
-  }
-  return {{"run_dir", r.run_dir},
-          {"baseline_run_dir", r.has_baseline() ? nlohmann::json(r.baseline_run_dir) : nlohmann::json()},
-          {"bucketed_by", "target"},
-          {"seq_len", r.seq_len},
-          {"windows_per_domain", r.windows},
-          {"targets", r.all.count},
-          {"concepts", r.concepts},
-          {"ratio", r.ratio()},
-          {"classes", classes},
-          {"by_length", by_length},
-          {"longer",
-           {{"than", r.max_length},
-            {"concepts", r.longer[2].count},
-            {"first", cell_json(r, r.longer[0])},
-            {"internal", cell_json(r, r.longer[1])},
-            {"last", cell_json(r, r.longer[2])}}}};
-}
 
 void print_positions(const PositionLoss& r) {
   fmt::print("Loss by position inside a concept: {}{}\n", r.run_dir,

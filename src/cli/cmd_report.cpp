@@ -5,13 +5,13 @@
 #include <stdexcept>
 
 #include "commands.hpp"
+#include "core/build_info.hpp"
 #include "core/files.hpp"
+#include "core/inspection.hpp"
 #include "reports/analyses.hpp"
 #include "reports/recommend.hpp"
 #include "reports/report.hpp"
-#include "train/inspect.hpp"
-#include "train/positions.hpp"
-#include "train/probes.hpp"
+#include "trainer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,8 +25,14 @@ struct ReportArgs {
   bool no_examples = false, zero_offsets = false, json = false;
 };
 
-// The best DLCM run's checkpoint segments the sample texts; the report library itself never links
-// LibTorch, so the CLI runs the trainer's plain interface and passes the results in.
+// `--threads N` for the trainer, when given.
+std::vector<std::string> with_threads(std::vector<std::string> args, int threads) {
+  if (threads > 0) args.insert(args.end(), {"--threads", std::to_string(threads)});
+  return args;
+}
+
+// The best DLCM run's checkpoint segments the sample texts; neither the report library nor dlcm
+// links LibTorch, so dlcm runs the trainer (`dlcm-train inspect --json`) and passes the results in.
 void add_segmentations(const reports::Study& study, reports::ReportOptions& opt, int threads) {
   if (!study.proxy) {
     opt.segmentation_note = "the sweep has no completed DLCM run";
@@ -38,7 +44,8 @@ void add_segmentations(const reports::Study& study, reports::ReportOptions& opt,
   }
   try {
     for (const auto& [domain, text] : reports::segmentation_samples()) {
-      const auto r = train::inspect(study.proxy_run_dir, text, threads);
+      const auto r = inspection_from_json(
+          trainer_json(with_threads({"inspect", "--json", "--run-dir", study.proxy_run_dir, "--text", text}, threads)));
       opt.segmentations.push_back({domain, r.tokens, r.boundaries});
     }
     opt.segmentation_run = study.proxy_label;
@@ -49,7 +56,7 @@ void add_segmentations(const reports::Study& study, reports::ReportOptions& opt,
 }
 
 // Loss by position inside a concept for the best DLCM run, beside its matched-compute baseline
-// (reports/positions.hpp), over the run's own validation windows.
+// (reports/positions.hpp), over the run's own validation windows: `dlcm-train inspect --positions --json`.
 void add_positions(const reports::Study& study, reports::ReportOptions& opt, int threads) {
   auto& a = opt.positions;
   const auto run = reports::position_run(study);
@@ -58,16 +65,14 @@ void add_positions(const reports::Study& study, reports::ReportOptions& opt, int
     return;
   }
   a.run_label = run->label;
-  train::PositionOptions po;
-  po.run_dir = run->run_dir;
-  po.threads = threads;
+  std::vector<std::string> args{"inspect", "--positions", "--json", "--run-dir", run->run_dir};
   const auto base = reports::matched_baseline(study, *run);
   if (!base) a.note = "no completed baseline run in the DLCM run's budget";
   else if (!fs::exists(fs::path(base->run_dir) / "checkpoint.pt"))
     a.note = fmt::format("baseline run {} has no checkpoint in {}", base->label, base->run_dir);
-  else po.baseline_run_dir = base->run_dir, a.baseline_label = base->label;
+  else args.insert(args.end(), {"--baseline", base->run_dir}), a.baseline_label = base->label;
   try {
-    a.result = train::position_loss(po);
+    a.result = position_loss_from_json(trainer_json(with_threads(args, threads)));
   } catch (const std::exception& e) {
     a.note = fmt::format("analysing run {} failed: {}", run->label, e.what());
   }
@@ -85,7 +90,7 @@ void run_report(const ReportArgs& a) {
   opt.replicates = a.bootstrap;
   opt.threads = a.threads;
   opt.zero_offsets = a.zero_offsets;
-  opt.build = train::build_info();
+  opt.build = compiled_build_info();  // this dlcm; its runs name their trainers' builds
   if (a.no_examples) {
     opt.segmentation_note = opt.positions.note = "left out (--no-examples)";
   } else {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "core/build_info.hpp"
 #include "core/duration.hpp"
 #include "core/files.hpp"
 #include "data/corpus.hpp"
@@ -26,7 +27,7 @@
 #include "sweeps/lr_transfer.hpp"
 #include "sweeps/slurm.hpp"
 #include "sweeps/spec.hpp"
-#include "train/probes.hpp"
+#include "trainer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,20 +39,37 @@ using nlohmann::json;
 int default_workers() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 // Estimated wall time: each distinct architecture is timed for a few steps with the threads a
-// worker would get; runs are then spread over the workers.
+// worker would get (by the trainer, in one process: `dlcm-train calibrate`); runs are then spread
+// over the workers.
 double estimate_seconds(const sweeps::Plan& plan, int workers) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = std::max(1, cores / workers);
-  std::map<std::string, double> rate;
-  double total = 0;
+  std::map<std::string, size_t> arch_of;  // architecture (its TOML) -> index into the configs timed
+  std::vector<size_t> run_arch;
+  const fs::path dir = fs::temp_directory_path() / fmt::format("dlcm-calibrate-{}", getpid());
+  fs::create_directories(dir);
+  std::vector<std::string> args{"calibrate", "--threads", std::to_string(threads)};
   for (const auto& r : plan.runs) {
     RunConfig arch = r.cfg;
     arch.train = TrainConfig{};
     arch.train.batch_size = r.cfg.train.batch_size;
-    const std::string key = to_toml(arch);
-    if (!rate.count(key)) rate[key] = train::measure_train_flops_per_second(r.cfg, threads);
-    total += r.C / rate[key];
+    const auto [it, added] = arch_of.emplace(to_toml(arch), arch_of.size());
+    if (added) {
+      args.push_back((dir / fmt::format("{}.toml", it->second)).string());
+      write_file_atomic(args.back(), to_toml(r.cfg));
+    }
+    run_arch.push_back(it->second);
   }
+  json rates;
+  try {
+    rates = trainer_json(args);
+  } catch (...) {
+    fs::remove_all(dir);
+    throw;
+  }
+  fs::remove_all(dir);
+  double total = 0;
+  for (size_t i = 0; i < plan.runs.size(); ++i) total += plan.runs[i].C / rates.at(run_arch[i]).get<double>();
   return total / workers;
 }
 
@@ -330,7 +348,14 @@ void add_plan_command(CLI::App* sweep) {
     }
     const auto p = sweeps::plan(spec);
     const int workers = a->workers > 0 ? a->workers : default_workers();
-    const double secs = a->no_calibrate ? NAN : estimate_seconds(p, workers);
+    bool calibrate = !a->no_calibrate;
+    if (calibrate) try {
+        trainer_exe();
+      } catch (const std::exception& e) {  // a build without LibTorch plans; it cannot time training
+        fmt::print(stderr, "warning: no wall-time estimate: {}\n", e.what());
+        calibrate = false;
+      }
+    const double secs = calibrate ? estimate_seconds(p, workers) : NAN;
     if (a->json) {
       json runs = json::array();
       for (const auto& r : p.runs)
@@ -350,7 +375,7 @@ void add_plan_command(CLI::App* sweep) {
                  w, r.N, r.P, r.R, r.D, r.C / r.budget, r.steps);
     for (const auto& d : p.dropped) fmt::print("dropped at budget {:.3g}: {}: {}\n", d.budget, d.label, d.reason);
     fmt::print("{} runs, {} dropped", p.runs.size(), p.dropped.size());
-    if (!a->no_calibrate) fmt::print("; estimated wall time {} on {} workers (calibrated here)", format_duration(secs), workers);
+    if (calibrate) fmt::print("; estimated wall time {} on {} workers (calibrated here)", format_duration(secs), workers);
     fmt::print("\n");
   });
 }

@@ -1,8 +1,7 @@
-// dlcm train / dlcm inspect (--positions output: cmd_positions.cpp).
+// dlcm-train train / inspect, which `dlcm train|inspect` exec (--positions table: cmd_positions.cpp).
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "storage/status.hpp"
@@ -15,7 +14,7 @@ namespace dlcm::cli {
 namespace {
 
 // Concept spans marked with brackets; bytes of a multi-byte character stay together.
-std::string mark_spans(const train::Inspection& r) {
+std::string mark_spans(const Inspection& r) {
   std::string out;
   for (size_t i = 0; i < r.tokens.size(); ++i) {
     if (r.boundaries[i] && i > 0) out += "|";
@@ -28,7 +27,7 @@ std::string mark_spans(const train::Inspection& r) {
 }  // namespace
 
 void add_train_commands(CLI::App& app) {
-  auto* tr = app.add_subcommand("train", "Train one DLCM or baseline proxy into a run directory");
+  auto* tr = app.add_subcommand("train", kTrainAbout);
   struct TrainArgs {
     std::string config;
     std::vector<std::string> sets;
@@ -65,9 +64,7 @@ void add_train_commands(CLI::App& app) {
     if (s.status == train::RunStatus::interrupted) std::exit(storage::code(storage::TrainExit::interrupted));
   });
 
-  auto* in = app.add_subcommand(
-      "inspect", "Show how a trained run cuts text into concepts, with per-token loss; or (--positions) its "
-                 "validation loss by position inside a concept");
+  auto* in = app.add_subcommand("inspect", kInspectAbout);
   struct InspectArgs {
     std::string run_dir, text;
     bool json = false, positions = false;
@@ -97,18 +94,14 @@ void add_train_commands(CLI::App& app) {
       b->pos.run_dir = b->run_dir;
       b->pos.threads = b->threads;
       const auto r = train::position_loss(b->pos);
-      if (b->json) fmt::print("{}\n", positions_json(r).dump());
+      if (b->json) fmt::print("{}\n", to_json(r).dump());
       else print_positions(r);
       return;
     }
     if (text->count() == 0) throw std::runtime_error("inspect: give --text TEXT or --positions");
     const auto r = train::inspect(b->run_dir, b->text, b->threads);
     if (b->json) {
-      nlohmann::json j = {{"tokens", r.tokens},
-                          {"boundaries", r.boundaries},
-                          {"boundary_prob", r.boundary_prob},
-                          {"next_token_logprob", r.next_token_logprob}};
-      fmt::print("{}\n", j.dump());
+      fmt::print("{}\n", to_json(r).dump());
       return;
     }
     int concepts = 0;

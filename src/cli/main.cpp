@@ -1,30 +1,22 @@
-// dlcm: scaling-law experiment orchestrator for Dynamic Large Concept Models.
-#include <cstdio>
-#include <exception>
-
+// dlcm: scaling-law experiment orchestrator for Dynamic Large Concept Models. This binary never
+// loads LibTorch: train, inspect and mup coord-check are dlcm-train's, which it execs for them.
 #include "commands.hpp"
-#include "train/probes.hpp"
+#include "core/build_info.hpp"
+#include "trainer.hpp"
 
 int main(int argc, char** argv) {
+  if (dlcm::cli::is_trainer_command(argc, argv)) return dlcm::cli::forward_to_trainer(argc, argv);
   CLI::App app{"dlcm: compression-aware scaling-law studies for Dynamic Large Concept Models"};
   app.require_subcommand(1);
-  // Which dlcm, LibTorch, CUDA and BLAS: the block every run directory records too.
-  app.set_version_flag("--version", [] { return dlcm::to_text(dlcm::train::build_info()); });
+  // Which dlcm, and which trainer it hands training to (whose --version names LibTorch, CUDA, BLAS).
+  app.set_version_flag("--version", [] { return dlcm::to_text(dlcm::compiled_build_info()); });
   dlcm::cli::add_data_command(app);
-  dlcm::cli::add_train_commands(app);
+  dlcm::cli::add_trainer_command_stubs(app);
   dlcm::cli::add_sweep_commands(app);
   dlcm::cli::add_fit_command(app);
   dlcm::cli::add_recommend_command(app);
   dlcm::cli::add_verify_command(app);
   dlcm::cli::add_report_command(app);
   dlcm::cli::add_mup_commands(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dlcm: error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return dlcm::cli::run(app, argc, argv);
 }

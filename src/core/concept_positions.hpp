@@ -1,12 +1,15 @@
 #pragma once
-// The result of the loss-by-position analysis (train/positions.hpp computes it; the CLI and the
-// report show it): plain types with no LibTorch, in core so every layer above may read them.
+// The result of the loss-by-position analysis (train/positions.hpp computes it in dlcm-train; the
+// CLI and the report show it): plain types with no LibTorch, in core so every layer above may read
+// them, and their JSON, which carries them from the trainer's process to the report's.
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace dlcm {
 
@@ -43,5 +46,11 @@ inline std::vector<std::pair<const char*, const PositionCell*>> position_classes
   return {{"all", &r.all},     {"single", &r.single}, {"first", &r.first},
           {"internal", &r.internal}, {"last", &r.last},     {"open", &r.open}};
 }
+
+// `dlcm-train inspect --positions --json`: per bucket its count and mean losses (null for an empty
+// bucket), and beside a baseline the gap. The report reads it back from the trainer's output.
+nlohmann::json to_json(const PositionLoss& r);
+// The inverse of to_json (sums from count × mean). Throws naming the missing or mistyped field.
+PositionLoss position_loss_from_json(const nlohmann::json& j);
 
 }  // namespace dlcm

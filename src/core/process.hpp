@@ -1,6 +1,7 @@
 #pragma once
 // Child processes started one way: an argv (no shell between, so no quoting), an environment, and
-// stdout/stderr where the caller wants them. Trainer workers, Slurm commands and gnuplot go through here.
+// stdout/stderr where the caller wants them. Trainer workers, Slurm commands, gnuplot and `dlcm`
+// handing a command to its trainer (dlcm-train) go through here.
 #include <sys/types.h>
 
 #include <string>
@@ -25,5 +26,18 @@ int spawn(const std::vector<std::string>& argv, pid_t& pid, const SpawnOptions& 
 
 // Waits for the child: its exit code, or -1 when a signal ended it.
 int wait_exit(pid_t pid);
+
+struct ProgramResult {
+  int code = -1;  // exit status; -1: could not start or killed by a signal
+  std::string out, err;
+};
+
+// Runs a program with these arguments (no shell in between) to its end, capturing both outputs.
+ProgramResult run_program(const std::vector<std::string>& argv);
+
+// Replaces this process with the program at `path` (no PATH lookup), given argv (argv[0] included)
+// and this environment: the same pid, so signals and a parent's wait reach the new program. Returns
+// only when that failed, with the errno.
+int exec_program(const std::string& path, const std::vector<std::string>& argv);
 
 }  // namespace dlcm

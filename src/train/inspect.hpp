@@ -1,17 +1,11 @@
 #pragma once
 // `dlcm inspect`: a trained model's view of some text. Plain C++ interface (the CLI never includes
-// LibTorch).
+// LibTorch); the result type is core's, so that the report reads it back from the trainer's JSON.
 #include <string>
-#include <vector>
+
+#include "core/inspection.hpp"
 
 namespace dlcm::train {
-
-struct Inspection {
-  std::vector<int> tokens;
-  std::vector<int> boundaries;                // 1 where a concept starts
-  std::vector<double> next_token_logprob;     // entry i: log p(token i+1 | tokens 0..i)
-  std::vector<double> boundary_prob;
-};
 
 // Runs a trained model (eval mode, thresholded boundaries) over byte-level text.
 Inspection inspect(const std::string& run_dir, const std::string& text, int threads = 0);

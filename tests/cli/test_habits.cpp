@@ -1,5 +1,5 @@
 // A researcher's habits through the real `dlcm` binary: `--set KEY=VALUE` overrides reaching the
-// run directory, the run's identity and the stored spec; `dlcm --version` and the build block every
+// run directory, the run's identity and the stored spec; `dlcm(-train) --version` and the build block every
 // run records; a missing corpus naming the command that builds it; `sweep status --watch`.
 #include <gtest/gtest.h>
 
@@ -271,12 +271,18 @@ TEST_F(Habits, WatchFollowsASweepAndExitsWhenItEnds) {
 }
 
 TEST_F(Habits, VersionNamesTheBuild) {
+  // dlcm names itself and its trainer; the trainer names the LibTorch, CUDA and BLAS it runs on.
   const auto r = run("--version");
+  const auto t = dlcm::test::run_command(std::string(DLCM_TRAIN_BIN) + " --version");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(^dlcm \d+\.\d+\.\d+\n)"))) << r.out;
-  for (const char* field : {"\ncommit: ", "\nLibTorch: ", "\nCUDA: ", "\nBLAS: "})
-    EXPECT_NE(r.out.find(field), std::string::npos) << field << " in " << r.out;
-  EXPECT_EQ(r.out.find("commit: \n"), std::string::npos) << r.out;  // "unknown" outside git, never empty
+  ASSERT_EQ(t.code, 0);
+  for (const auto& out : {r.out, t.out}) {
+    EXPECT_TRUE(std::regex_search(out, std::regex(R"(^dlcm \d+\.\d+\.\d+\ncommit: )"))) << out;
+    EXPECT_EQ(out.find("commit: \n"), std::string::npos) << out;  // "unknown" outside git, never empty
+  }
+  EXPECT_NE(r.out.find("\ntrainer: " + std::string(DLCM_TRAIN_BIN) + " "), std::string::npos) << r.out;
+  for (const char* field : {"\nLibTorch: ", "\nCUDA: ", "\nBLAS: "})
+    EXPECT_NE(t.out.find(field), std::string::npos) << field << " in " << t.out;
 }
 
 TEST_F(Habits, AMissingCorpusSaysWhatToRun) {

@@ -323,4 +323,16 @@ boundary_mode = ["global", "fixed"]
       EXPECT_NEAR(*f.val_R, 4, 0.1);
     }
   }
+
+  // The report's checkpoint sections come from the trainer's processes (dlcm-train inspect, its
+  // JSON read back by dlcm): the segmentation examples and the loss by position beside the baseline.
+  const auto html = (root / "report.html").string();
+  const auto rep = test::run_command(fmt::format("{} report tiny --bootstrap 0 --threads 1 --db {} -o {} 2>&1", DLCM_BIN,
+                                                 test::shell_quote(db), test::shell_quote(html)));
+  ASSERT_EQ(rep.code, 0) << rep.out;
+  const auto text = read_file(html, "report");
+  EXPECT_NE(text.find("<p>Concept spans (alternating colours) cut by run"), std::string::npos);
+  EXPECT_EQ(text.find("No examples:"), std::string::npos);
+  EXPECT_NE(text.find("<h2 id=positions>Loss by position inside a concept</h2>\n<p>Validation loss of run"), std::string::npos);
+  EXPECT_NE(text.find(" Baseline: run "), std::string::npos);
 }

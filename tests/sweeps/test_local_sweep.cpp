@@ -221,7 +221,7 @@ TEST_F(LocalSweep, RunsAddedBySweepExtendAreTrainedAndSubmittedOnce) {
     // The Slurm path submits the added run, and only it (a dry run needs no Slurm: nothing was submitted before).
     dlcm::sweeps::SlurmOptions o;
     o.dry_run = true;
-    o.dlcm_binary = DLCM_BIN;
+    o.trainer_binary = DLCM_TRAIN_BIN;
     const auto sub = dlcm::sweeps::submit_slurm(sweep, dlcm::sweeps::plan(sweep), d, o);
     EXPECT_EQ(sub.hashes, std::vector<std::string>{added.hash});
     EXPECT_NE(sub.script.find("#SBATCH --array=0-0\n"), std::string::npos) << sub.script;

@@ -309,3 +309,31 @@ TEST_F(SlurmSweep, LocalAndSlurmTogetherTrainEachRunOnce) {
   std::printf("local and Slurm on one sweep: %d runs trained locally, %d by Slurm tasks, each once (attempts 1)\n",
               by_local, by_slurm);
 }
+
+TEST(SlurmSubmit, FailedRunsAtTheAttemptLimitAndBadDirectivesSubmitNothing) {
+  // Needs no Slurm (but a trainer): the run fails under the local launcher, and nothing reaches sbatch.
+  const auto dir = dlcm::test::temp_dir("slurm-limit");
+  const auto spec = dir / "limit.toml";
+  std::ofstream(spec) << "name = \"limit\"\nbudgets = [1e9]\nruns_dir = \"" << (dir / "runs").string()
+                      << "\"\nmin_steps = 5\nmax_attempts = 1\n[grid]\nd_token = [32]\nbaseline_layers = [2]\n"
+                         "ratio = [1]\n[base.model]\nseq_len = 64\nn_heads_token = 2\n[base.train]\nbatch_size = 4\n"
+                         "[base.data]\ndir = \"" << (dir / "corpus").string() << "\"\n";
+  const std::string bin = DLCM_BIN, db = (dir / "dlcm.db").string();
+  const auto plan = nlohmann::json::parse(dlcm::test::run_command(bin + " sweep plan --json --no-calibrate " + spec.string()).out);
+  ASSERT_EQ(plan.size(), 1u);
+  const fs::path run_dir = dir / "runs" / plan[0]["hash"].get<std::string>();
+  fs::create_directories(run_dir);
+  std::ofstream(run_dir / "config.toml") << "not = [toml\n";
+  // A corpus to pass the launcher's check (a missing one stops the sweep before any run starts);
+  // the worker fails on the config before reading it.
+  fs::create_directories(dir / "corpus");
+  std::ofstream(dir / "corpus" / "meta.json") << "{}\n";
+  EXPECT_EQ(dlcm::test::run_command(bin + " sweep run --quiet --db " + db + " " + spec.string() + " 2>&1").code, 2);
+  const auto r = dlcm::test::run_command(bin + " sweep submit --resubmit-failed --db " + db + " " + spec.string() + " 2>&1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "sweep limit: nothing to submit; 1 failed runs are at max_attempts = 1\n");
+  const auto bad = dlcm::test::run_command(bin + " sweep submit --partition 'a b' --db " + db + " " + spec.string() + " 2>&1");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("--partition: \"a b\" is not a valid value"), std::string::npos) << bad.out;
+  EXPECT_FALSE(fs::exists(dir / "runs" / "slurm"));
+}

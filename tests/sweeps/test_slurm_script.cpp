@@ -33,7 +33,7 @@ std::vector<std::string> hostile(const fs::path& marker) {
 BatchScript script_for(const std::string& v) {
   BatchScript b;
   b.job_name = "dlcm-test";
-  b.dlcm_binary = "/bin/" + v;
+  b.trainer_binary = "/bin/" + v;
   b.workdir = v + "/work";
   b.runs_dir = "/runs/" + v;
   b.submission_dir = "/runs/" + v + "/slurm/1";
@@ -51,11 +51,11 @@ TEST(SlurmScript, HostileValuesStayDataThroughBash) {
     // The script's value assignments, run by bash, give back exactly the values: nothing ran.
     std::string text = batch_script(b);
     text = text.substr(0, text.find("task=$SLURM_ARRAY_TASK_ID"));
-    text += R"(printf '%s\0' "$dlcm" "$workdir" "$runs" "$sub")";
+    text += R"(printf '%s\0' "$trainer" "$workdir" "$runs" "$sub")";
     std::ofstream(dir / "s.sh") << text;
     const auto r = run_command("bash " + (dir / "s.sh").string());
     EXPECT_EQ(r.code, 0) << v;
-    EXPECT_EQ(r.out, b.dlcm_binary + '\0' + b.workdir + '\0' + b.runs_dir + '\0' + b.submission_dir + '\0') << v;
+    EXPECT_EQ(r.out, b.trainer_binary + '\0' + b.workdir + '\0' + b.runs_dir + '\0' + b.submission_dir + '\0') << v;
     const auto q = run_command("bash -c " + dlcm::test::shell_quote("printf %s " + shell_quote(v)));
     EXPECT_EQ(q.out, v);
     EXPECT_FALSE(fs::exists(marker)) << "injected command ran for: " << v;
@@ -122,30 +122,3 @@ TEST(SlurmScript, OnlyTheRunSaysATaskHasEnded) {
   EXPECT_EQ(state("", std::string("CANCELLED"), std::nullopt), "pending");
 }
 
-TEST(SlurmSubmit, FailedRunsAtTheAttemptLimitAndBadDirectivesSubmitNothing) {
-  // Needs no Slurm: the run fails under the local launcher, and nothing reaches sbatch.
-  const auto dir = temp_dir("slurm-limit");
-  const auto spec = dir / "limit.toml";
-  std::ofstream(spec) << "name = \"limit\"\nbudgets = [1e9]\nruns_dir = \"" << (dir / "runs").string()
-                      << "\"\nmin_steps = 5\nmax_attempts = 1\n[grid]\nd_token = [32]\nbaseline_layers = [2]\n"
-                         "ratio = [1]\n[base.model]\nseq_len = 64\nn_heads_token = 2\n[base.train]\nbatch_size = 4\n"
-                         "[base.data]\ndir = \"" << (dir / "corpus").string() << "\"\n";
-  const std::string bin = DLCM_BIN, db = (dir / "dlcm.db").string();
-  const auto plan = nlohmann::json::parse(run_command(bin + " sweep plan --json --no-calibrate " + spec.string()).out);
-  ASSERT_EQ(plan.size(), 1u);
-  const fs::path run_dir = dir / "runs" / plan[0]["hash"].get<std::string>();
-  fs::create_directories(run_dir);
-  std::ofstream(run_dir / "config.toml") << "not = [toml\n";
-  // A corpus to pass the launcher's check (a missing one stops the sweep before any run starts);
-  // the worker fails on the config before reading it.
-  fs::create_directories(dir / "corpus");
-  std::ofstream(dir / "corpus" / "meta.json") << "{}\n";
-  EXPECT_EQ(run_command(bin + " sweep run --quiet --db " + db + " " + spec.string() + " 2>&1").code, 2);
-  const auto r = run_command(bin + " sweep submit --resubmit-failed --db " + db + " " + spec.string() + " 2>&1");
-  EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "sweep limit: nothing to submit; 1 failed runs are at max_attempts = 1\n");
-  const auto bad = run_command(bin + " sweep submit --partition 'a b' --db " + db + " " + spec.string() + " 2>&1");
-  EXPECT_EQ(bad.code, 1);
-  EXPECT_NE(bad.out.find("--partition: \"a b\" is not a valid value"), std::string::npos) << bad.out;
-  EXPECT_FALSE(fs::exists(dir / "runs" / "slurm"));
-}

@@ -215,6 +215,23 @@ TEST_F(Positions, InspectCliPrintsThePositionsAsJsonAndTable) {
   EXPECT_TRUE(j["classes"]["single"]["loss"].is_null());  // no single-token concept at fixed R = 3
   EXPECT_EQ(j["by_length"][2]["concepts"].get<double>(), r.by_length[2][2].count);
   EXPECT_EQ(j["by_length"][2]["positions"].size(), 3u);
+  // What the report reads back from the trainer's output (core's reader) is the analysis itself.
+  const auto back = position_loss_from_json(j);
+  EXPECT_EQ(back.run_dir, r.run_dir);
+  EXPECT_EQ(back.baseline_run_dir, r.baseline_run_dir);
+  EXPECT_EQ(back.seq_len, kT);
+  EXPECT_EQ(back.windows, r.windows);
+  EXPECT_EQ(back.max_length, 4);
+  EXPECT_EQ(back.concepts, r.concepts);
+  const auto same = [](const PositionCell& a, const PositionCell& b) {
+    EXPECT_EQ(a.count, b.count);
+    EXPECT_NEAR(a.loss_sum, b.loss_sum, 1e-12 * b.loss_sum);
+    EXPECT_NEAR(a.baseline_loss_sum, b.baseline_loss_sum, 1e-12 * b.baseline_loss_sum);
+  };
+  const auto classes = position_classes(r), read = position_classes(back);
+  for (size_t i = 0; i < classes.size(); ++i) same(*read[i].second, *classes[i].second);
+  for (int L = 1; L <= 4; ++L)
+    for (int k = 0; k < L; ++k) same(back.by_length[L - 1][k], r.by_length[L - 1][k]);
 
   const auto table = test::run_command(base + " --positions --max-length 4");
   ASSERT_EQ(table.code, 0) << table.out;
