@@ -1,5 +1,6 @@
 #include "train/probes.hpp"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -53,7 +54,13 @@ std::string blas_in_use() {
         found.find(path) == std::string::npos)
       found += (found.empty() ? "" : ", ") + path;
   }
-  return found.empty() ? "none loaded" : found;
+  if (found.empty()) return "none loaded";
+  // OpenBLAS picks its kernels when it loads, from the CPU or OPENBLAS_CORETYPE: a run's numbers and
+  // speed depend on which, so the build block names them.
+  using CoreName = char* (*)();
+  if (auto core_name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename")))
+    found += fmt::format(" (kernels: {})", core_name());
+  return found;
 }
 
 BuildInfo build_info() {

@@ -12,7 +12,8 @@ namespace dlcm::train {
 // tokens after one warm-up step (the sweep planner's wall-time estimate).
 double measure_train_flops_per_second(const RunConfig& cfg, int threads, int steps = 2);
 
-// Which BLAS library LibTorch is calling, read from the process's mapped libraries.
+// Which BLAS library LibTorch is calling, read from the process's mapped libraries, and for
+// OpenBLAS which of its kernels it chose: "... (kernels: Haswell)".
 std::string blas_in_use();
 // This binary: compiled_build_info() with LibTorch's version, CUDA's availability and blas_in_use().
 BuildInfo build_info();

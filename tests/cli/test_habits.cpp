@@ -1,8 +1,10 @@
 // A researcher's habits through the real `dlcm` binary: `--set KEY=VALUE` overrides reaching the
 // run directory, the run's identity and the stored spec; `dlcm(-train) --version` and the build block every
 // run records; a missing corpus naming the command that builds it; `sweep status --watch`.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +94,14 @@ TEST_F(Habits, TrainOverridesReachTheRunDirectoryAndItsIdentity) {
   // The build block: the same fields `dlcm --version` prints.
   for (const char* key : {"version", "commit", "dirty", "torch", "cuda", "blas"})
     EXPECT_TRUE(result["build"].contains(key)) << key << " in " << result["build"].dump();
+  // OpenBLAS's kernels (chosen per CPU, or pinned by OPENBLAS_CORETYPE) are part of the build.
+  std::string blas = result["build"]["blas"];
+  if (blas.find("openblas") != std::string::npos) {
+    const char* pinned = std::getenv("OPENBLAS_CORETYPE");
+    std::string expected = pinned ? fmt::format("(kernels: {})", pinned) : "(kernels: ";
+    for (auto* t : {&blas, &expected}) std::transform(t->begin(), t->end(), t->begin(), ::tolower);
+    EXPECT_NE(blas.find(expected), std::string::npos) << blas;
+  }
   // Resuming follows the overridden config: the same overrides resume, the bare file is refused.
   const auto again = run("train --quiet --threads 1 --config " + shell_quote(cfg) + " --run-dir " + shell_quote(dir) + sets);
   EXPECT_EQ(again.code, 0) << again.err;
