@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "commands.hpp"
+#include "core/build_info.hpp"
 #include "reports/verify.hpp"
 #include "storage/status.hpp"
 #include "sweeps/launcher.hpp"
@@ -42,6 +43,7 @@ void print_text(const reports::Verification& v) {
 }
 
 void run_verify(const VerifyArgs& a) {
+  if (a.launcher != "slurm") trainer_exe();  // a build without the trainer stops before it stores anything
   auto db = storage::open_sweep(a.db, a.sweep, /*writable=*/true);
   const auto plan = reports::plan_verification(db, {.sweep = a.sweep, .budget = a.budget, .bootstrap = a.bootstrap});
   const auto& run = plan.plan.runs.front();

@@ -58,6 +58,14 @@ TEST(Forwarding, WithoutLibTorchTheTrainersCommandsFailInOneLine) {
     EXPECT_EQ(r.out, line) << args;
   }
   EXPECT_NE(run(DLCM_BIN, "--version").out.find("\ntrainer: this build has no trainer"), std::string::npos);
+  // verify would store a recommendation, then train it: it stops before touching the database.
+  const auto dir = dlcm::test::temp_dir("forwarding-verify");
+  const auto db = (dir / "new.db").string();
+  const auto v = run(DLCM_BIN, "verify --sweep demo --budget 1e12 --db " + shell_quote(db));
+  EXPECT_EQ(v.code, 1);
+  EXPECT_EQ(v.out, line);
+  EXPECT_FALSE(fs::exists(db));
+  fs::remove_all(dir);
 }
 
 #endif
