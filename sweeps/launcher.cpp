@@ -178,6 +178,19 @@ bool claim(storage::Database& db, const storage::RunRow& run, const std::optiona
   return true;
 }
 
+std::optional<Heartbeat> read_heartbeat(const std::string& run_dir) {
+  std::ifstream in(fs::path(run_dir) / "heartbeat.json");
+  if (!in) return std::nullopt;
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return Heartbeat{j.value("pid", int64_t{-1}), j.value("step", int64_t{0}), j.value("unix", 0.0), j.value("max_gap", 0.0)};
+}
+
+double hung_limit(double hung_after, const std::optional<Heartbeat>& beat) {
+  if (hung_after > 0) return beat ? hung_after : std::max(hung_after, kHungFloor);  // start-up gets the floor
+  return std::max(kHungFloor, kHungMargin * (beat ? beat->max_gap : 0));
+}
+
 std::string result_status(const std::string& run_dir) {
   std::ifstream in(fs::path(run_dir) / "result.json");
   if (!in) return "";
@@ -189,26 +202,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A worker's heartbeat file (train/run_dir.cpp): written by that worker process, or none yet.
-struct Beat {
-  double wall = 0, max_gap = 0;  // wall: unix seconds of the beat
-  int64_t step = 0;
-};
-std::optional<Beat> read_beat(const fs::path& dir, pid_t worker) {
-  std::ifstream in(dir / "heartbeat.json");
-  if (!in) return std::nullopt;
-  const auto j = nlohmann::json::parse(in, nullptr, false);
-  if (!j.is_object() || j.value("pid", -1) != worker) return std::nullopt;  // an earlier attempt's
-  return Beat{j.value("unix", 0.0), j.value("max_gap", 0.0), j.value("step", int64_t{0})};
-}
-
 // --- the worker pool: `dlcm train` child processes, one per run --------------------------------
 
 struct Worker {
   storage::RunRow row;
   int64_t attempt = 0;
   Clock::time_point started, last_beat;
-  std::optional<Beat> beat;
+  std::optional<Heartbeat> beat;
   int gpu = -1;
   bool hung = false;
 };
@@ -382,11 +382,12 @@ bool fill(Queue& q, Pool& pool, storage::Database& db, const SweepSpec& spec, co
 void kill_hung(Pool& pool, const LocalOptions& opt, Clock::time_point now, const Reporter& rep) {
   for (auto& [pid, r] : pool.running) {
     if (r.hung) continue;
-    const auto beat = read_beat(r.row.run_dir, pid);
+    auto beat = read_heartbeat(r.row.run_dir);
+    if (beat && beat->pid != pid) beat.reset();  // an earlier attempt's
     if (beat && (!r.beat || beat->wall != r.beat->wall)) r.beat = beat, r.last_beat = now;
-    const double limit = opt.hung_after > 0 ? opt.hung_after : std::max(kHungFloor, kHungMargin * (r.beat ? r.beat->max_gap : 0));
+    const double limit = hung_limit(opt.hung_after, r.beat);
     const double silent = std::chrono::duration<double>(now - r.last_beat).count();
-    if (silent <= (r.beat ? limit : std::max(limit, kHungFloor))) continue;  // start-up gets the floor
+    if (silent <= limit) continue;
     kill(pid, SIGKILL);
     r.hung = true;
     rep.say(fmt::format("{} {}: no heartbeat for {:.0f} s (limit {:.0f} s) at step {}: killed as hung", r.row.hash,

@@ -23,6 +23,16 @@ struct LocalOptions {
 };
 
 constexpr double kHungMargin = 20, kHungFloor = 60;  // seconds, see LocalOptions::hung_after
+
+// A worker's heartbeat.json (train/run_dir.cpp), written at most once a second while it trains.
+struct Heartbeat {
+  int64_t pid = -1, step = 0;
+  double wall = 0, max_gap = 0;  // wall: unix seconds of the beat, by the worker's clock; max_gap: its slowest gap
+};
+std::optional<Heartbeat> read_heartbeat(const std::string& run_dir);
+// Seconds of silence after which a worker counts as hung: hung_after when set, else kHungMargin ×
+// its slowest gap so far, at least kHungFloor (which is also what a worker gets before its first beat).
+double hung_limit(double hung_after, const std::optional<Heartbeat>& beat);
 // A claim whose holder has not refreshed it for this long is stale, wherever the holder runs
 // (local orchestrators refresh theirs every 2 s).
 constexpr double kClaimStaleSeconds = 120;

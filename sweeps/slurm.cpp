@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -142,7 +143,9 @@ storage::RunStatus resolve_state(const std::string& result_status, const std::op
   if (slurm_state && !kTerminal.count(*slurm_state))
     return kRunning.count(*slurm_state) ? RunStatus::running : RunStatus::queued;
   // The task has ended (or Slurm has forgotten it): only the run itself says how.
-  if (exit_code) return *exit_code == code(TrainExit::interrupted) ? RunStatus::pending : RunStatus::failed;
+  if (exit_code)  // checkpointed and stopped, or the run directory was busy (nothing tried): resumable
+    return *exit_code == code(TrainExit::interrupted) || *exit_code == code(TrainExit::busy) ? RunStatus::pending
+                                                                                             : RunStatus::failed;
   if (result_status == to_string(ResultStatus::interrupted)) return RunStatus::pending;  // checkpointed, then stopped
   if (slurm_state == "CANCELLED" && result_status.empty()) return RunStatus::pending;  // cancelled before it trained
   return RunStatus::failed;
@@ -174,6 +177,21 @@ TaskStates parse_task_states(const std::string& text) {
   return out;
 }
 
+std::optional<double> task_started_at(const std::string& task_log) {
+  static const std::regex start(R"((\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z task \d+ \(job )");
+  std::optional<double> last;
+  std::istringstream in(task_log);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, start) || m.position(0) != 0) continue;
+    std::tm tm{};
+    tm.tm_year = std::stoi(m[1]) - 1900, tm.tm_mon = std::stoi(m[2]) - 1, tm.tm_mday = std::stoi(m[3]);
+    tm.tm_hour = std::stoi(m[4]), tm.tm_min = std::stoi(m[5]), tm.tm_sec = std::stoi(m[6]);
+    last = static_cast<double>(timegm(&tm));
+  }
+  return last;
+}
+
 std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids) {
   if (job_ids.empty()) return TaskStates{};
   const std::string ids = join(job_ids);
@@ -194,8 +212,24 @@ namespace {
 
 std::string task_name(const storage::SlurmTask& t) { return fmt::format("{}_{}", t.job_id, t.array_index); }
 
+// Why a running task's worker counts as hung (silent past its limit since the task last started),
+// or nothing. Its heartbeats before that start are an earlier start's.
+std::optional<std::string> hung_task(const storage::SlurmTask& t, const std::string& run_dir, double hung_after) {
+  std::ifstream log(fs::path(t.submission_dir) / "logs" / fmt::format("{}.log", t.array_index));
+  const auto started = task_started_at({std::istreambuf_iterator<char>(log), {}});
+  if (!started) return std::nullopt;  // not started yet, as far as its log says
+  auto beat = read_heartbeat(run_dir);
+  if (beat && beat->wall < *started) beat.reset();
+  const double limit = hung_limit(hung_after, beat);
+  const double silent =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - (beat ? beat->wall : *started);
+  if (silent <= limit) return std::nullopt;
+  return fmt::format("Slurm task {}: no heartbeat for {:.0f} s (limit {:.0f} s) at step {}: cancelled as hung",
+                     task_name(t), silent, limit, beat ? beat->step : 0);
+}
+
 // The observation of collect (write: settle what is final) and observe (write nothing).
-Observation settle(storage::Database& db, const std::string& sweep, bool write) {
+Observation settle(storage::Database& db, const std::string& sweep, bool write, double hung_after) {
   const auto tasks = storage::latest_slurm_tasks(db, sweep);
   const auto claims = storage::sweep_claims(db, sweep);
   // A run Slurm has: claimed by its latest task.
@@ -235,14 +269,27 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write) 
     const auto exit_code = read_exit_record(*t);
     const storage::RunStatus settled = resolve_state(found, state, exit_code);
     shown[r.hash] = to_string(settled);
+    if (write && settled == storage::RunStatus::running)
+      if (const auto why = hung_task(*t, r.run_dir, hung_after)) {
+        run_program({"scancel", task_name(*t)});  // Slurm kills what ignores its TERM after KillWait
+        storage::end_attempt(db, r.hash, t->attempt, std::nullopt, to_string(storage::AttemptEnd::hung), *why, true,
+                             to_string(storage::RunStatus::failed));
+        storage::release_claim(db, r.hash, task_holder);
+        shown.erase(r.hash);
+        obs.hung.push_back(fmt::format("{} {}: {}", r.hash, r.label, *why));
+        continue;
+      }
     if (!write || settled == storage::RunStatus::queued || settled == storage::RunStatus::running)
       continue;  // Slurm's word: shown, never stored
     // The task has ended for good: its exit record (or Slurm's end of it) is final evidence.
     if (fs::exists(r.run_dir)) storage::ingest_run_dir(db, r.hash, r.run_dir);
-    // Checkpointed and stopped, or cancelled: not a try.
+    // Checkpointed and stopped, cancelled, or its run directory busy: not a try.
     const bool resumable = settled == storage::RunStatus::pending;
+    const bool busy = exit_code == storage::code(storage::TrainExit::busy);
     storage::end_attempt(db, r.hash, t->attempt, exit_code,
-                         to_string(resumable ? storage::AttemptEnd::interrupted : storage::AttemptEnd::failed),
+                         to_string(busy        ? storage::AttemptEnd::busy
+                                   : resumable ? storage::AttemptEnd::interrupted
+                                               : storage::AttemptEnd::failed),
                          fmt::format("Slurm task {} {}", task_name(*t), state ? *state : "forgotten by Slurm"),
                          !resumable, to_string(settled));
     storage::release_claim(db, r.hash, task_holder);
@@ -261,8 +308,11 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write) 
 
 }  // namespace
 
-Observation collect(storage::Database& db, const std::string& sweep) { return settle(db, sweep, true); }
-Observation observe(storage::Database& db, const std::string& sweep) { return settle(db, sweep, false); }
+Observation collect(storage::Database& db, const std::string& sweep, double hung_after) {
+  if (hung_after < 0) throw std::runtime_error("--hung-after: must not be negative");
+  return settle(db, sweep, true, hung_after);
+}
+Observation observe(storage::Database& db, const std::string& sweep) { return settle(db, sweep, false, 0); }
 
 Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Database& db, const SlurmOptions& opt) {
   check_directive(opt.partition, "--partition", std::regex(R"([A-Za-z0-9_.,+\-]+)"));

@@ -54,13 +54,17 @@ struct ObservedRun {
 struct Observation {
   std::vector<ObservedRun> runs;
   bool slurm_unreachable = false;  // Slurm did not answer: submitted runs keep their recorded status
+  std::vector<std::string> hung;   // collect: each task it cancelled as hung, and why
 };
 
 // Ingests every unfinished run whose evidence is final (a completed or diverged result.json; a
 // Slurm task that has ended: its exit record, or Slurm's last word on it) and settles those runs,
 // ending their Slurm attempts and claims; nothing else is written. Slurm is asked about all live
 // tasks in one query; its word (queued, running) is shown in the observation, never stored.
-Observation collect(storage::Database& db, const std::string& sweep);
+// A task Slurm says is running whose worker has been silent longer than hung_limit(hung_after, its
+// heartbeat) since the task (re)started is cancelled (scancel) and its attempt ends `hung`, counted:
+// the run is failed, and submitted again (or trained locally) while under max_attempts.
+Observation collect(storage::Database& db, const std::string& sweep, double hung_after = 0);
 // The same observation, written nowhere: what `sweep status` shows (db may be read-only).
 Observation observe(storage::Database& db, const std::string& sweep);
 
@@ -87,6 +91,9 @@ storage::RunStatus resolve_state(const std::string& result_status, const std::op
 // jobs in one query: sacct where accounting exists, else squeue. nullopt: Slurm did not answer.
 using TaskStates = std::map<std::pair<int64_t, int64_t>, std::string>;
 std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids);
+// When the task whose log (logs/<i>.log) this is last started, in unix seconds by the node's clock:
+// the batch script's "<UTC time> task <i> (job ..., restart <k>) on <host>: run <hash>" line.
+std::optional<double> task_started_at(const std::string& task_log);
 // Parses lines of "JOBID_INDEX|STATE" or "JOBID_[1-3,5%2]|STATE" (sacct -P) into states.
 TaskStates parse_task_states(const std::string& text);
 

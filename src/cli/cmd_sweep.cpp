@@ -491,15 +491,21 @@ void add_status_command(CLI::App* sweep) {
 void add_collect_command(CLI::App* sweep) {
   struct Args {
     std::string name, db = "dlcm.db";
+    double hung_after = 0;
   };
   auto a = std::make_shared<Args>();
   auto* collect = sweep->add_subcommand("collect", "Ingest a sweep's run directories into the central database");
   collect->add_option("name", a->name, "Sweep name")->required();
   collect->add_option("--db", a->db, "Central database")->capture_default_str();
+  collect->add_option("--hung-after", a->hung_after,
+                      "Seconds a running Slurm task's worker may go without a heartbeat before it is cancelled as "
+                      "hung (0: 20x its slowest step so far, at least 60)")
+      ->capture_default_str();
   collect->callback([a] {
     auto db = storage::open_sweep(a->db, a->name, true);
-    const auto obs = sweeps::collect(db, a->name);
+    const auto obs = sweeps::collect(db, a->name, a->hung_after);
     if (obs.slurm_unreachable) fmt::print(stderr, "warning: Slurm does not answer; submitted runs keep their status\n");
+    for (const auto& h : obs.hung) fmt::print("{}\n", h);
     fmt::print("sweep {}: {} runs: {}\n", a->name, obs.runs.size(), summary(count_states(obs)));
   });
 }

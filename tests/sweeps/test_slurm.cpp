@@ -2,6 +2,7 @@
 // array runs to completion and is collected, whatever the sweep's name and runs directory hold; a
 // task requeued mid-run resumes from its checkpoint; a failing task is resubmitted alone.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -249,6 +250,60 @@ TEST_F(SlurmSweep, AFailingTaskShowsFailedAndOnlyItIsResubmitted) {
     }
   }
   EXPECT_NE(dlcm("sweep submit --db " + db + " " + spec).out.find("nothing to submit"), std::string::npos);
+}
+
+// A Slurm task whose worker stops (a stuck filesystem, a deadlock: here SIGSTOP) would hold its
+// allocation until the time limit. collect cancels it once the worker is silent past --hung-after,
+// counts the try as hung, and the run is submitted again and finished from its checkpoint.
+TEST_F(SlurmSweep, ACollectCancelsATaskWhoseWorkerStoppedAndTheRunIsFinishedOnResubmission) {
+  const auto runs = g_root / "stuck";
+  const auto spec = write_spec("stuck", "stuck", runs, "[2e11]", "", "[1]");
+  const auto db = (g_root / "stuck.db").string();
+  ASSERT_EQ(dlcm("sweep submit --db " + db + " " + spec).code, 0);
+  auto s = status(db, "stuck");
+  ASSERT_EQ(s.size(), 1u);
+  const std::string hash = s[0]["hash"];
+  const auto run_dir = runs / hash;
+  // The worker names itself in its heartbeat; stop it once it is past its first checkpoint.
+  pid_t worker = 0;
+  for (int i = 0; i < 2400 && !worker; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    const auto beat = json::parse(read(run_dir / "heartbeat.json"), nullptr, false);
+    if (beat.is_object() && beat.value("step", 0) >= 10 && fs::exists(run_dir / "checkpoint.pt")) worker = beat.value("pid", 0);
+  }
+  ASSERT_GT(worker, 0) << "the task's worker never got past its first checkpoint";
+  ASSERT_EQ(kill(worker, SIGSTOP), 0);
+  // Within the limit, nothing happens; past it, the task is cancelled and the try counted.
+  auto c = dlcm("sweep collect --hung-after 30 --db " + db + " stuck");
+  EXPECT_EQ(c.code, 0) << c.out;
+  EXPECT_EQ(c.out.find("hung"), std::string::npos) << c.out;
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  c = dlcm("sweep collect --hung-after 3 --db " + db + " stuck");
+  EXPECT_EQ(c.code, 0) << c.out;
+  EXPECT_NE(c.out.find("cancelled as hung"), std::string::npos) << c.out;
+  s = status(db, "stuck");
+  EXPECT_EQ(s[0]["status"], "failed") << s.dump();
+  EXPECT_EQ(s[0]["attempts"], 1);
+  EXPECT_EQ(s[0]["last_reason"], "hung") << s.dump();
+  // Slurm's TERM waits in the stopped worker; letting it run ends it, as Slurm's KillWait would.
+  kill(worker, SIGCONT);
+  for (int i = 0; i < 600 && kill(worker, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(kill(worker, 0), 0) << "the cancelled task's worker is still there";
+  // The cancelled task's end is not a second try.
+  ASSERT_EQ(dlcm("sweep collect --db " + db + " stuck").code, 0);
+  EXPECT_EQ(status(db, "stuck")[0]["attempts"], 1);
+  const auto sub = dlcm("sweep submit --db " + db + " " + spec);
+  ASSERT_EQ(sub.code, 0) << sub.out;
+  EXPECT_NE(sub.out.find("submitted 1 runs"), std::string::npos) << sub.out;
+  s = wait_until(db, "stuck", {"completed", "diverged", "failed"});
+  EXPECT_EQ(s[0]["status"], "completed") << s.dump();
+  EXPECT_EQ(s[0]["attempts"], 2);  // hung, completed
+  EXPECT_EQ(s[0]["steps_done"], s[0]["steps"]);
+  EXPECT_NE(read(run_dir / "log.txt").find("resumed from"), std::string::npos);
+  const auto history = json::parse(dlcm("sweep status --json --db " + db + " stuck --run " + hash.substr(0, 8)).out);
+  ASSERT_EQ(history["history"].size(), 2u) << history.dump();
+  EXPECT_EQ(history["history"][0]["reason"], "hung");
+  EXPECT_EQ(history["history"][1]["reason"], "completed");
 }
 
 TEST_F(SlurmSweep, LocalAndSlurmTogetherTrainEachRunOnce) {

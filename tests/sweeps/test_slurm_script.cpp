@@ -3,6 +3,8 @@
 // by the run itself.
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -93,6 +95,32 @@ TEST(SlurmScript, TaskStatesParseFromSacctAndSqueue) {
   EXPECT_EQ(s.at({13, 0}), "CANCELLED");
 }
 
+// collect() times a task's silence from its last start, which it reads from the line the batch
+// script writes to the task's log each time it starts.
+TEST(SlurmScript, ATasksLastStartIsReadFromTheLineItsScriptLogs) {
+  BatchScript b;
+  b.tasks = 1;
+  const auto script = batch_script(b);
+  const auto at = script.find("echo \"$(date -u +%FT%TZ) task");
+  ASSERT_NE(at, std::string::npos) << script;
+  const auto echo = script.substr(at, script.find('\n', at) - at);
+  const auto before = std::time(nullptr);
+  const auto line = run_command("task=3 run=abc SLURM_JOB_ID=7 SLURM_RESTART_COUNT=2 bash -c " + dlcm::test::shell_quote(echo)).out;
+  const auto after = std::time(nullptr);
+  const auto started = task_started_at("old noise\n" + line + "2026-11-30T23:59:59Z worker exited with 0\n");
+  ASSERT_TRUE(started) << line;
+  EXPECT_GE(*started, static_cast<double>(before));
+  EXPECT_LE(*started, static_cast<double>(after));
+  // The last start wins (a requeued task's log holds every start); nothing started: nothing.
+  const auto both = task_started_at("2026-11-30T10:00:00Z task 3 (job 7, restart 0) on n1: run abc\n"
+                                    "2026-11-30T10:00:05Z worker exited with 4\n"
+                                    "2026-11-30T12:30:01Z task 3 (job 7, restart 1) on n2: run abc\n");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(*both, 1796041801.0);  // 2026-11-30T12:30:01Z
+  EXPECT_FALSE(task_started_at(""));
+  EXPECT_FALSE(task_started_at("dlcm: no run for task 3 in /x/manifest.tsv\n"));
+}
+
 namespace {
 
 // resolve_state's answer as the word `sweep status` shows and the database stores.
@@ -120,5 +148,8 @@ TEST(SlurmScript, OnlyTheRunSaysATaskHasEnded) {
   EXPECT_EQ(state("", std::nullopt, std::nullopt), "failed");  // forgotten by Slurm, no record
   EXPECT_EQ(state("interrupted", std::nullopt, std::nullopt), "pending");
   EXPECT_EQ(state("", std::string("CANCELLED"), std::nullopt), "pending");
+  // A trainer that found the run directory locked (exit 5) tried nothing: the run waits, uncounted.
+  EXPECT_EQ(state("", std::string("COMPLETED"), 5), "pending");
+  EXPECT_EQ(state("interrupted", std::string("FAILED"), 5), "pending");
 }
 
