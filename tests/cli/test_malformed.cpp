@@ -1,6 +1,7 @@
 // Every malformed input kept in tests/malformed/ (listed in cases.tsv) goes through the real CLI:
 // each must fail with a non-zero exit and one line on stderr naming the file (and the field), and
-// leave every file it could touch (the central database, run directories, the inputs) as it was.
+// leave every file it could touch (the central database, run directories, the inputs) as it was. A
+// build without LibTorch tries every case but the trainer's own.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -54,9 +55,16 @@ TEST(Malformed, EveryCaseFailsWithOneLineNamingFileAndFieldAndChangesNothing) {
   const auto sandbox = dlcm::test::temp_dir("malformed");
   fs::copy(src, sandbox, fs::copy_options::recursive);
   dlcm::storage::open_central((sandbox / "central.db").string());  // a good database to leave alone
-  int clean = 0;
+  int clean = 0, left_out = 0;
   for (const auto& c : cases) {
     ASSERT_TRUE(fs::exists(sandbox / c.file)) << c.file;
+#ifndef DLCM_TRAIN_BIN
+    // Without LibTorch, `dlcm train` only says there is no trainer (test_forwarding.cpp).
+    if (c.args.starts_with("train ")) {
+      left_out += 1;
+      continue;
+    }
+#endif
     const auto before = snapshot(sandbox);
     // stderr only: the error is the whole of what the user sees.
     const auto r = dlcm::test::run_command("cd " + dlcm::test::shell_quote(sandbox.string()) + " && " + DLCM_BIN + " " +
@@ -71,6 +79,8 @@ TEST(Malformed, EveryCaseFailsWithOneLineNamingFileAndFieldAndChangesNothing) {
     EXPECT_TRUE(unchanged) << c.args << " changed files";
     clean += failed && one_line && names && unchanged;
   }
-  std::printf("malformed inputs: %zu tried, %d clean one-line errors with nothing changed\n", cases.size(), clean);
+  std::printf("malformed inputs: %zu tried, %d clean one-line errors with nothing changed\n", cases.size() - left_out,
+              clean);
+  EXPECT_EQ(clean + left_out, static_cast<int>(cases.size()));
   fs::remove_all(sandbox);
 }
