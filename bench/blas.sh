@@ -10,6 +10,9 @@
 #   openblas-pthread  libopenblas0-pthread  OpenBLAS, its own pthreads
 #   atlas             libatlas3-base        ATLAS
 #   blas              libblas3              reference BLAS (netlib)
+#   openblas-openmp-own                     the OpenMP build with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+#                                           unset for that process: OpenBLAS's own choice of kernels, where
+#                                           the machine pins them (bench/README.md "OpenBLAS's kernels")
 # Missing packages are installed with apt-get (needs root; pass NO_INSTALL=1 to skip those BLAS).
 # Installing libopenblas0-pthread registers higher-priority alternatives; every BLAS/LAPACK
 # alternative is pinned to its current target first (and checked after), so nothing moves.
@@ -17,7 +20,7 @@
 # Rounds alternate over the BLAS list (A B C D A B C D ...), so background load spreads over all.
 #
 # Env: CONFIG (configs/tiny-dlcm.toml), THREADS (2), STEPS (20), WARMUP (20), ROUNDS (2),
-#      BLAS_LIST ("openblas-openmp openblas-pthread atlas blas"), BUILD (build), NO_INSTALL,
+#      BLAS_LIST ("openblas-openmp openblas-pthread atlas blas openblas-openmp-own"), BUILD (build), NO_INSTALL,
 #      WAIT_IDLE (30 s: how long each run may wait for an idle moment; see bench/run_one.py), OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +32,13 @@ WARMUP=${WARMUP:-20}
 ROUNDS=${ROUNDS:-2}
 BUILD=${BUILD:-build}
 WAIT_IDLE=${WAIT_IDLE:-30}
-BLAS_LIST=${BLAS_LIST:-openblas-openmp openblas-pthread atlas blas}
+BLAS_LIST=${BLAS_LIST:-openblas-openmp openblas-pthread atlas blas openblas-openmp-own}
 PY=/usr/bin/python3
 LIBDIR=/usr/lib/x86_64-linux-gnu
 
+dir_of() { echo "${1%-own}"; }  # the library directory; "-own" only changes the environment
 pkg_of() {
-  case "$1" in
+  case "$(dir_of "$1")" in
     openblas-openmp) echo libopenblas0-openmp ;;
     openblas-pthread) echo libopenblas0-pthread ;;
     atlas) echo libatlas3-base ;;
@@ -50,7 +54,7 @@ pkg_of() {
 snapshot() { update-alternatives --get-selections | awk '$1 ~ /(blas|lapack)/ {print $1, $3}'; }
 missing=()
 for b in $BLAS_LIST; do
-  [[ -f $LIBDIR/$b/libblas.so.3 ]] || missing+=("$(pkg_of "$b")")
+  [[ -f $LIBDIR/$(dir_of "$b")/libblas.so.3 ]] || missing+=("$(pkg_of "$b")")
 done
 if ((${#missing[@]})); then
   if [[ -n ${NO_INSTALL:-} ]]; then
@@ -72,7 +76,7 @@ if ((${#missing[@]})); then
   fi
 fi
 present=()
-for b in $BLAS_LIST; do [[ -f $LIBDIR/$b/libblas.so.3 ]] && present+=("$b"); done
+for b in $BLAS_LIST; do [[ -f $LIBDIR/$(dir_of "$b")/libblas.so.3 ]] && present+=("$b"); done
 
 # --- build and corpus ------------------------------------------------------------------------
 cmake --build "$BUILD" --target dlcm_bench_step >/dev/null
@@ -85,11 +89,12 @@ fi
 OUT=${OUT:-$(mktemp /tmp/dlcm_blas.XXXXXX.jsonl)}
 : >"$OUT"
 echo "# $(date -Is) $(nproc) cores, $CONFIG, $THREADS threads, $STEPS steps after $WARMUP, $ROUNDS rounds; results in $OUT" >&2
-echo "# system alternative: $(readlink -f $LIBDIR/libblas.so.3) (unchanged)" >&2
+echo "# system alternative: $(readlink -f $LIBDIR/libblas.so.3) (unchanged); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" >&2
 for round in $(seq 1 "$ROUNDS"); do
   for b in "${present[@]}"; do
+    unpin=(); [[ $b == *-own ]] && unpin=(-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
     "$PY" bench/run_one.py --wait-idle "$WAIT_IDLE" --tag blas_dir="$b" --tag round="$round" -- \
-      env LD_LIBRARY_PATH="$LIBDIR/$b${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      env "${unpin[@]}" LD_LIBRARY_PATH="$LIBDIR/$(dir_of "$b")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
       "$BENCH" --config "$CONFIG" --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --json >>"$OUT"
     tail -n 1 "$OUT" | "$PY" -c 'import json,sys; print("   loaded:", json.load(sys.stdin)["blas"])' >&2
   done
