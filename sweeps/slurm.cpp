@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -151,8 +152,23 @@ storage::RunStatus resolve_state(const std::string& result_status, const std::op
   return RunStatus::failed;
 }
 
+namespace {
+
+// Slurm's local "YYYY-MM-DDTHH:MM:SS" as unix seconds; none for its words (Unknown, N/A, None).
+std::optional<double> slurm_time(const std::string& s) {
+  std::tm tm{};
+  int n = 0;
+  if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                  &tm.tm_sec, &n) != 6 || n != static_cast<int>(s.size()))
+    return std::nullopt;
+  tm.tm_year -= 1900, tm.tm_mon -= 1, tm.tm_isdst = -1;
+  return static_cast<double>(std::mktime(&tm));
+}
+
+}  // namespace
+
 TaskStates parse_task_states(const std::string& text) {
-  static const std::regex line(R"(^\s*(\d+)_(\d+|\[[0-9,\-]+(?:%\d+)?\])\|(\S+).*$)");
+  static const std::regex line(R"(^\s*(\d+)_(\d+|\[[0-9,\-]+(?:%\d+)?\])\|([^|\s]+)[^|]*(?:\|([^|\s]*))?.*$)");
   TaskStates out;
   std::istringstream in(text);
   std::string l;
@@ -160,7 +176,8 @@ TaskStates parse_task_states(const std::string& text) {
     std::smatch m;
     if (!std::regex_match(l, m, line)) continue;
     const int64_t job = std::stoll(m[1]);
-    const std::string idx = m[2], state = m[3];
+    const std::string idx = m[2];
+    const TaskState state{m[3], slurm_time(m[4])};
     if (idx[0] != '[') {
       out[{job, std::stoll(idx)}] = state;
       continue;
@@ -198,8 +215,8 @@ std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids)
   // sacct knows finished tasks for good (it fails where accounting is off); squeue knows live ones
   // at once, where accounting may lag, and finished ones until MinJobAge: -r lists pending array
   // tasks one by one, -t all keeps the finished. squeue's word is the newer and wins.
-  const auto acct = run_program({"sacct", "-n", "-P", "-X", "-j", ids, "-o", "JobID,State"});
-  const auto q = run_program({"squeue", "-h", "-r", "-t", "all", "-j", ids, "-o", "%i|%T"});
+  const auto acct = run_program({"sacct", "-n", "-P", "-X", "-j", ids, "-o", "JobID,State,Start"});
+  const auto q = run_program({"squeue", "-h", "-r", "-t", "all", "-j", ids, "-o", "%i|%T|%S"});
   const bool all_gone = q.code != 0 && q.err.find("Invalid job id") != std::string::npos;
   if (acct.code != 0 && q.code != 0 && !all_gone) return std::nullopt;
   TaskStates states = acct.code == 0 ? parse_task_states(acct.out) : TaskStates{};
@@ -214,10 +231,15 @@ std::string task_name(const storage::SlurmTask& t) { return fmt::format("{}_{}",
 
 // Why a running task's worker counts as hung (silent past its limit since the task last started),
 // or nothing. Its heartbeats before that start are an earlier start's.
-std::optional<std::string> hung_task(const storage::SlurmTask& t, const std::string& run_dir, double hung_after) {
+std::optional<std::string> hung_task(const storage::SlurmTask& t, const TaskState& slurm, const std::string& run_dir,
+                                     double hung_after) {
+  if (slurm.state != "RUNNING" || !slurm.started) return std::nullopt;
   std::ifstream log(fs::path(t.submission_dir) / "logs" / fmt::format("{}.log", t.array_index));
   const auto started = task_started_at({std::istreambuf_iterator<char>(log), {}});
-  if (!started) return std::nullopt;  // not started yet, as far as its log says
+  // Not started as far as its log says, or (requeued, restarted) its script has not yet logged
+  // Slurm's latest start: a start line over 30 s older than Slurm's start (the node's and
+  // Slurm's clocks may differ by less) is an earlier run's, and so are the beats.
+  if (!started || *started + 30 < *slurm.started) return std::nullopt;
   auto beat = read_heartbeat(run_dir);
   if (beat && beat->wall < *started) beat.reset();
   const double limit = hung_limit(hung_after, beat);
@@ -229,7 +251,7 @@ std::optional<std::string> hung_task(const storage::SlurmTask& t, const std::str
 }
 
 // The observation of collect (write: settle what is final) and observe (write nothing).
-Observation settle(storage::Database& db, const std::string& sweep, bool write, double hung_after) {
+Observation settle(storage::Database& db, const std::string& sweep, bool write, std::optional<double> hung_after) {
   const auto tasks = storage::latest_slurm_tasks(db, sweep);
   const auto claims = storage::sweep_claims(db, sweep);
   // A run Slurm has: claimed by its latest task.
@@ -265,20 +287,30 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write, 
     if (!t || !states) continue;
     const auto s = states->find({t->job_id, t->array_index});
     std::optional<std::string> state;
-    if (s != states->end()) state = slurm_state[r.hash] = s->second;
+    if (s != states->end()) state = slurm_state[r.hash] = s->second.state;
     const auto exit_code = read_exit_record(*t);
     const storage::RunStatus settled = resolve_state(found, state, exit_code);
     shown[r.hash] = to_string(settled);
-    if (write && settled == storage::RunStatus::running)
-      if (const auto why = hung_task(*t, r.run_dir, hung_after)) {
-        run_program({"scancel", task_name(*t)});  // Slurm kills what ignores its TERM after KillWait
-        storage::end_attempt(db, r.hash, t->attempt, std::nullopt, to_string(storage::AttemptEnd::hung), *why, true,
-                             to_string(storage::RunStatus::failed));
-        storage::release_claim(db, r.hash, task_holder);
-        shown.erase(r.hash);
-        obs.hung.push_back(fmt::format("{} {}: {}", r.hash, r.label, *why));
+    const auto hung = write && hung_after && settled == storage::RunStatus::running && !exit_code && s != states->end()
+                          ? hung_task(*t, s->second, r.run_dir, *hung_after)
+                          : std::nullopt;
+    if (hung) {
+      // Slurm kills what ignores its TERM after KillWait. A task scancel could not reach keeps its
+      // attempt and claim: nothing is sent twice.
+      const auto cancel = run_program({"scancel", task_name(*t)});
+      if (cancel.code != 0) {
+        obs.hung.push_back(fmt::format("{} {}: {}; scancel failed, so it is left as it is: {}", r.hash, r.label, *hung,
+                                       cancel.err.substr(0, cancel.err.find('\n'))));
         continue;
       }
+      if (fs::exists(r.run_dir)) storage::ingest_run_dir(db, r.hash, r.run_dir);
+      storage::end_attempt(db, r.hash, t->attempt, std::nullopt, to_string(storage::AttemptEnd::hung), *hung, true,
+                           to_string(storage::RunStatus::failed));
+      storage::release_claim(db, r.hash, task_holder);
+      shown.erase(r.hash);
+      obs.hung.push_back(fmt::format("{} {}: {}", r.hash, r.label, *hung));
+      continue;
+    }
     if (!write || settled == storage::RunStatus::queued || settled == storage::RunStatus::running)
       continue;  // Slurm's word: shown, never stored
     // The task has ended for good: its exit record (or Slurm's end of it) is final evidence.
@@ -308,11 +340,11 @@ Observation settle(storage::Database& db, const std::string& sweep, bool write, 
 
 }  // namespace
 
-Observation collect(storage::Database& db, const std::string& sweep, double hung_after) {
-  if (hung_after < 0) throw std::runtime_error("--hung-after: must not be negative");
+Observation collect(storage::Database& db, const std::string& sweep, std::optional<double> hung_after) {
+  if (hung_after && *hung_after < 0) throw std::runtime_error("--hung-after: must not be negative");
   return settle(db, sweep, true, hung_after);
 }
-Observation observe(storage::Database& db, const std::string& sweep) { return settle(db, sweep, false, 0); }
+Observation observe(storage::Database& db, const std::string& sweep) { return settle(db, sweep, false, std::nullopt); }
 
 Submission submit_slurm(const SweepSpec& spec, const Plan& plan, storage::Database& db, const SlurmOptions& opt) {
   check_directive(opt.partition, "--partition", std::regex(R"([A-Za-z0-9_.,+\-]+)"));

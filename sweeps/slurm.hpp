@@ -61,10 +61,12 @@ struct Observation {
 // Slurm task that has ended: its exit record, or Slurm's last word on it) and settles those runs,
 // ending their Slurm attempts and claims; nothing else is written. Slurm is asked about all live
 // tasks in one query; its word (queued, running) is shown in the observation, never stored.
-// A task Slurm says is running whose worker has been silent longer than hung_limit(hung_after, its
-// heartbeat) since the task (re)started is cancelled (scancel) and its attempt ends `hung`, counted:
-// the run is failed, and submitted again (or trained locally) while under max_attempts.
-Observation collect(storage::Database& db, const std::string& sweep, double hung_after = 0);
+// With hung_after (`sweep collect` passes its --hung-after, 0 for the default rule; submit, sweep run
+// and verify pass none and leave running tasks alone), a task Slurm says is RUNNING whose worker has
+// been silent longer than hung_limit(*hung_after, its heartbeat) since the task (re)started is
+// cancelled (scancel) and its attempt ends `hung`, counted: the run is failed, and submitted again
+// (or trained locally) while under max_attempts.
+Observation collect(storage::Database& db, const std::string& sweep, std::optional<double> hung_after = std::nullopt);
 // The same observation, written nowhere: what `sweep status` shows (db may be read-only).
 Observation observe(storage::Database& db, const std::string& sweep);
 
@@ -87,14 +89,21 @@ std::string batch_script(const BatchScript& b);
 storage::RunStatus resolve_state(const std::string& result_status, const std::optional<std::string>& slurm_state,
                                  std::optional<int> exit_code);
 
-// Slurm's state of each array task, keyed by (array job id, task index), for the given array
-// jobs in one query: sacct where accounting exists, else squeue. nullopt: Slurm did not answer.
-using TaskStates = std::map<std::pair<int64_t, int64_t>, std::string>;
+// Slurm's word on one array task: its state, and when its current run started (unix seconds; none
+// while it waits or where Slurm gives no time).
+struct TaskState {
+  std::string state;
+  std::optional<double> started;
+};
+// Each array task's, keyed by (array job id, task index), for the given array jobs in one query:
+// sacct where accounting exists, else squeue. nullopt: Slurm did not answer.
+using TaskStates = std::map<std::pair<int64_t, int64_t>, TaskState>;
 std::optional<TaskStates> query_task_states(const std::vector<int64_t>& job_ids);
 // When the task whose log (logs/<i>.log) this is last started, in unix seconds by the node's clock:
 // the batch script's "<UTC time> task <i> (job ..., restart <k>) on <host>: run <hash>" line.
 std::optional<double> task_started_at(const std::string& task_log);
-// Parses lines of "JOBID_INDEX|STATE" or "JOBID_[1-3,5%2]|STATE" (sacct -P) into states.
+// Parses lines of "JOBID_INDEX|STATE|START" or "JOBID_[1-3,5%2]|STATE|START" (sacct -P, squeue),
+// START in Slurm's local "YYYY-MM-DDTHH:MM:SS" or a word (Unknown, N/A) for none.
 TaskStates parse_task_states(const std::string& text);
 
 }  // namespace dlcm::sweeps

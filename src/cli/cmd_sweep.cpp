@@ -499,7 +499,7 @@ void add_collect_command(CLI::App* sweep) {
   collect->add_option("--db", a->db, "Central database")->capture_default_str();
   collect->add_option("--hung-after", a->hung_after,
                       "Seconds a running Slurm task's worker may go without a heartbeat before it is cancelled as "
-                      "hung (0: 20x its slowest step so far, at least 60)")
+                      "hung (0: 20x its slowest step so far, at least 60); only collect cancels")
       ->capture_default_str();
   collect->callback([a] {
     auto db = storage::open_sweep(a->db, a->name, true);

@@ -88,11 +88,21 @@ TEST(SlurmScript, DirectivesCarryTheRequest) {
 }
 
 TEST(SlurmScript, TaskStatesParseFromSacctAndSqueue) {
-  const auto s = parse_task_states("12_3|RUNNING\n12_[4-6,9%2]|PENDING\n13_0|CANCELLED by 0\n13.batch|x\nnoise\n");
-  ASSERT_EQ(s.size(), 6u);
-  EXPECT_EQ(s.at({12, 3}), "RUNNING");
-  for (int i : {4, 5, 6, 9}) EXPECT_EQ(s.at({12, i}), "PENDING") << i;
-  EXPECT_EQ(s.at({13, 0}), "CANCELLED");
+  const auto s = parse_task_states(
+      "12_3|RUNNING|2026-11-30T12:30:01\n12_[4-6,9%2]|PENDING|N/A\n13_0|CANCELLED by 0|Unknown\n13.batch|x\nnoise\n"
+      "14_1|COMPLETED\n");
+  ASSERT_EQ(s.size(), 7u);
+  EXPECT_EQ(s.at({12, 3}).state, "RUNNING");
+  std::tm tm{};
+  tm.tm_year = 126, tm.tm_mon = 10, tm.tm_mday = 30, tm.tm_hour = 12, tm.tm_min = 30, tm.tm_sec = 1, tm.tm_isdst = -1;
+  EXPECT_EQ(s.at({12, 3}).started, static_cast<double>(std::mktime(&tm)));  // Slurm prints local time
+  for (int i : {4, 5, 6, 9}) {
+    EXPECT_EQ(s.at({12, i}).state, "PENDING") << i;
+    EXPECT_FALSE(s.at({12, i}).started) << i;
+  }
+  EXPECT_EQ(s.at({13, 0}).state, "CANCELLED");
+  EXPECT_FALSE(s.at({13, 0}).started);
+  EXPECT_EQ(s.at({14, 1}).state, "COMPLETED");  // no start column: no start
 }
 
 // collect() times a task's silence from its last start, which it reads from the line the batch
