@@ -75,10 +75,6 @@ bool trainer_alive(const fs::path& dir) {
   return busy;
 }
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string last_line(const fs::path& p) {
   std::ifstream in(p);
   std::string line, last;
@@ -176,6 +172,10 @@ bool claim(storage::Database& db, const storage::RunRow& run, const std::optiona
                            why ? *why : "its holder is gone", false, to_string(RunStatus::pending));
   }
   return true;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::optional<Heartbeat> read_heartbeat(const std::string& run_dir) {

@@ -30,6 +30,8 @@ struct Heartbeat {
   double wall = 0, max_gap = 0;  // wall: unix seconds of the beat, by the worker's clock; max_gap: its slowest gap
 };
 std::optional<Heartbeat> read_heartbeat(const std::string& run_dir);
+// This host's clock, in unix seconds (what heartbeats and claims are compared with).
+double unix_now();
 // Seconds of silence after which a worker counts as hung: hung_after when set, else kHungMargin ×
 // its slowest gap so far, at least kHungFloor (which is also what a worker gets before its first beat).
 double hung_limit(double hung_after, const std::optional<Heartbeat>& beat);

@@ -154,15 +154,16 @@ storage::RunStatus resolve_state(const std::string& result_status, const std::op
 
 namespace {
 
-// Slurm's local "YYYY-MM-DDTHH:MM:SS" as unix seconds; none for its words (Unknown, N/A, None).
-std::optional<double> slurm_time(const std::string& s) {
+// "YYYY-MM-DDTHH:MM:SS" as unix seconds, read as UTC or as this host's local time (Slurm prints
+// local time); none for anything else (Slurm's Unknown, N/A, None).
+std::optional<double> timestamp(const std::string& s, bool utc) {
   std::tm tm{};
   int n = 0;
   if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
                   &tm.tm_sec, &n) != 6 || n != static_cast<int>(s.size()))
     return std::nullopt;
   tm.tm_year -= 1900, tm.tm_mon -= 1, tm.tm_isdst = -1;
-  return static_cast<double>(std::mktime(&tm));
+  return static_cast<double>(utc ? timegm(&tm) : std::mktime(&tm));
 }
 
 }  // namespace
@@ -177,7 +178,7 @@ TaskStates parse_task_states(const std::string& text) {
     if (!std::regex_match(l, m, line)) continue;
     const int64_t job = std::stoll(m[1]);
     const std::string idx = m[2];
-    const TaskState state{m[3], slurm_time(m[4])};
+    const TaskState state{m[3], timestamp(m[4], false)};
     if (idx[0] != '[') {
       out[{job, std::stoll(idx)}] = state;
       continue;
@@ -195,16 +196,13 @@ TaskStates parse_task_states(const std::string& text) {
 }
 
 std::optional<double> task_started_at(const std::string& task_log) {
-  static const std::regex start(R"((\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z task \d+ \(job )");
+  static const std::regex start(R"(^(\S+)Z task \d+ \(job )");
   std::optional<double> last;
   std::istringstream in(task_log);
   for (std::string line; std::getline(in, line);) {
     std::smatch m;
-    if (!std::regex_search(line, m, start) || m.position(0) != 0) continue;
-    std::tm tm{};
-    tm.tm_year = std::stoi(m[1]) - 1900, tm.tm_mon = std::stoi(m[2]) - 1, tm.tm_mday = std::stoi(m[3]);
-    tm.tm_hour = std::stoi(m[4]), tm.tm_min = std::stoi(m[5]), tm.tm_sec = std::stoi(m[6]);
-    last = static_cast<double>(timegm(&tm));
+    if (!std::regex_search(line, m, start)) continue;
+    if (const auto t = timestamp(m[1], true)) last = t;
   }
   return last;
 }
@@ -243,8 +241,7 @@ std::optional<std::string> hung_task(const storage::SlurmTask& t, const TaskStat
   auto beat = read_heartbeat(run_dir);
   if (beat && beat->wall < *started) beat.reset();
   const double limit = hung_limit(hung_after, beat);
-  const double silent =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - (beat ? beat->wall : *started);
+  const double silent = unix_now() - (beat ? beat->wall : *started);
   if (silent <= limit) return std::nullopt;
   return fmt::format("Slurm task {}: no heartbeat for {:.0f} s (limit {:.0f} s) at step {}: cancelled as hung",
                      task_name(t), silent, limit, beat ? beat->step : 0);
